@@ -12,6 +12,9 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 PYTEST_ARGS ?=
 
+# Feature areas add their own targets in mk/<area>.mk (oracle, lab, bench, ...).
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: help deps venv lint ruff ansible-lint sanity unit oracle integration test demo clean
 
 help:
