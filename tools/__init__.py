@@ -1,0 +1,1 @@
+"""Controller-side developer tooling of fleetsec.vmscape (not shipped in the collection)."""
