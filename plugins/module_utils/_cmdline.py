@@ -35,7 +35,7 @@ PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]{0,255}$")
 class CmdlineToken(object):
     """One kernel argument: ``raw`` as written, ``name`` and ``value`` as the kernel sees them."""
 
-    __slots__ = ("raw", "name", "value")
+    __slots__ = ("name", "raw", "value")
 
     def __init__(self, raw, name, value):
         self.raw = raw

@@ -276,6 +276,8 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
     def finish(action: str, expected: str | None) -> dict:
         plan["action"] = action
         plan["expected_sysfs"] = expected
+        if action in ("blocked", "kernel_upgrade") and plan["mode"] != "none":
+            plan["wanted_mode"], plan["mode"] = plan["mode"], "none"
         if action in ("none", "set"):
             plan["compliant"] = observed_current == expected and observed_current is not None
             if action == "none" and expected is None and observed_current is None:

@@ -1,0 +1,81 @@
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of fleetsec.vmscape.vmscape_plan: the decision runs on the controller.
+
+Facts come from the ``facts`` option, else from ``ansible_facts.vmscape`` of the host, else
+(or when ``root`` is given) from one run of fleetsec.vmscape.vmscape_facts on the target.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
+
+FACTS_MODULE = "fleetsec.vmscape.vmscape_facts"
+
+ARGUMENT_SPEC = {
+    "facts": {"type": "dict"},
+    "root": {"type": "path"},
+    "mode": {"type": "str", "default": "auto"},
+    "allow_remove_mitigations_off": {"type": "bool", "default": False},
+    "probe_image": {"type": "str", "default": "auto", "choices": ["auto", "always", "never"]},
+}
+
+
+def summary(plan: dict) -> str:
+    action = plan["action"]
+    if action == "set":
+        params = " ".join(f"{k}={v}" for k, v in plan["cmdline"].items())
+        removes = "".join(f" remove {k}=" for k in plan.get("cmdline_remove") or [])
+        reboot = "reboot required" if plan["reboot_required"] else "no reboot needed"
+        return f"set {params}{removes}: expect {plan['expected_sysfs']!r} ({reboot})"
+    last = plan["reasons"][-1] if plan["reasons"] else ""
+    return f"{action}: {last}"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        # The mode is checked here too so that the error names the variable operators set.
+        if args["mode"] not in MODES:
+            raise AnsibleActionFail(f"vmscape_mode / mode: {args['mode']!r} is not one of {', '.join(MODES)}")
+
+        facts = args["facts"]
+        gathered = None
+        if facts is None and args["root"] is None:
+            facts = (task_vars.get("ansible_facts") or {}).get("vmscape")
+        if facts is None:
+            self._requires_connection = True
+            gathered = self._execute_module(
+                module_name=FACTS_MODULE,
+                module_args={"root": args["root"] or "/", "probe_image": args["probe_image"]},
+                task_vars=task_vars,
+            )
+            if gathered.get("failed"):
+                result.update(failed=True, msg=f"{FACTS_MODULE} failed: {gathered.get('msg')}")
+                return result
+            facts = (gathered.get("ansible_facts") or {}).get("vmscape")
+
+        policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
+        try:
+            plan = make_plan(facts, policy)
+        except (PlanError, PolicyError) as exc:
+            result.update(failed=True, msg=f"vmscape_plan: {exc}")
+            return result
+
+        result["changed"] = False
+        result["plan"] = plan
+        result["msg"] = summary(plan)
+        result["ansible_facts"] = {"vmscape_plan": plan}
+        if gathered is not None:
+            result["ansible_facts"]["vmscape"] = facts
+        return result

@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# The work is done by the action plugin plugins/action/vmscape_plan.py on the controller.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vmscape_plan
+short_description: Decide the optimal VMSCAPE (CVE-2025-40300) kernel setting for a host
+version_added: 0.1.0
+description:
+  - Turns the observations of M(fleetsec.vmscape.vmscape_facts) into a plan, on the controller and
+    without any I/O: whether anything must change (O(mode)), which C(vmscape=) kernel parameter to
+    set, the exact string C(/sys/devices/system/cpu/vulnerabilities/vmscape) must show after the
+    next boot, what the running kernel should be showing now, and whether a reboot is needed.
+  - Intel Alder Lake and newer CPUs that enumerate BHI_CTRL get BHB clear (C(vmscape=on)) on
+    kernels carrying the BHB series; other affected CPUs get C(vmscape=ibpb); C(vmscape=force) where
+    the kernel branch's CPU list misses the CPU; nothing on guests and unaffected CPUs. Kernels
+    without VMSCAPE support give C(kernel_upgrade); conflicts such as C(mitigations=off) on kernels
+    where it wins give C(blocked), with reasons.
+  - The prediction of the current state never reads the content of the vmscape sysfs file; it
+    is compared with the observed string (RV(plan.prediction_matches)).
+  - Facts are taken from O(facts), else from C(ansible_facts.vmscape), else gathered by running
+    M(fleetsec.vmscape.vmscape_facts) once on the target (always when O(root) is given).
+author:
+  - fleetsec engineering
+attributes:
+  action:
+    support: full
+    description: Runs on the controller; only gathering facts (when needed) touches the target.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    description: Makes no change in any mode.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+    description: Returns the plan as C(ansible_facts.vmscape_plan).
+  platform:
+    platforms: posix
+options:
+  facts:
+    description:
+      - The C(ansible_facts.vmscape) dictionary to plan on.
+      - Defaults to the host's gathered C(ansible_facts.vmscape).
+    type: dict
+  root:
+    description:
+      - Gather facts from this directory instead of C(/) (a captured host snapshot), by running
+        M(fleetsec.vmscape.vmscape_facts) with the same O(root).
+    type: path
+  mode:
+    description:
+      - Operator policy, usually set per host or group as C(vmscape_mode).
+      - V(auto) lets the plan choose; V(bhb), V(ibpb), V(force), V(off) pin the mode;
+        V(none) leaves the boot configuration alone and only reports.
+    type: str
+    default: auto
+    choices: [auto, bhb, ibpb, force, "off", none]
+  allow_remove_mitigations_off:
+    description:
+      - Allow the plan to remove C(mitigations=off) where it would defeat the VMSCAPE mitigation
+        (on kernels where C(mitigations=off) wins over C(vmscape=)). By default such hosts are
+        reported as blocked and nothing is changed.
+    type: bool
+    default: false
+  probe_image:
+    description:
+      - Passed to M(fleetsec.vmscape.vmscape_facts) when facts are gathered here.
+    type: str
+    default: auto
+    choices: [auto, always, never]
+seealso:
+  - module: fleetsec.vmscape.vmscape_facts
+  - module: fleetsec.vmscape.kernel_cmdline
+"""
+
+EXAMPLES = r"""
+- name: Plan from the gathered facts
+  fleetsec.vmscape.vmscape_plan:
+  register: vmscape
+
+- name: Apply the planned parameters
+  fleetsec.vmscape.kernel_cmdline:
+    params: "{{ vmscape.plan.cmdline }}"
+    remove: "{{ vmscape.plan.cmdline_remove }}"
+  when: vmscape.plan.action == 'set'
+
+- name: Assess a captured snapshot of a host
+  fleetsec.vmscape.vmscape_plan:
+    root: /srv/snapshots/hv042
+
+- name: Pin IBPB on a group, whatever the CPU
+  fleetsec.vmscape.vmscape_plan:
+    mode: "{{ vmscape_mode | default('auto') }}"
+"""
+
+RETURN = r"""
+msg:
+  description: One-line summary of the plan.
+  returned: success
+  type: str
+  sample: "set vmscape=ibpb: expect 'Mitigation: IBPB before exit to userspace' (reboot required)"
+plan:
+  description: The plan; also returned as C(ansible_facts.vmscape_plan).
+  returned: success
+  type: dict
+  contains:
+    action:
+      description: V(none), V(set) (write RV(plan.cmdline) to the boot configuration), V(kernel_upgrade) or V(blocked).
+      type: str
+      sample: set
+    mode:
+      description: V(bhb), V(ibpb), V(force), V(off) or V(none).
+      type: str
+      sample: ibpb
+    wanted_mode:
+      description: The mode that would have been chosen when the action is V(blocked) or V(kernel_upgrade).
+      type: str
+      returned: when blocked
+    cmdline:
+      description: Kernel parameters to set (name to value).
+      type: dict
+      sample: {vmscape: ibpb}
+    cmdline_remove:
+      description: Kernel parameter names to remove.
+      type: list
+      elements: str
+    next_boot_cmdline:
+      description: The next boot's kernel parameters once the plan is applied.
+      type: str
+      returned: when action is set
+    expected_sysfs:
+      description: The exact vmscape sysfs string after the next boot (null when the kernel has no such file).
+      type: str
+      sample: "Mitigation: IBPB before exit to userspace"
+    predicted_current:
+      description:
+        - What the running kernel with the running cmdline should report, computed without reading the vmscape
+          sysfs file.
+      type: str
+    observed_current:
+      description: What the running kernel reports.
+      type: str
+    prediction_matches:
+      description: Whether RV(plan.predicted_current) equals RV(plan.observed_current).
+      type: bool
+    reboot_required:
+      description: Whether the host must boot to reach RV(plan.expected_sysfs).
+      type: bool
+    compliant:
+      description:
+        - Whether the host already reports RV(plan.expected_sysfs) (false for V(blocked) and V(kernel_upgrade)).
+      type: bool
+    config_in_place:
+      description: Whether the next-boot cmdline already carries exactly the planned parameters.
+      type: bool
+    reasons:
+      description: Why, step by step.
+      type: list
+      elements: str
+    warnings:
+      description: Inconsistencies worth a look (for example the model disagreeing with the kernel).
+      type: list
+      elements: str
+    cpu_class:
+      description: V(btb), V(bhi), V(unaffected), V(unknown) or V(guest).
+      type: str
+    kernels:
+      description: Generation (G0 to G3) and CPU-list verdict of the running and next-boot kernels.
+      type: dict
+    policy:
+      description: The policy applied.
+      type: dict
+"""
