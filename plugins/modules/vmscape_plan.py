@@ -14,7 +14,7 @@ short_description: Decide the optimal VMSCAPE (CVE-2025-40300) kernel setting fo
 version_added: 0.1.0
 description:
   - Turns the observations of M(fleetsec.vmscape.vmscape_facts) into a plan, on the controller and
-    without any I/O: whether anything must change (O(mode)), which C(vmscape=) kernel parameter to
+    without any I/O; it tells whether anything must change (O(mode)), which C(vmscape=) kernel parameter to
     set, the exact string C(/sys/devices/system/cpu/vulnerabilities/vmscape) must show after the
     next boot, what the running kernel should be showing now, and whether a reboot is needed.
   - Intel Alder Lake and newer CPUs that enumerate BHI_CTRL get BHB clear (C(vmscape=on)) on
