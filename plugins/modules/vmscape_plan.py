@@ -27,25 +27,30 @@ description:
   - Facts are taken from O(facts), else from C(ansible_facts.vmscape), else gathered by running
     M(fleetsec.vmscape.vmscape_facts) once on the target (always when O(root) is given).
 author:
-  - fleetsec engineering
+  - fleetsec engineering (@fleetsec)
 attributes:
   action:
     support: full
     description: Runs on the controller; only gathering facts (when needed) touches the target.
   async:
     support: none
+    description: The decision is instantaneous; there is nothing to run asynchronously.
   bypass_host_loop:
     support: none
+    description: Plans per host.
   check_mode:
     support: full
     description: Makes no change in any mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   facts:
     support: full
     description: Returns the plan as C(ansible_facts.vmscape_plan).
   platform:
+    support: full
     platforms: posix
+    description: Any target where M(fleetsec.vmscape.vmscape_facts) runs (Linux on x86).
 options:
   facts:
     description:

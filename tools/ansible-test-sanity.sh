@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Run `ansible-test sanity` on a copy of the collection laid out as
+# ansible_collections/fleetsec/vmscape (ansible-test needs that real path, not a symlink).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV:-$repo/.venv}
+dest=$repo/build/sanity/ansible_collections/fleetsec/vmscape
+rm -rf "$dest"
+mkdir -p "$dest"
+cd "$repo"
+# The collection's files as git sees them (tracked + new, ignoring .gitignore'd), minus the
+# checkout helpers that are not part of the collection.
+git ls-files -co --exclude-standard -z \
+  | grep -z -v -E '^(collections/|\.ci/|build/)' \
+  | xargs -0 -I{} cp --parents -P {} "$dest"/
+cd "$dest"
+git init -q . && git add -A >/dev/null 2>&1 || true
+py=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# ansible-test bootstraps pip into its per-test virtualenvs with a get-pip script downloaded
+# from ci-files.testing.ansible.com, which this network cannot reach. A stand-in with the same
+# contract (run as __main__ with pip-install arguments) uses the interpreter's own ensurepip,
+# then installs the pinned packages from PyPI.
+pipver=$("$venv/bin/python" - <<'PY'
+from ansible_test._internal.python_requirements import get_venv_packages
+from ansible_test._internal.host_configs import NativePythonConfig
+print(get_venv_packages(NativePythonConfig(version="3", path="/usr/bin/python3"))["pip"])
+PY
+)
+boot="$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
+if [ ! -s "$boot" ]; then
+  mkdir -p "$(dirname "$boot")"
+  cat > "$boot" <<'PY'
+# Stand-in for get-pip.py (written by fleetsec.vmscape tools/ansible-test-sanity.sh).
+import ensurepip
+import subprocess
+import sys
+
+ensurepip.bootstrap()
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
+PY
+fi
+export PATH="$venv/bin:$PATH"
+exec "$venv/bin/ansible-test" sanity --local --requirements --python "$py" --color no "$@"
