@@ -65,7 +65,8 @@ def collect_cpu(root, warnings, run_command=None):
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise FactsError("%s:%d: not UTF-8 text (byte %#x), not a cpuinfo file" % (CPUINFO, line, data[exc.start])) from None
+        msg = "%s:%d: not UTF-8 text (byte %#x), not a cpuinfo file" % (CPUINFO, line, data[exc.start])
+        raise FactsError(msg) from None
     try:
         cpu, cpu_warnings = parse_cpuinfo(text, CPUINFO)
     except CpuinfoError as exc:

@@ -24,7 +24,7 @@ description:
     one module run per host, no other commands except C(modprobe cpuid) and, for zstd or lz4
     compressed images, C(zstd -dc) / C(lz4 -dc).
   - When the cpuid device is absent and O(root=/), the module loads the C(cpuid) driver
-    once with C(modprobe cpuid) (also in check mode: it only adds a read-only device).
+    once with C(modprobe cpuid) (also in check mode, as it only adds a read-only device).
   - Standard library only; runs with any Python 3.6+ on the host.
 options:
   root:
