@@ -8,10 +8,11 @@ dest=$repo/build/sanity/ansible_collections/fleetsec/vmscape
 rm -rf "$dest"
 mkdir -p "$dest"
 cd "$repo"
-# The collection's files as git sees them (tracked + new, ignoring .gitignore'd), minus the
-# checkout helpers that are not part of the collection.
-git ls-files -co --exclude-standard -z \
-  | grep -z -v -E '^(collections/|\.ci/|build/)' \
+# The collection's content as git sees it (tracked + new, minus .gitignore'd): what
+# `ansible-galaxy collection build` ships. Developer tooling (tools/, mk/, tests/, bench/) is
+# checked by ruff and pytest instead.
+git ls-files -co --exclude-standard -z -- galaxy.yml meta plugins roles playbooks extensions \
+    README.md docs remediate.yml LICENSE 2>/dev/null \
   | xargs -0 -I{} cp --parents -P {} "$dest"/
 cd "$dest"
 git init -q . && git add -A >/dev/null 2>&1 || true

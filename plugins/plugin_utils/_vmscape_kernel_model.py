@@ -77,7 +77,7 @@ def parse_effects(generation: str, params: Iterable[tuple[str, str | None]]) -> 
             elif value == "on":
                 eff.vmscape = _ON
         elif key == "mitigations" and value is not None:
-            head, _, rest = value.partition(",")
+            head, _sep, rest = value.partition(",")
             if head == "off":
                 eff.mitigations_off = True
                 eff.guest_host_vector = False  # off clears every attack vector (G2+)

@@ -9,9 +9,34 @@ text, and the real-kernel oracle (tests/integration/oracle) checks them against 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from packaging.version import InvalidVersion, Version
+
+class Version(NamedTuple):
+    """An upstream kernel version X.Y[.Z]; ordered like the kernel's LINUX_VERSION_CODE."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        m = _VERSION_RE.match(text)
+        if not m:
+            raise ValueError(f"not an upstream kernel version: {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+    @property
+    def release(self) -> tuple[int, int, int]:
+        return (self.major, self.minor, self.patch)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 # --- sysfs strings (facts §3) -------------------------------------------------------------
 NOT_AFFECTED = "Not affected"
@@ -39,16 +64,16 @@ VALUES_BY_GENERATION = {
 
 # First release carrying VMSCAPE on each stable branch (facts §2, column G1).
 G1_BACKPORT_START = {
-    (5, 10): Version("5.10.244"),
-    (5, 15): Version("5.15.193"),
-    (6, 1): Version("6.1.152"),
-    (6, 6): Version("6.6.106"),
-    (6, 12): Version("6.12.47"),
-    (6, 16): Version("6.16.7"),
+    (5, 10): Version.parse("5.10.244"),
+    (5, 15): Version.parse("5.15.193"),
+    (6, 1): Version.parse("6.1.152"),
+    (6, 6): Version.parse("6.6.106"),
+    (6, 12): Version.parse("6.12.47"),
+    (6, 16): Version.parse("6.16.7"),
 }
 # Mainline: 6.17 (merged in -rc6) is G1 up to 6.17.6; 6.17.7 and 6.18+ are G2 (facts §2).
-MAINLINE_FIRST = Version("6.17")
-G2_FIRST = Version("6.17.7")
+MAINLINE_FIRST = Version.parse("6.17")
+G2_FIRST = Version.parse("6.17.7")
 
 # --- CPUs the kernel marks affected (facts §4) ----------------------------------------------
 INTEL = "GenuineIntel"
@@ -143,8 +168,8 @@ def parse_version(text: str | None) -> Version | None:
     if not text:
         return None
     try:
-        return Version(str(text))
-    except InvalidVersion:
+        return Version.parse(str(text))
+    except ValueError:
         return None
 
 

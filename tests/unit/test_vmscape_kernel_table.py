@@ -8,7 +8,6 @@ import re
 
 import pytest
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_kernel_table as kt
-from packaging.version import Version
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "vmscape-facts.md")
 
@@ -80,7 +79,7 @@ def test_g1_backport_versions_match_document(doc):
     header = _section(doc, "| | G1: stable backports", "\n")
     versions = set(re.findall(r"\b(\d+\.\d+\.\d+)\b", header.split("mainline")[0]))
     assert {str(v) for v in kt.G1_BACKPORT_START.values()} == versions
-    assert "6.17.7+" in header and Version("6.17.7") == kt.G2_FIRST
+    assert "6.17.7+" in header and kt.Version.parse("6.17.7") == kt.G2_FIRST
 
 
 @pytest.mark.parametrize(
@@ -104,7 +103,7 @@ def test_g1_backport_versions_match_document(doc):
     ],
 )
 def test_generation_from_version(version, generation):
-    assert kt.generation_from_version(Version(version)) == generation
+    assert kt.generation_from_version(kt.Version.parse(version)) == generation
 
 
 def test_generation_unknown_without_version():
@@ -131,7 +130,7 @@ def test_generation_unknown_without_version():
     ],
 )
 def test_listed_by_branch(version, vendor, family, model, listed):
-    assert kt.listed_by_branch(Version(version), vendor, family, model) is listed
+    assert kt.listed_by_branch(kt.Version.parse(version), vendor, family, model) is listed
 
 
 @pytest.mark.parametrize(
