@@ -142,6 +142,24 @@ def _kernel_view(label, release, version, knows, bhb, cpu) -> KernelView:
     return view
 
 
+def _cpu_summary(facts, cpu, hypervisor, bhi_ctrl, has_ibpb) -> dict:
+    """The CPU as reports show it (vendor/family/model/stepping, hex like the kernel's lists)."""
+    src = facts.get("cpu") or {}
+    stepping = src.get("stepping")
+    return {
+        "vendor": cpu["vendor"],
+        "family": cpu["family"],
+        "model": cpu["model"],
+        "stepping": stepping if isinstance(stepping, int) else None,
+        "id": f"{cpu['family']:#x}/{cpu['model']:#x}" + (f"/{stepping}" if isinstance(stepping, int) else ""),
+        "model_name": src.get("model_name"),
+        "microcode": src.get("microcode"),
+        "bhi_ctrl": bhi_ctrl,
+        "ibpb": has_ibpb,
+        "hypervisor": hypervisor,
+    }
+
+
 # --- the plan ----------------------------------------------------------------------------
 
 
@@ -260,6 +278,7 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
         "reasons": reasons,
         "warnings": warnings,
         "cpu_class": "guest" if hypervisor else cls.kind,
+        "cpu": _cpu_summary(facts, cpu, hypervisor, bhi_ctrl, has_ibpb),
         "kernels": {"running": running.as_dict(), "next_boot": boot.as_dict()},
         "policy": {"mode": pol.mode, "allow_remove_mitigations_off": pol.allow_remove_mitigations_off},
     }
