@@ -1,0 +1,70 @@
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""After the boot: does the host show what the plan promised? Pure, controller side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# Verdicts, worst last; the report counts them.
+PASS = "pass"  # observed == expected (and, after a reboot, the cmdline carries the params)
+PENDING = "pending"  # configuration staged, the reboot that applies it has not happened
+BLOCKED = "blocked"  # the plan could not fix the host (reasons in the plan)
+UPGRADE = "kernel_upgrade"  # the host needs a kernel with VMSCAPE support
+FAIL = "fail"  # the host does not show what was promised
+VERDICTS = (PASS, PENDING, BLOCKED, UPGRADE, FAIL)
+
+
+def _cmdline_values(facts: Mapping, name: str) -> list:
+    key = name.replace("-", "_")
+    tokens = (facts.get("cmdline") or {}).get("tokens") or []
+    return [t.get("value") for t in tokens if str(t.get("name", "")).replace("-", "_") == key]
+
+
+def verify(plan: Mapping, facts: Mapping, rebooted: bool) -> dict:
+    """Compare fresh facts with the plan made before the reboot."""
+    expected = plan.get("expected_sysfs")
+    raw = (facts.get("sysfs") or {}).get("vmscape")
+    observed = raw.strip() if isinstance(raw, str) else None
+    reasons: list[str] = []
+    cmdline_ok = True
+    for name, value in (plan.get("cmdline") or {}).items():
+        values = _cmdline_values(facts, name)
+        if values != [value]:
+            cmdline_ok = False
+            shown = " ".join(f"{name}={v}" if v is not None else name for v in values) or "nothing"
+            reasons.append(f"/proc/cmdline has {shown}, expected exactly {name}={value}")
+    for name in plan.get("cmdline_remove") or []:
+        if _cmdline_values(facts, name):
+            cmdline_ok = False
+            reasons.append(f"/proc/cmdline still has {name}=, which the plan removes")
+    sysfs_ok = observed == expected
+    if not sysfs_ok:
+        reasons.insert(0, f"sysfs vmscape reports {observed!r}, expected {expected!r}")
+
+    action = plan.get("action")
+    if action == "blocked":
+        verdict = BLOCKED
+        reasons = list(plan.get("reasons") or [])[-1:] + reasons
+    elif action == "kernel_upgrade":
+        verdict = UPGRADE
+    elif rebooted:
+        verdict = PASS if sysfs_ok and cmdline_ok else FAIL
+    elif action == "set" and plan.get("reboot_required"):
+        verdict = PENDING
+        reasons.append("configuration staged; the reboot that applies it is pending")
+    else:
+        # Not rebooted and no reboot needed: the running state must already match.
+        verdict = PASS if sysfs_ok else FAIL
+        if action == "set" and not cmdline_ok:
+            reasons = [r for r in reasons if not r.startswith("/proc/cmdline")]
+            reasons.append("already mitigated; the configured parameters apply from the next boot")
+    return {
+        "status": verdict,
+        "expected": expected,
+        "observed": observed,
+        "sysfs_ok": sysfs_ok,
+        "cmdline_ok": cmdline_ok,
+        "rebooted": rebooted,
+        "reasons": reasons,
+    }
