@@ -10,7 +10,9 @@ The cpuid driver (arch/x86/kernel/cpuid.c) answers a 16-byte read at file offset
 Snapshot roots hold the same offsets in a sparse regular file, so one code path reads both.
 
 BHI_CTRL is CPUID.(EAX=7,ECX=2):EDX[4] (vmscape-facts.md section 5); it is never shown in
-/proc/cpuinfo. Subleaf 2 exists only when leaf 7 subleaf 0 reports EAX (max subleaf) >= 2.
+/proc/cpuinfo. Subleaf 2 exists only when leaf 7 subleaf 0 reports EAX (max subleaf) >= 2, and
+leaf 7 only when leaf 0 reports a max basic leaf >= 7 (checked on the real device only: in a
+regular snapshot file the 16-byte records of leaves 0, 1 and 7 overlap).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,6 +21,7 @@ __metaclass__ = type
 
 import errno
 import os
+import stat
 import struct
 
 CPUID_DEVICE = "/dev/cpu/0/cpuid"
@@ -70,15 +73,19 @@ def bhi_ctrl(path, display_path=None):
     to load the driver and retry).
     """
     shown = display_path or path
-    regs0 = read_cpuid(path, 0, 0, shown)
+    try:
+        is_device = stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError as exc:
+        raise CpuidError("%s: %s" % (shown, exc.strerror or exc), exc.errno) from None
     regs70 = read_cpuid(path, 7, 0, shown)
-    if not any(regs0) and not any(regs70):
-        # A real CPU never reports leaf 0 as all zeros: this is a hole in a snapshot file.
-        return None, "%s: neither leaf 0 nor leaf 7 is recorded" % shown
-    # A snapshot that recorded only leaf 7 reads a hole at leaf 0: skip the max-leaf
-    # check for it rather than guess.
-    if any(regs0) and regs0[0] < 7:
-        return False, None
+    if is_device:
+        if read_cpuid(path, 0, 0, shown)[0] < 7:
+            return False, None  # leaf 7 not enumerated: no BHI_CTRL
+    elif not any(regs70):
+        # A regular file (snapshot) stores records at overlapping byte offsets (leaf 0 at 0..15,
+        # leaf 1 at 1..16, leaf 7 at 7..22), so leaf 0 cannot be trusted there; only leaf 7.0
+        # (written after 0 and 1) and 7.2 (offset 2**33 + 7) are. All zeros = not recorded.
+        return None, "%s: leaf 7 is not recorded in this snapshot file" % shown
     if regs70[0] < 2:
         # Leaf 7 max subleaf < 2: the CPU does not enumerate subleaf 2, so it has no BHI_CTRL.
         return False, None
