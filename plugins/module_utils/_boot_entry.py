@@ -381,7 +381,7 @@ def _grub(root, grub_dir, cfg_text, warnings):
                     spec = "0"
                     source = "grub_cfg"
             else:
-                spec = grub_words(raw, env)[0] if grub_words(raw, env) else "0"
+                spec = _VAR_RE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), raw) or "0"
         else:
             spec = "0"
     entry = resolve_default(tree, spec)
