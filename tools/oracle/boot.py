@@ -11,6 +11,7 @@ initramfs hash. :func:`boot_many` runs up to 2 boots at a time.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
 import subprocess
 import tempfile
@@ -120,8 +121,17 @@ def boot(
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(text)
     tmp.rename(path)
-    meta = path.with_suffix(".argv")
-    meta.write_text(" ".join(argv) + "\n")
+    side = {
+        "key": key,
+        "kernel": kernel.id,
+        "kernel_package": kernel.meta["package"],
+        "kernel_debian_version": kernel.meta["debian_version"],
+        "profile": profile.id,
+        "cmdline": extra,
+        "seconds": round(seconds, 2),
+        "argv": argv,
+    }
+    path.with_suffix(".json").write_text(json.dumps(side, indent=1) + "\n")
     return BootResult(kernel.id, profile.id, extra, text, False, seconds, key)
 
 

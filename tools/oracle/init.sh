@@ -17,6 +17,9 @@ sec "CMD uname -r"; uname -r; sec END
 for f in /sys/devices/system/cpu/vulnerabilities/*; do
   [ -f "$f" ] && dump "$f"
 done
+for f in /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active; do
+  [ -f "$f" ] && dump "$f"
+done
 sec "DMESG"; dmesg | grep -i -E 'vmscape|retbleed|srso|spectre|mitigation|attack vector|ignoring unknown' ; sec END
 sec "CPUID"; /bin/cpuid 0.0 1.0 7.0 7.1 7.2; sec END
 sec DONE

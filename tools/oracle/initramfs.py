@@ -8,11 +8,12 @@ program is compiled (``gcc -static``, cached by source hash).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
 
-from tools.oracle.cache import cache_dir, sha256_file, sha256_text
+from tools.oracle.cache import cache_dir, sha256_file
 
 HERE = Path(__file__).resolve().parent
 BUSYBOX = Path("/bin/busybox")
@@ -66,7 +67,10 @@ def build() -> Path:
         raise InitramfsError(f"{BUSYBOX} missing: make deps installs busybox-static")
     cpuid = cpuid_binary()
     parts = [BUSYBOX.read_bytes(), INIT.read_bytes(), cpuid.read_bytes()]
-    key = sha256_text(*(sha256_text(p.hex()) for p in parts))[:16]
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    key = h.hexdigest()[:16]
     out = cache_dir() / "initramfs" / f"oracle-{key}.cpio.gz"
     if out.exists():
         return out

@@ -162,7 +162,7 @@ def fetch(spec: KernelSpec, refresh: bool = False, log=print) -> Kernel:
     for name, ver in packages:
         dpkg_extract(apt.download(name, ver, debs), tree)
     found = {
-        "vmlinuz": _find_one(tree, [f"boot/vmlinuz-{rel}", f"usr/lib/modules/{rel}/vmlinuz", f"lib/modules/{rel}/vmlinuz"]),
+        "vmlinuz": _find_one(tree, [f"boot/vmlinuz-{rel}", f"usr/lib/modules/{rel}/vmlinuz"]),
         "System.map": _find_one(tree, [f"boot/System.map-{rel}", f"usr/lib/modules/{rel}/System.map"]),
         "config": _find_one(tree, [f"boot/config-{rel}", f"usr/lib/modules/{rel}/config"]),
     }

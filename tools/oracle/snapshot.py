@@ -1,14 +1,14 @@
 """Write a captured boot as a `root` directory that fleetsec.vmscape.vmscape_facts reads (DESIGN.md).
 
-    <root>/proc/cpuinfo, proc/cmdline, proc/version, proc/sys/kernel/osrelease
-    <root>/sys/devices/system/cpu/vulnerabilities/<each file>
-    <root>/dev/cpu/0/cpuid         sparse regular file: 16 bytes (eax, ebx, ecx, edx, little-endian) at
-                                   offset leaf | subleaf << 32 for every captured leaf, like the real device
-    <root>/boot/vmlinuz-<rel>, System.map-<rel>, config-<rel>   hard links into the kernel cache
-                                   (copies across file systems); also usr/lib/modules/<rel>/ for the
-                                   6.19+ split packages (linux-binary-*), as Debian installs them
-    <root>/boot/grub/grub.cfg      first menuentry boots that kernel with the captured cmdline
-    <root>/etc/default/grub        GRUB_CMDLINE_LINUX = the captured cmdline
+<root>/proc/cpuinfo, proc/cmdline, proc/version, proc/sys/kernel/osrelease
+<root>/sys/devices/system/cpu/vulnerabilities/<each file>
+<root>/dev/cpu/0/cpuid         sparse regular file: 16 bytes (eax, ebx, ecx, edx, little-endian) at
+                               offset leaf | subleaf << 32 for every captured leaf, like the real device
+<root>/boot/vmlinuz-<rel>, System.map-<rel>, config-<rel>   hard links into the kernel cache
+                               (copies across file systems); also usr/lib/modules/<rel>/ for the
+                               6.19+ split packages (linux-binary-*), as Debian installs them
+<root>/boot/grub/grub.cfg      first menuentry boots that kernel with the captured cmdline
+<root>/etc/default/grub        GRUB_CMDLINE_LINUX = the captured cmdline
 """
 
 from __future__ import annotations

@@ -1,0 +1,104 @@
+"""The oracle matrix: which (kernel, CPU profile, cmdline) cases are booted, and why some are pruned.
+
+Full matrix asked for: every profile x every kernel x the cmdlines below. A cold boot under TCG takes
+4-7 s (measured, docs/testing.md); ~1000 boots on 2 cores would take ~45 min, so the matrix is pruned
+to stay near 25 minutes cold (everything is cached, reruns take seconds):
+
+* ``FULL`` profiles (one per behaviour class: Intel BTB, Intel BHI, Intel missing from the 6.1 list,
+  AMD Zen 2 with retbleed/SRSO, AMD missing from the 6.1 list) get every cmdline on every kernel
+  that knows VMSCAPE.
+* The other profiles of the same classes get ``REDUCED`` cmdlines (the default, off, force, and the
+  two G1/G2 differences: mitigations=off + vmscape=ibpb, attack vectors + force): they only repeat
+  what their class representative shows, but still check the per-model affected lists.
+* Not-affected identities and the guest get ``UNAFFECTED`` cmdlines (default, ibpb, force, and
+  force under attack-vector controls, where G2 gates force).
+* The pre-VMSCAPE kernel (6.16.3) gets the default and vmscape=ibpb for every profile: there is
+  no vmscape file whatever the cmdline, and the plan must say "kernel upgrade required".
+* 6.17.8 (G2 early) gets the FULL profiles only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tools.oracle.kernels import KernelSpec, load_specs
+from tools.oracle.profiles import Profile, load_profiles
+
+CORE = [
+    "",
+    "vmscape=off",
+    "vmscape=ibpb",
+    "vmscape=force",
+    "vmscape=on",
+    "mitigations=off",
+    "mitigations=auto,no_guest_host",
+    "mitigations=off vmscape=ibpb",
+    "mitigations=auto,no_guest_host vmscape=force",
+]
+EXTRA_FULL = ["mitigations=auto,no_guest_host vmscape=ibpb", "vmscape=bhb"]
+AMD_EXTRA = ["retbleed=ibpb", "spec_rstack_overflow=ibpb-vmexit"]
+AMD_17_EXTRA = ["vmscape=off retbleed=ibpb"]
+REDUCED = ["", "vmscape=off", "vmscape=force", "mitigations=off vmscape=ibpb", "mitigations=auto,no_guest_host"]
+UNAFFECTED = ["", "vmscape=ibpb", "vmscape=force", "mitigations=auto,no_guest_host vmscape=force"]
+PRE_VMSCAPE = ["", "vmscape=ibpb"]
+
+FULL = {"intel-skylake-sp", "intel-alderlake", "intel-sierraforest", "amd-zen2", "amd-zen5"}
+UNAFFECTED_PROFILES = {"intel-icelake-sp", "intel-tigerlake", "guest-skylake-sp"}
+PRE_VMSCAPE_KERNELS = {"deb-6.16-pre"}
+FULL_ONLY_KERNELS = {"deb-6.17.8"}
+
+
+@dataclass(frozen=True)
+class Case:
+    kernel: str
+    profile: str
+    cmdline: str  # extra parameters after "console=ttyS0 panic=-1"; "" = none
+
+    @property
+    def id(self) -> str:
+        return f"{self.kernel}|{self.profile}|{self.cmdline or 'none'}"
+
+
+def cmdlines_for(kernel: KernelSpec, profile: Profile) -> list[str]:
+    amd = profile.vendor_amd_like
+    if kernel.id in PRE_VMSCAPE_KERNELS:
+        return PRE_VMSCAPE
+    if kernel.id in FULL_ONLY_KERNELS and profile.id not in FULL:
+        return []
+    if profile.id in UNAFFECTED_PROFILES:
+        return UNAFFECTED
+    if profile.id in FULL:
+        out = CORE + EXTRA_FULL
+    else:
+        out = list(REDUCED)
+    if amd:
+        out = out + AMD_EXTRA
+    if "family=23," in profile.cpu:
+        out = out + AMD_17_EXTRA
+    return out
+
+
+def cases(kernel_ids=None, profile_ids=None) -> list[Case]:
+    out = []
+    for k in load_specs():
+        if kernel_ids and k.id not in kernel_ids:
+            continue
+        for p in load_profiles():
+            if profile_ids and p.id not in profile_ids:
+                continue
+            out.extend(Case(k.id, p.id, c) for c in cmdlines_for(k, p))
+    return out
+
+
+def full_size() -> int:
+    """Size of the unpruned matrix (every profile x kernel x CORE, plus the AMD extras)."""
+    n = 0
+    for _k in load_specs():
+        for p in load_profiles():
+            n += len(CORE) + (len(AMD_EXTRA) if p.vendor_amd_like else 0) + (1 if "family=23," in p.cpu else 0)
+    return n
+
+
+if __name__ == "__main__":
+    cs = cases()
+    print(f"{len(cs)} cases (unpruned: {full_size()})")
