@@ -422,10 +422,13 @@ class Scanner(object):
             self._check_elf()
         buf = self.tail + chunk
         base = self.offset - len(self.tail)
+        end = len(buf)
+        if self.ro_end is not None:
+            end = max(0, min(end, self.ro_end - base))
         for name, needle in self.needles.items():
             if name in self.found:
                 continue
-            pos = buf.find(needle)
+            pos = buf.find(needle, 0, end)
             if pos != -1:
                 self.found[name] = base + pos
         if self.banner is None:
@@ -510,7 +513,10 @@ def probe_image(root, image, want_knows, want_g3, decompress, result):
                     # Every x86 payload ends with the uncompressed size (le32): gzip's own
                     # ISIZE, or the size appended by the kernel's *_with_size rules.
                     f.seek(start + length - 4)
-                    expected = struct.unpack("<I", f.read(4))[0] if length >= 4 else None
+                    trailer = f.read(4) if length >= 4 else b""
+                    expected = struct.unpack("<I", trailer)[0] if len(trailer) == 4 else None
+                    if len(trailer) != 4:
+                        errs.append("image: %s: shorter than its header says (truncated file?)" % image)
                     if fmt != "gzip":
                         length -= 4
         if not decompress:
