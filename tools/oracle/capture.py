@@ -83,11 +83,9 @@ def parse_capture(text: str, source: str = "capture") -> dict:
 def _store(result: dict, section: tuple[str, str | None], body: list[str], where: str) -> None:
     what, arg = section
     if what == "FILE":
-        # init.sh prints the file then one newline of its own
-        content = "\n".join(body)
-        if content.endswith("\n"):
-            content = content[:-1]
-        result["files"][arg] = content
+        # init.sh prints the file, then a newline of its own before the END marker: the lines
+        # between the markers, joined, are exactly the file's content
+        result["files"][arg] = "\n".join(body)
     elif what == "CMD" and arg == "uname -r":
         result["uname_r"] = "\n".join(body).strip() or None
     elif what == "DMESG":
