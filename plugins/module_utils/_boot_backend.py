@@ -1,0 +1,581 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every kernel_cmdline backend shares: the request, the token rules, the plan and its execution.
+
+Target side: standard library only, importable by Python 3.6+.
+
+Token rules (the same for every backend; ``decide``):
+- ``set name=value``: afterwards exactly one token of that name (``-`` and ``_`` equal, as
+  the kernel compares them). An existing token that already means the same thing is kept
+  byte for byte; otherwise the *last* occurrence (the one the kernel applies today) is
+  rewritten in place and every other occurrence is removed. With none, the token is
+  appended at the end of the kernel's part (before a bare ``--``).
+- ``remove name``: every token of that name goes.
+- nothing else is touched: the other tokens keep their bytes and their order; tokens after
+  a bare ``--`` belong to init and are never looked at.
+
+A backend produces a ``Plan``: ordered steps (file writes, commands), the effective command
+line before and after, regeneration commands and the checks to run after each phase.
+``execute`` runs it with backups, verifies, regenerates, verifies again, and on any failure
+puts every file back (including what the regeneration wrote) and raises.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import difflib
+import os
+import posixpath
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _atomic_write, _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import (
+    PARAM_NAME_RE,
+    normalize_name,
+    parse_token,
+    split_raw,
+    validate_param,
+)
+
+BACKENDS = ("grub", "grubby", "grubenv", "systemd-boot")
+
+# Stricter allow-lists for parameters whose values we know (vmscape-facts.md section 2: the
+# values any kernel generation accepts; anything else is "Ignoring unknown vmscape=X").
+KNOWN_VALUES = {
+    "vmscape": ("off", "ibpb", "force", "on", "auto"),
+}
+# Written by the boot loader itself: setting them in the configuration would duplicate them.
+BOOTLOADER_OWNED = ("BOOT_IMAGE", "initrd")
+
+SEARCH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+class BootConfigError(Exception):
+    """A refusal or failure with a message meant for the user (file and line when known)."""
+
+    def __init__(self, message, output=None):
+        Exception.__init__(self, message)
+        self.message = message
+        self.output = output
+
+
+# --------------------------------------------------------------------------- request
+class Request(object):
+    """Validated parameters: ``sets`` [(name, value, key)] in order, ``removes`` [(name, key)]."""
+
+    def __init__(self, sets, removes):
+        self.sets = sets
+        self.removes = removes
+
+    @property
+    def keys(self):
+        return set(k for _n, _v, k in self.sets) | set(k for _n, k in self.removes)
+
+    def set_for(self, key):
+        for name, value, k in self.sets:
+            if k == key:
+                return name, value
+        return None
+
+    def describe(self):
+        out = ["%s=%s" % (n, v) if v is not None else n for n, v, _k in self.sets]
+        out += ["-%s" % n for n, _k in self.removes]
+        return " ".join(out)
+
+
+def build_request(params, remove):
+    """Validate user input; raise BootConfigError before anything is read or written."""
+    params = params or {}
+    remove = remove or []
+    if not isinstance(params, dict):
+        raise BootConfigError("params must be a dictionary of kernel parameter names to values")
+    if not isinstance(remove, (list, tuple)):
+        raise BootConfigError("remove must be a list of kernel parameter names")
+    sets = []
+    seen = {}
+    for name in params:
+        value = params[name]
+        if isinstance(value, bool):
+            raise BootConfigError(
+                "params.%s: got the boolean %s; YAML turns unquoted on/off/yes/no/true/false into booleans. "
+                'Quote the value, e.g. %s: "%s"' % (name, value, name, "on" if value else "off")
+            )
+        if isinstance(value, int):
+            value = str(value)
+        err = validate_param(name, value)
+        if err:
+            raise BootConfigError("params: %s" % err)
+        if name in BOOTLOADER_OWNED:
+            raise BootConfigError("params: %s is written by the boot loader itself; refusing to set it" % name)
+        allowed = KNOWN_VALUES.get(normalize_name(name))
+        if allowed is not None and value not in allowed:
+            raise BootConfigError(
+                "params: %s=%s is not a value the kernel accepts (allowed: %s)" % (name, value, ", ".join(allowed))
+            )
+        key = normalize_name(name)
+        if key in seen:
+            raise BootConfigError("params: %s and %s are the same kernel parameter" % (seen[key], name))
+        seen[key] = name
+        sets.append((name, value, key))
+    removes = []
+    for name in remove:
+        if not isinstance(name, str) or not PARAM_NAME_RE.match(name):
+            raise BootConfigError("remove: invalid kernel parameter name %r" % (name,))
+        key = normalize_name(name)
+        if key in seen:
+            raise BootConfigError("%s is both in params and in remove" % name)
+        seen[key] = name
+        removes.append((name, key))
+    if not sets and not removes:
+        raise BootConfigError("nothing to do: give params and/or remove")
+    return Request(sets, removes)
+
+
+# --------------------------------------------------------------------------- token rules
+def token_key(raw):
+    return parse_token(raw).key
+
+
+def desired_raw(raw, name, value):
+    """Keep ``raw`` when the kernel already reads it as name=value, else the canonical form."""
+    tok = parse_token(raw)
+    if tok.key == normalize_name(name) and tok.value == value:
+        return raw
+    return name if value is None else "%s=%s" % (name, value)
+
+
+def decide(raws, request, home=True, after_dashes=False):
+    """Apply the token rules to a list of raw tokens.
+
+    Returns ``(actions, insert, result)``: ``actions`` maps token index -> new raw (str) or
+    None (delete); ``insert`` is None or ``(index, [raw, ...])`` meaning "insert before
+    token ``index``" (``len(raws)`` = at the end); ``result`` is the new token list.
+    ``home`` says whether missing ``set`` tokens belong in this list; ``after_dashes`` marks
+    a list that continues after a ``--`` (all of it goes to init).
+    """
+    keys = request.keys
+    occurrences = {}
+    dashes_at = None
+    in_init = after_dashes
+    for i, raw in enumerate(raws):
+        if in_init:
+            continue
+        if raw == "--":
+            in_init = True
+            dashes_at = i
+            continue
+        key = token_key(raw)
+        if key in keys:
+            occurrences.setdefault(key, []).append(i)
+    actions = {}
+    missing = []
+    for name, value, key in request.sets:
+        occ = occurrences.get(key, [])
+        if home and occ:
+            keep = occ[-1]
+            new = desired_raw(raws[keep], name, value)
+            if new != raws[keep]:
+                actions[keep] = new
+            for i in occ[:-1]:
+                actions[i] = None
+        else:
+            for i in occ:
+                actions[i] = None
+            if home:
+                missing.append(name if value is None else "%s=%s" % (name, value))
+    for _name, key in request.removes:
+        for i in occurrences.get(key, []):
+            actions[i] = None
+    insert = None
+    if missing and not after_dashes:
+        insert = (dashes_at if dashes_at is not None else len(raws), missing)
+    result = []
+    for i, raw in enumerate(raws):
+        if insert is not None and i == insert[0]:
+            result.extend(insert[1])
+        if i in actions:
+            if actions[i] is not None:
+                result.append(actions[i])
+        else:
+            result.append(raw)
+    if insert is not None and insert[0] == len(raws):
+        result.extend(insert[1])
+    return actions, insert, result
+
+
+def kernel_part(raws):
+    """Tokens before a bare ``--`` and the init part (``--`` included)."""
+    if "--" in raws:
+        i = raws.index("--")
+        return raws[:i], raws[i:]
+    return list(raws), []
+
+
+def check_result(before, after, request, strict=True):
+    """Problems (list of str) when ``after`` does not satisfy the request given ``before``.
+
+    Always: each set name occurs exactly once with its value, each removed name never.
+    ``strict``: additionally every other token is kept, in order, and the init part equal.
+    """
+    problems = []
+    kb, ib = kernel_part(before)
+    ka, ia = kernel_part(after)
+    for name, value, key in request.sets:
+        found = [parse_token(r) for r in ka if token_key(r) == key]
+        if len(found) != 1:
+            problems.append("%s occurs %d times (want exactly once)" % (name, len(found)))
+        elif found[0].value != value:
+            problems.append("%s has the value %r (want %r)" % (name, found[0].value, value))
+    for name, key in request.removes:
+        n = sum(1 for r in ka if token_key(r) == key)
+        if n:
+            problems.append("%s still occurs %d times" % (name, n))
+    if strict:
+        keys = request.keys
+        others_b = [r for r in kb if token_key(r) not in keys]
+        others_a = [r for r in ka if token_key(r) not in keys]
+        if others_b != others_a:
+            problems.append("other parameters changed: %r -> %r" % (" ".join(others_b), " ".join(others_a)))
+        if ib != ia:
+            problems.append("arguments after -- changed: %r -> %r" % (" ".join(ib), " ".join(ia)))
+    return problems
+
+
+def token_spans(text):
+    """[(start, end, raw)] for each token of ``text`` (kernel splitting rules)."""
+    out = []
+    pos = 0
+    for raw in split_raw(text):
+        start = text.index(raw, pos)
+        out.append((start, start + len(raw), raw))
+        pos = start + len(raw)
+    return out
+
+
+_BLANKS = " \t"
+
+
+def edit_segments(segments, request, home=True, drop_emptied=False):
+    """Apply the token rules to text split in segments (lines, options lines, one value).
+
+    Tokens never span segments. Edits are made in place: a replaced token keeps its
+    position, a deleted token takes the blanks before it (or after it, at the start of a
+    segment) with it, a missing token is appended after the last kernel token (or before
+    ``--``). With ``drop_emptied`` a segment that only becomes blank is dropped.
+    Returns ``(new_segments, tokens_before, tokens_after)``.
+    """
+    spans = []
+    for si, seg in enumerate(segments):
+        for start, end, raw in token_spans(seg):
+            spans.append((si, start, end, raw))
+    raws = [s[3] for s in spans]
+    actions, insert, result = decide(raws, request, home=home)
+    edits = {}  # segment -> list of (start, end, replacement)
+    for i, new in actions.items():
+        si, start, end, _raw = spans[i]
+        seg = segments[si]
+        if new is not None:
+            edits.setdefault(si, []).append((start, end, new))
+            continue
+        b = start
+        while b > 0 and seg[b - 1] in _BLANKS:
+            b -= 1
+        if b < start and b > 0:
+            edits.setdefault(si, []).append((b, end, ""))
+        else:
+            e = end
+            while e < len(seg) and seg[e] in _BLANKS:
+                e += 1
+            edits.setdefault(si, []).append((start, e, ""))
+    if insert is not None:
+        idx, new_tokens = insert
+        text = " ".join(new_tokens)
+        if idx < len(spans):  # before "--"
+            si, start, _end, _raw = spans[idx]
+            edits.setdefault(si, []).append((start, start, text + " "))
+        elif spans:
+            si, _start, end, _raw = spans[-1]
+            edits.setdefault(si, []).append((end, end, " " + text))
+        else:
+            if not segments:
+                segments = [""]
+            si = len(segments) - 1
+            seg = segments[si]
+            pos = len(seg.rstrip("\n"))
+            sep = "" if pos == 0 or seg[pos - 1] in _BLANKS else " "
+            edits.setdefault(si, []).append((pos, pos, sep + text))
+    out = list(segments)
+    for si, seg_edits in edits.items():
+        seg = out[si]
+        for start, end, repl in sorted(seg_edits, key=lambda e: (e[0], e[1]), reverse=True):
+            seg = seg[:start] + repl + seg[end:]
+        out[si] = seg
+    if drop_emptied:
+        out = [seg for si, seg in enumerate(out) if not (si in edits and not seg.strip() and segments[si].strip())]
+    return out, raws, result
+
+
+def edit_text(text, request, home=True):
+    """``edit_segments`` for one string; returns (new_text, tokens_before, tokens_after)."""
+    segs, before, after = edit_segments([text], request, home=home)
+    return segs[0], before, after
+
+
+# --------------------------------------------------------------------------- plans
+class FileChange(object):
+    """New content for one file. ``path`` is the real path (under root, symlinks resolved)."""
+
+    def __init__(self, path, before, after, mode=0o644, writer=None, label=None):
+        self.path = path
+        self.before = before  # bytes or None (absent)
+        self.after = after  # bytes or None (delete)
+        self.mode = mode
+        self.writer = writer  # callable(runner) doing the write, default atomic_write
+        self.label = label or path
+
+    @property
+    def changed(self):
+        return self.before != self.after
+
+
+class Command(object):
+    """A command run as a step (e.g. grubby), with the files it is expected to change."""
+
+    def __init__(self, argv, description, touches=(), touch_globs=(), predicted=()):
+        self.argv = list(argv)
+        self.description = description
+        self.touches = list(touches)
+        self.touch_globs = list(touch_globs)
+        self.predicted = list(predicted)  # FileChange list used for check/diff mode and backups
+
+
+class Plan(object):
+    def __init__(self, backend, root):
+        self.backend = backend
+        self.root = root
+        self.steps = []
+        self.effective_before = None
+        self.effective_after = None
+        self.regen = []  # Command list
+        self.regen_skipped = None  # reason string when regeneration cannot run here
+        self.regen_stale = None  # reason string when the generated config is out of date
+        self.verify = None  # callable() -> problems after the steps
+        self.verify_regen = None  # callable() -> (problems, warnings) after regeneration
+        self.warnings = []
+        self.notes = []
+
+    def predicted_changes(self):
+        out = []
+        for step in self.steps:
+            if isinstance(step, FileChange):
+                if step.changed:
+                    out.append(step)
+            else:
+                out.extend(c for c in step.predicted if c.changed)
+        return out
+
+    @property
+    def changes_files(self):
+        return bool(self.predicted_changes())
+
+
+def _decode(data):
+    return "" if data is None else data.decode("utf-8", "surrogateescape")
+
+
+def unified_diff(path, before, after):
+    a = _decode(before).splitlines(True)
+    b = _decode(after).splitlines(True)
+    lines = difflib.unified_diff(
+        a,
+        b,
+        "%s (before)" % path if before is not None else "/dev/null",
+        "%s (after)" % path if after is not None else "/dev/null",
+    )
+    out = []
+    for line in lines:
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def diff_entry(path, before, after):
+    return {
+        "before_header": path if before is not None else "/dev/null",
+        "after_header": path if after is not None else "/dev/null",
+        "before": _decode(before),
+        "after": _decode(after),
+    }
+
+
+# --------------------------------------------------------------------------- running
+def find_tool(root, names, dirs=SEARCH_DIRS):
+    """First of ``names`` found executable under ``root`` in ``dirs``: the host path, or None."""
+    for name in names:
+        for d in dirs:
+            hp = posixpath.join(d, name)
+            real = _rootpath.under(root, hp)
+            if os.path.isfile(real) and os.access(real, os.X_OK):
+                return hp
+    return None
+
+
+def chroot_problem(root):
+    """None when commands can run chrooted into ``root``, else the reason they cannot."""
+    if os.geteuid() != 0:
+        return "chroot needs root privileges"
+    missing = [d for d in ("/proc", "/sys", "/dev") if not os.path.ismount(os.path.join(root, d.lstrip("/")))]
+    if missing:
+        return (
+            "%s is not prepared for chroot (%s not mounted there); regenerate inside it, e.g. "
+            "chroot %s update-grub, after mounting them" % (root, ", ".join(missing), root)
+        )
+    return None
+
+
+def command_for_root(root, argv):
+    """``argv`` as run for ``root``: as is on ``/``, through chroot otherwise."""
+    if os.path.abspath(root) == "/":
+        return list(argv)
+    return ["chroot", root, *list(argv)]
+
+
+def execute(plan, runner, backup=True, regenerate=True):
+    """Carry out ``plan``. Returns a result dict; raises BootConfigError after restoring."""
+    snap = _atomic_write.Snapshot()
+    predicted = plan.predicted_changes()
+    for step in plan.steps:
+        if isinstance(step, FileChange):
+            snap.add_file(step.path)
+        else:
+            for p in step.touches:
+                snap.add_file(p)
+            for d, pat in step.touch_globs:
+                snap.add_glob(d, pat)
+            for c in step.predicted:
+                snap.add_file(c.path)
+    run_regen = regenerate and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale)
+    if run_regen:
+        for cmd in plan.regen:
+            for p in cmd.touches:
+                snap.add_file(p)
+            for d, pat in cmd.touch_globs:
+                snap.add_glob(d, pat)
+    backups = {}
+    commands = []
+
+    def fail(message, output=None):
+        errors = snap.restore()
+        for b in backups.values():
+            try:
+                _atomic_write.remove_file(b)
+            except OSError as e:
+                errors.append("%s: %s" % (b, e))
+        if errors:
+            message += "; restoring the previous files FAILED for: %s" % "; ".join(errors)
+        else:
+            message += "; every file was restored to its previous content"
+        raise BootConfigError(message, output)
+
+    try:
+        if backup:
+            for c in predicted:
+                if c.before is not None and c.path not in backups and os.path.exists(c.path):
+                    backups[c.path] = _atomic_write.backup_file(c.path)
+        for step in plan.steps:
+            if isinstance(step, FileChange):
+                if not step.changed:
+                    continue
+                if step.writer is not None:
+                    step.writer(runner, commands)
+                elif step.after is None:
+                    _atomic_write.remove_file(step.path)
+                else:
+                    directory = os.path.dirname(step.path)
+                    if not os.path.isdir(directory):
+                        os.makedirs(directory, 0o755)
+                    _atomic_write.atomic_write(step.path, step.after, step.mode)
+            else:
+                rc, out, err = runner(step.argv)
+                commands.append({"cmd": step.argv, "rc": rc})
+                if rc != 0:
+                    fail("%s failed (rc=%s): %s" % (" ".join(step.argv), rc, (err or out).strip()), out + err)
+        if plan.verify is not None:
+            problems = plan.verify()
+            if problems:
+                fail("the configuration did not come out as planned: %s" % "; ".join(problems))
+        regenerated = []
+        regen_output = ""
+        if run_regen:
+            for cmd in plan.regen:
+                rc, out, err = runner(cmd.argv)
+                commands.append({"cmd": cmd.argv, "rc": rc})
+                regen_output += out + err
+                if rc != 0:
+                    fail("%s failed (rc=%s): %s" % (" ".join(cmd.argv), rc, (err or out).strip()[-4000:]), out + err)
+                regenerated.extend(cmd.touches)
+            if plan.verify_regen is not None:
+                problems, warnings = plan.verify_regen()
+                plan.warnings.extend(warnings)
+                if problems:
+                    fail("after regeneration: %s" % "; ".join(problems), regen_output)
+    except BootConfigError:
+        raise
+    except (IOError, OSError) as e:
+        fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
+    changed_paths = snap.changed_paths()
+    return {
+        "backups": backups,
+        "commands": commands,
+        "changed_paths": changed_paths,
+        "snapshot": snap,
+        "regenerated": bool(run_regen),
+    }
+
+
+# --------------------------------------------------------------------------- detection
+ESP_LOADER_DIRS = ("/boot/efi/loader", "/efi/loader", "/boot/loader")
+
+
+def _exists(root, hp):
+    return os.path.exists(_rootpath.under(root, hp))
+
+
+def _grub_defaults_present(root):
+    if _exists(root, "/etc/default/grub"):
+        return True
+    return any(n.endswith(".cfg") for n in _rootpath.listdir(root, "/etc/default/grub.d"))
+
+
+def proxmox_managed(root):
+    return _exists(root, "/etc/kernel/proxmox-boot-uuids")
+
+
+def bls_entries_dir_entries(root):
+    return [n for n in _rootpath.listdir(root, "/boot/loader/entries") if n.endswith(".conf")]
+
+
+def detect(root):
+    """Return (backend, reason) for the boot setup under ``root``; raise BootConfigError."""
+    kcmd = _exists(root, "/etc/kernel/cmdline")
+    if proxmox_managed(root) and kcmd:
+        return "systemd-boot", "/etc/kernel/proxmox-boot-uuids and /etc/kernel/cmdline (Proxmox proxmox-boot-tool)"
+    loader_conf = [d for d in ESP_LOADER_DIRS if _exists(root, d + "/loader.conf")]
+    grub2 = _exists(root, "/boot/grub2") or _exists(root, "/boot/grub")
+    if loader_conf and not (grub2 and bls_entries_dir_entries(root)):
+        return "systemd-boot", "%s/loader.conf (systemd-boot)" % loader_conf[0]
+    entries = bls_entries_dir_entries(root)
+    if entries:
+        from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls
+
+        if _bls.entries_use_kernelopts(root):
+            return "grubenv", "BLS entries in /boot/loader/entries use $kernelopts (RHEL 8 style grubenv)"
+        return "grubby", "BLS entries in /boot/loader/entries (RHEL 9 / Fedora style, grubby)"
+    if _grub_defaults_present(root):
+        return "grub", "/etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)"
+    if kcmd:
+        return "systemd-boot", "/etc/kernel/cmdline (kernel-install)"
+    raise BootConfigError(
+        "no supported boot configuration under %s: looked for /etc/default/grub[.d], "
+        "/boot/loader/entries/*.conf, loader/loader.conf and /etc/kernel/cmdline" % root
+    )
