@@ -138,6 +138,8 @@ def boot(
 def boot_many(jobs: list[tuple[Kernel, Profile, str]], workers: int = 2, timeout: int = DEFAULT_TIMEOUT, log=None):
     """Boot every (kernel, profile, extra); returns (results by job index, errors by job index)."""
     initramfs.build()  # build once before the threads start
+    for need in sorted({p.needs_bhi_qemu for _k, p, _e in jobs}):
+        qemu_command_prefix(need)  # fetch QEMU 10 once (first use), not from two threads at once
     results: dict[int, BootResult] = {}
     errors: dict[int, str] = {}
     with cf.ThreadPoolExecutor(max_workers=workers) as pool:
