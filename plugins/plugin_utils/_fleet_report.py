@@ -151,8 +151,8 @@ class FleetReport:
             meta=meta_txt,
             head=head,
             body="\n".join(body),
-            # Raw JSON inside <script>: only "</" could end the element early.
-            data=self.as_json(meta).replace("</", "<\\/"),
+            # JSON inside <script>: "<" as \u003c (still valid JSON) so no text can end the element.
+            data=self.as_json(meta).replace("<", "\\u003c"),
         )
 
 
