@@ -319,7 +319,11 @@ class ProgramStream(_Stream):
 
     def __iter__(self):
         self.errfile = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _cleanup
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile)
+        # Not run_command: the output (60+ MiB) is streamed and the program killed once the
+        # answers are known, instead of being buffered whole in memory.
+        self.proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
+            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile
+        )
         self.feeder = threading.Thread(target=self._feed, args=(self.f.name,))
         self.feeder.daemon = True
         self.feeder.start()
@@ -530,9 +534,10 @@ def probe_image(root, image, want_knows, want_g3, decompress, result):
             length = None
             ev.append("image: %s payload found by magic at offset %d" % (fmt, start))
         else:
+            proto = info["protocol"] if info is not None else 0
             ev.append(
-                "image: %s payload at offset %d (bzImage header, protocol %d.%02d)"
-                % (fmt, start, info["protocol"] >> 8, info["protocol"] & 0xFF)
+                "image: %s payload at offset %s (bzImage header, protocol %d.%02d)"
+                % (fmt, start, proto >> 8, proto & 0xFF)
             )
         try:
             stream = open_stream(f, fmt, start, length)

@@ -46,20 +46,25 @@ options:
     default: auto
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
+    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
   platform:
-    platforms: [linux]
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
 notes:
   - Reading C(/dev/cpu/0/cpuid), the C(System.map) of Ubuntu kernels and the vulnerabilities
     of some files needs root (C(become)); without it C(cpu.bhi_ctrl) is null with a reason.
   - A value that cannot be known is null and the reason is in C(warnings) or the field's
     C(*_reason); the module fails only when C(/proc/cpuinfo) is unreadable or not cpuinfo.
 author:
-  - fleetsec.vmscape contributors
+  - fleetsec engineering (@fleetsec)
 """
 
 EXAMPLES = r"""
