@@ -60,6 +60,10 @@ class BootConfigError(Exception):
         self.output = output
 
 
+class _Restored(BootConfigError):
+    """Raised by ``execute`` after it has put the files back."""
+
+
 # --------------------------------------------------------------------------- request
 class Request(object):
     """Validated parameters: ``sets`` [(name, value, key)] in order, ``removes`` [(name, key)]."""
@@ -475,7 +479,7 @@ def execute(plan, runner, backup=True, regenerate=True):
             message += "; restoring the previous files FAILED for: %s" % "; ".join(errors)
         else:
             message += "; every file was restored to its previous content"
-        raise BootConfigError(message, output)
+        raise _Restored(message, output)
 
     try:
         if backup:
@@ -519,8 +523,10 @@ def execute(plan, runner, backup=True, regenerate=True):
                 plan.warnings.extend(warnings)
                 if problems:
                     fail("after regeneration: %s" % "; ".join(problems), regen_output)
-    except BootConfigError:
+    except _Restored:
         raise
+    except BootConfigError as e:
+        fail(e.message, e.output)
     except (IOError, OSError) as e:
         fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
     changed_paths = snap.changed_paths()

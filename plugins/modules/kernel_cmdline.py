@@ -1,0 +1,408 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: kernel_cmdline
+short_description: Set or remove kernel parameters in the configuration the next boot uses
+version_added: "0.1.0"
+description:
+  - "Makes the next boot get exactly the requested kernel parameters, for example
+    O(params={vmscape: ibpb}) (afterwards exactly one C(vmscape=ibpb) token) or
+    O(remove=[vmscape]) (afterwards none). Every other token keeps its bytes and its order;
+    tokens after a bare C(--) (init's arguments) are never touched; C(mitigations=off) and
+    the like change only when named."
+  - "Backends (detected with O(backend=auto), or forced):
+    V(grub) - C(/etc/default/grub) plus C(/etc/default/grub.d/*.cfg) (Debian, Ubuntu, SUSE,
+    Proxmox with GRUB), regenerated with C(update-grub), else C(grub-mkconfig -o /boot/grub/grub.cfg),
+    else C(grub2-mkconfig -o /boot/grub2/grub.cfg);
+    V(grubby) - BLS entries C(/boot/loader/entries/*.conf) with literal options (RHEL/Rocky/Alma 9,
+    Fedora, CentOS Stream), changed with C(grubby --update-kernel=ALL) on the real host when grubby is
+    installed, else edited directly;
+    V(grubenv) - BLS entries using C($kernelopts) from C(/boot/grub2/grubenv) (RHEL 8 family);
+    V(systemd-boot) - C(/etc/kernel/cmdline), then C(kernel-install add) for each installed kernel or
+    C(proxmox-boot-tool refresh) on Proxmox."
+  - "The GRUB defaults are shell that grub-mkconfig sources in order (the main file, then the
+    drop-ins in byte order). They are never executed: a shell subset (assignments, quotes,
+    backslash-newline, C($VAR)/C(${VAR}) expansions, C(export), C(unset), comments, heredocs,
+    if/case/loops/functions) is parsed and followed the way C(/bin/sh) would, and the effective
+    command line is C(GRUB_CMDLINE_LINUX) + C(GRUB_CMDLINE_LINUX_DEFAULT) after all files.
+    Code that could change those variables in a way that cannot be followed (command substitution,
+    assignment inside if/case/loops/functions/&&/||, C(eval), C(.)/C(source), C(read),
+    bash-only C(+=) or arrays) is refused with the file and line; unrelated code is tolerated."
+  - "Where the GRUB change is written: an existing parameter is edited where it is (its bytes in the
+    file and assignment that produced it; duplicates deleted); a missing one is appended inside the
+    value of the last assignment of C(GRUB_CMDLINE_LINUX), so every entry (recovery entries too, which
+    do not get C(GRUB_CMDLINE_LINUX_DEFAULT)) and every kernel installed later (its postinst runs
+    update-grub) gets it; a copy in C(GRUB_CMDLINE_LINUX_DEFAULT) is removed. Only when nothing assigns
+    C(GRUB_CMDLINE_LINUX) is a line added, to C(/etc/default/grub) or, when that file does not exist,
+    to the drop-in C(/etc/default/grub.d/99-fleetsec-vmscape.cfg). A last-sorting drop-in is not used
+    otherwise because it cannot remove a token set elsewhere (two C(vmscape=) would result), \"last\"
+    depends on other drop-ins' names and on the shell's collation (bash on RHEL sorts by locale), and
+    Debian's grub-pc postinst carries C(/etc/default/grub)'s values across upgrades."
+  - Before writing, the edited files are followed again and must give exactly the planned token lists;
+    after writing, the files are read back and checked; after regeneration the generated entries
+    (the C(linux) lines of grub.cfg's 10_linux section, the BLS entries, the systemd-boot entries) must
+    carry each set parameter exactly once. If any step or check fails, every file is put back
+    (generated ones included), backups made by this run are deleted, and the task fails with the
+    command's output.
+  - Writes are atomic (temporary file + rename in the same directory) and keep owner, group, mode and
+    the SELinux context (C(security.selinux) extended attribute). grubenv is written with
+    C(grub2-editenv)/C(grub-editenv) when installed (GRUB rewrites that block in place at boot).
+  - Standard library only; runs with any Python 3.6+ on the host.
+options:
+  params:
+    description:
+      - Kernel parameters to set, name to value. Afterwards each occurs exactly once with that value.
+      - "A null value sets a bare flag (C(nosmt)). Values are restricted to letters, digits and
+        C(. , : + @ % / = -); spaces, quotes, C(;), C($(), backticks and newlines are refused before
+        anything is read. Known parameters have stricter lists (C(vmscape) - V(off), V(ibpb), V(force),
+        V(on), V(auto))."
+      - "Quote C(off)/C(on) in YAML (C(vmscape: \"off\")); an unquoted one arrives as a boolean and is
+        refused."
+    type: dict
+    default: {}
+  remove:
+    description:
+      - Kernel parameter names to remove, every occurrence (C(-) and C(_) are the same, as for the kernel).
+    type: list
+    elements: str
+    default: []
+  root:
+    description:
+      - Directory holding the system to change instead of C(/) (a mounted image, a snapshot, a test
+        tree). Files are read and written under it; symbolic links are followed inside it.
+      - With a root other than C(/), regeneration runs as C(chroot <root> <command>) when C(<root>/proc),
+        C(<root>/sys) and C(<root>/dev) are mount points, and is skipped with a warning (and
+        RV(regenerate_skipped)) otherwise. C(grubby) is only used on C(/).
+    type: path
+    default: /
+  backend:
+    description:
+      - Which boot configuration to change; V(auto) detects it (C(/etc/kernel/proxmox-boot-uuids) with
+        C(/etc/kernel/cmdline) or a systemd-boot C(loader.conf) - V(systemd-boot); BLS entries - V(grubenv)
+        when they use C($kernelopts), else V(grubby); GRUB defaults - V(grub); C(/etc/kernel/cmdline) -
+        V(systemd-boot)).
+    type: str
+    choices: [auto, grub, grubby, grubenv, systemd-boot]
+    default: auto
+  regenerate:
+    description:
+      - Regenerate the boot loader's configuration after a change (or when the generated grub.cfg is
+        found out of date). With V(false) the change takes effect once the regeneration command runs
+        (a kernel update does it).
+    type: bool
+    default: true
+  backup:
+    description:
+      - Keep a timestamped copy (C(<file>.<pid>.<YYYY-MM-DD@HH:MM:SS>~)) of every file changed.
+        The trailing C(~) keeps copies out of C(grub.d/*.cfg) and C(entries/*.conf).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written and no command runs; RV(diff) shows what would change.
+  diff_mode:
+    support: full
+    details: One before/after pair per file; RV(unified_diff) has the same as text.
+  platform:
+    platforms: [linux]
+notes:
+  - "Found while testing with the real tools (Debian 12): grub-mkconfig gives recovery entries only
+    C(GRUB_CMDLINE_LINUX) (after C(single)), never C(GRUB_CMDLINE_LINUX_DEFAULT); it writes the kernel
+    path relative to the mount the file lives on (a bind-mounted /boot shows the bind source); dash
+    (C(/bin/sh)) sorts C(grub.d/*.cfg) by bytes whatever the locale and does not field-split
+    C(export VAR=$X), but bash does sort by locale; grub-editenv keeps the file size even when it is
+    not 1024 bytes, rewrites the file in place (not atomically) and escapes C(\\) and newline
+    with a backslash; systemd 252's kernel-install reads C(/etc/kernel/cmdline) with C(tr -s \"$IFS\"
+    ' '), so it has no comment syntax."
+  - "grubby could not be run here (not packaged in Debian). Its upstream C(grubby-bls) removes
+    arguments with C(sed s,NAME[^ ]*,,) (first match only, substring match) - so this module passes
+    a removed name once per occurrence and does not use grubby when another token contains the name."
+  - The effective command line returned is the parameter list of the configuration (for GRUB,
+    C(GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT); grub-mkconfig adds C(root=) and C(ro) itself).
+  - See C(docs/kernel_cmdline.md) in the collection for the details.
+author:
+  - fleetsec.vmscape contributors
+"""
+
+EXAMPLES = r"""
+- name: Use IBPB for VMSCAPE from the next boot on
+  fleetsec.vmscape.kernel_cmdline:
+    params:
+      vmscape: ibpb
+  register: cmdline
+
+- name: Reboot when the next boot's command line changed
+  ansible.builtin.reboot:
+  when: cmdline.changed
+
+- name: Remove vmscape= again (rollback)
+  fleetsec.vmscape.kernel_cmdline:
+    remove: [vmscape]
+
+- name: Turn the mitigation off explicitly (quote off, or YAML makes it a boolean)
+  fleetsec.vmscape.kernel_cmdline:
+    params:
+      vmscape: "off"
+
+- name: Prepare a mounted image without regenerating its grub.cfg
+  fleetsec.vmscape.kernel_cmdline:
+    root: /mnt/image
+    backend: grub
+    params:
+      vmscape: ibpb
+    regenerate: false
+    backup: false
+
+- name: Preview the change on a host (check mode with diff)
+  fleetsec.vmscape.kernel_cmdline:
+    params:
+      vmscape: force
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a file was (or in check mode would be) changed or the configuration regenerated.
+  returned: always
+  type: bool
+backend:
+  description: The backend used.
+  returned: always
+  type: str
+  sample: grub
+backend_reason:
+  description: Why that backend (what was found), or C(forced).
+  returned: always
+  type: str
+  sample: /etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)
+files:
+  description: Files changed (or that would change), real paths under O(root).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/default/grub]
+backups:
+  description: Backup copy of each changed file that existed before, by file.
+  returned: always
+  type: dict
+  sample: {/etc/default/grub: "/etc/default/grub.4711.2025-11-25@10:00:00~"}
+diff:
+  description: Before/after pairs, one per changed file (Ansible's diff format).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    before_header:
+      description: The file (or C(/dev/null) when it is created).
+      type: str
+    after_header:
+      description: The file (or C(/dev/null) when it is deleted).
+      type: str
+    before:
+      description: Content before.
+      type: str
+    after:
+      description: Content after.
+      type: str
+unified_diff:
+  description: Unified diffs of every changed file.
+  returned: always
+  type: str
+  sample: "--- /etc/default/grub (before)\n+++ /etc/default/grub (after)\n..."
+previous_cmdline:
+  description: Parameters the default entry got from the configuration before this run.
+  returned: always
+  type: str
+  sample: console=ttyS0 quiet
+effective_cmdline:
+  description:
+    - Parameters the default boot entry gets next boot from the configuration, after this run (in
+      check mode, what it would be).
+    - For GRUB, C(GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT); grub-mkconfig adds C(root=) and C(ro).
+  returned: always
+  type: str
+  sample: console=ttyS0 vmscape=ibpb quiet
+regenerated:
+  description: Whether the regeneration commands ran.
+  returned: always
+  type: bool
+regenerate_commands:
+  description: The regeneration commands for this host (run, or to run).
+  returned: always
+  type: list
+  elements: list
+  sample: [[update-grub]]
+regenerate_skipped:
+  description: Why regeneration cannot run here (no tool, a root that is not ready for chroot), or null.
+  returned: always
+  type: str
+regenerated_files:
+  description: Generated files that changed (e.g. C(/boot/grub/grub.cfg)).
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: Commands that ran, with their return codes.
+  returned: always
+  type: list
+  elements: dict
+notes:
+  description: How the change was made where it matters (e.g. grubby used or not and why).
+  returned: always
+  type: list
+  elements: str
+output:
+  description: Output of the command that failed.
+  returned: failure
+  type: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls, _grub_defaults, _systemd_boot
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
+    BootConfigError,
+    build_request,
+    detect,
+    diff_entry,
+    execute,
+    unified_diff,
+)
+
+
+def build_plan(root, request, backend):
+    if backend == "grub":
+        return _grub_defaults.build_plan(root, request)
+    if backend in ("grubby", "grubenv"):
+        return _bls.build_plan(root, request, backend)
+    return _systemd_boot.build_plan(root, request)
+
+
+def run_module(module):
+    p = module.params
+    result = dict(
+        changed=False,
+        backend=None,
+        backend_reason=None,
+        files=[],
+        backups={},
+        diff=[],
+        unified_diff="",
+        previous_cmdline=None,
+        effective_cmdline=None,
+        regenerated=False,
+        regenerate_commands=[],
+        regenerate_skipped=None,
+        regenerated_files=[],
+        commands=[],
+        notes=[],
+    )
+    try:
+        request = build_request(p["params"], p["remove"])
+    except BootConfigError as e:
+        module.fail_json(msg=e.message, **result)
+    root = os.path.abspath(p["root"] or "/")
+    if not os.path.isdir(root):
+        module.fail_json(msg="root %s is not a directory" % root, **result)
+
+    def runner(argv):
+        argv = list(argv)
+        if not os.path.isabs(argv[0]):
+            found = module.get_bin_path(argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
+            if found is None:
+                return 127, "", "%s: command not found" % argv[0]
+            argv[0] = found
+        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+
+    try:
+        backend = p["backend"]
+        if backend == "auto":
+            backend, reason = detect(root)
+        else:
+            reason = "forced"
+        result["backend"], result["backend_reason"] = backend, reason
+        plan = build_plan(root, request, backend)
+    except BootConfigError as e:
+        module.fail_json(msg=e.message, **result)
+    except (IOError, OSError) as e:
+        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e), **result)
+
+    predicted = plan.predicted_changes()
+    result["previous_cmdline"] = plan.effective_before
+    result["effective_cmdline"] = plan.effective_after
+    result["regenerate_commands"] = [c.argv for c in plan.regen]
+    result["regenerate_skipped"] = plan.regen_skipped
+    result["notes"] = list(plan.notes)
+    for msg in plan.warnings:
+        module.warn(msg)
+    will_regen = bool(p["regenerate"] and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale))
+    if plan.regen_stale and p["regenerate"]:
+        result["notes"].append(plan.regen_stale)
+
+    if module.check_mode:
+        result["files"] = [c.path for c in predicted]
+        result["diff"] = [diff_entry(c.path, c.before, c.after) for c in predicted]
+        result["unified_diff"] = "".join(unified_diff(c.path, c.before, c.after) for c in predicted)
+        result["changed"] = bool(predicted) or will_regen
+        module.exit_json(**result)
+
+    try:
+        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"])
+    except BootConfigError as e:
+        result["output"] = e.output or ""
+        module.fail_json(msg=e.message, **result)
+    regen_paths = set()
+    for c in plan.regen:
+        regen_paths.update(c.touches)
+    snap = res["snapshot"]
+    files = [path for path in res["changed_paths"] if path not in regen_paths]
+    result["files"] = files
+    result["regenerated_files"] = [path for path in res["changed_paths"] if path in regen_paths]
+    result["backups"] = res["backups"]
+    result["commands"] = res["commands"]
+    result["regenerated"] = res["regenerated"]
+    for path in files:
+        before = snap.files.get(path)
+        now = read_bytes(path)
+        result["diff"].append(diff_entry(path, before, now))
+        result["unified_diff"] += unified_diff(path, before, now)
+    result["changed"] = bool(files) or res["regenerated"]
+    if predicted and not res["regenerated"]:
+        if plan.regen_skipped:
+            module.warn("configuration changed but not regenerated: %s" % plan.regen_skipped)
+        elif not p["regenerate"] and plan.regen:
+            module.warn(
+                "configuration changed; it takes effect after %s" % " && ".join(" ".join(c.argv) for c in plan.regen)
+            )
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            params=dict(type="dict", default={}),
+            remove=dict(type="list", elements="str", default=[]),
+            root=dict(type="path", default="/"),
+            backend=dict(type="str", default="auto", choices=["auto", "grub", "grubby", "grubenv", "systemd-boot"]),
+            regenerate=dict(type="bool", default=True),
+            backup=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module)
+
+
+if __name__ == "__main__":
+    main()
