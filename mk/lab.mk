@@ -1,0 +1,35 @@
+# The lab fleet (docs/lab.md): QEMU VMs under TCG described by inventories/lab, state in
+# $(VMSCAPE_CACHE)/lab. LAB_HOSTS="a b" limits start/stop/... to some hosts; LAB_PARALLEL sets
+# how many boot at once (default 2); LAB_BOOT_TIMEOUT the seconds per boot (default 600).
+.PHONY: lab-image lab-start lab-stop lab-destroy lab-reset lab-status lab-test lab-molecule
+
+LABCTL := $(ROOT)/tools/lab/labctl
+
+# Base disk image from Debian's registries (root; rebuilt only when tools/lab/build-image.sh or
+# tools/lab/guest/* change).
+lab-image: deps
+	$(ROOT)/tools/lab/build-image.sh
+
+lab-start: venv deps lab-image
+	$(LABCTL) start
+
+lab-stop: venv
+	$(LABCTL) stop
+
+# quit the VMs at once and discard every change since provisioning
+lab-destroy: venv
+	$(LABCTL) destroy
+
+lab-reset: venv
+	$(LABCTL) reset
+
+lab-status: venv
+	$(LABCTL) status
+
+# boots the fleet (fixture), checks CPU identities, cmdlines and one reboot through GRUB
+lab-test: venv deps lab-image
+	$(BIN)/pytest -q -m lab tests/integration/lab $(PYTEST_ARGS)
+
+# molecule scenario extensions/molecule/default against the lab VMs
+lab-molecule: venv deps lab-image
+	cd $(ROOT) && $(BIN)/molecule test -s default

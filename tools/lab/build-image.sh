@@ -1,0 +1,251 @@
+#!/bin/bash
+# Build the lab's base disk image from Debian package registries only (needs root).
+#
+#   tools/lab/build-image.sh [--force]
+#
+# Result: $VMSCAPE_CACHE/lab/base-<hash>.qcow2 (+ base.qcow2 symlink, base.json). <hash> is the
+# sha256 of this script and of tools/lab/guest/*: the image is rebuilt only when they change
+# (or with --force). The image is generic: the per-host identity (hostname, root's SSH key,
+# the host key, the initial kernel cmdline, the default kernel) is applied by the first-boot
+# service tools/lab/guest/fleetsec-lab-firstboot when labctl provisions a host.
+#
+# Contents: Debian 12 minbase + bookworm-security, linux-image-amd64 (6.1) and the newest
+# linux-image-6.12.*+deb12-amd64 side by side, GRUB (i386-pc) on an MBR disk with a serial
+# console, OpenSSH, python3, systemd-networkd with DHCP, dbus (so `shutdown -r` works).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${VMSCAPE_CACHE:-$HOME/.cache/fleetsec-vmscape}/lab
+mirror=${LAB_MIRROR:-http://deb.debian.org/debian}
+security_mirror=${LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+size=${LAB_IMAGE_SIZE:-4G}
+suite=bookworm
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+die() { echo "build-image: $*" >&2; exit 1; }
+log() { echo "build-image: $(date +%H:%M:%S) $*"; }
+
+[ "$(id -u)" = 0 ] || die "needs root (debootstrap, losetup, mount, chroot)"
+for tool in debootstrap losetup sfdisk partx mkfs.ext4 blkid qemu-img sha256sum fstrim; do
+  command -v "$tool" >/dev/null || die "$tool missing: run 'make deps' (tools/system-packages.txt)"
+done
+
+inputs_hash() {
+  (cd "$here" && sha256sum build-image.sh guest/* | sha256sum | cut -c1-16)
+}
+hash=$(inputs_hash)
+image=$cache/base-$hash.qcow2
+mkdir -p "$cache"
+if [ "$force" = 0 ] && [ -s "$image" ] && [ -s "$cache/base.json" ] && grep -q "\"hash\": \"$hash\"" "$cache/base.json"; then
+  echo "build-image: $image is current (inputs hash $hash); --force rebuilds"
+  ln -sfn "base-$hash.qcow2" "$cache/base.qcow2"
+  exit 0
+fi
+
+start=$(date +%s)
+work=$(mktemp -d "$cache/build.XXXXXX")
+mnt=$work/root
+raw=$work/disk.raw
+loop=""
+byuuid_made=""
+cleanup() {
+  set +e
+  if [ -n "$byuuid_made" ]; then rm -f "$byuuid_made"; rmdir /dev/disk/by-uuid /dev/disk 2>/dev/null; fi
+  for m in dev/pts dev proc sys run; do mountpoint -q "$mnt/$m" && umount -l "$mnt/$m"; done
+  mountpoint -q "$mnt" && umount "$mnt"
+  [ -n "$loop" ] && losetup -d "$loop"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "inputs hash $hash; raw image $size in $work"
+truncate -s "$size" "$raw"
+echo 'label: dos
+start=2048, type=83, bootable' | sfdisk -q "$raw"
+loop=$(losetup --show -f -P "$raw")
+part=${loop}p1
+if [ ! -b "$part" ]; then partx -a "$loop" 2>/dev/null || true; fi
+if [ ! -b "$part" ]; then
+  # No udev here: create the partition node from sysfs.
+  sysdev=/sys/block/$(basename "$loop")/$(basename "$part")/dev
+  [ -r "$sysdev" ] || die "partition of $loop not found (no $sysdev)"
+  mknod "$part" b "$(cut -d: -f1 "$sysdev")" "$(cut -d: -f2 "$sysdev")"
+fi
+mkfs.ext4 -q -L lab-root "$part"
+uuid=$(blkid -s UUID -o value "$part")
+[ -n "$uuid" ] || die "no UUID on $part"
+mkdir -p "$mnt"
+mount "$part" "$mnt"
+
+log "debootstrap $suite minbase from $mirror"
+debootstrap --variant=minbase --include=ca-certificates "$suite" "$mnt" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+
+mount -t proc proc "$mnt/proc"
+mount -t sysfs sys "$mnt/sys"
+mount --bind /dev "$mnt/dev"
+mount -t devpts devpts "$mnt/dev/pts" -o newinstance,ptmxmode=0666
+mount -t tmpfs tmpfs "$mnt/run"
+
+in_root() { chroot "$mnt" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+  LANG=C.UTF-8 HOME=/root "$@"; }
+apt_install() { in_root apt-get install -y -q --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
+
+cat >"$mnt/etc/apt/sources.list" <<SRC
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $security_mirror $suite-security main
+SRC
+# Nothing may start in the chroot; the host's services must stay untouched.
+printf '#!/bin/sh\nexit 101\n' >"$mnt/usr/sbin/policy-rc.d"
+chmod 755 "$mnt/usr/sbin/policy-rc.d"
+# grub-pc must never install itself anywhere while packages are configured: the build
+# machine's own disk is visible through /dev (grub-install runs once, below, on the loop device).
+in_root debconf-set-selections <<'SEL'
+grub-pc grub-pc/install_devices multiselect
+grub-pc grub-pc/install_devices_empty boolean true
+grub-pc grub-pc/install_devices_disks_changed multiselect
+SEL
+
+log "apt: base system"
+in_root apt-get update -q >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; die "apt-get update failed"; }
+apt_install systemd-sysv udev dbus openssh-server python3 iproute2 initramfs-tools sudo kmod procps \
+  grub-pc zstd >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (base) failed"; }
+
+log "configuration"
+# initramfs: the build machine's hardware is irrelevant (MODULES=dep would probe it); list
+# what the VM needs to find its root disk.
+sed -i 's/^MODULES=.*/MODULES=list/' "$mnt/etc/initramfs-tools/initramfs.conf"
+sed -i 's/^COMPRESS=.*/COMPRESS=zstd/' "$mnt/etc/initramfs-tools/initramfs.conf"
+cat >>"$mnt/etc/initramfs-tools/modules" <<'MOD'
+virtio_pci
+virtio_blk
+virtio_net
+virtio_scsi
+virtio_rng
+ext4
+crc32c_generic
+MOD
+cat >"$mnt/etc/default/grub" <<'GRUB'
+# fleetsec lab base image. GRUB_DEFAULT and GRUB_CMDLINE_LINUX_DEFAULT are set per host on
+# its first boot (tools/lab/guest/fleetsec-lab-firstboot).
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_TIMEOUT_STYLE=menu
+GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
+GRUB_CMDLINE_LINUX_DEFAULT="quiet"
+GRUB_CMDLINE_LINUX="console=ttyS0,115200n8"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_OS_PROBER=true
+GRUB
+echo "UUID=$uuid / ext4 errors=remount-ro 0 1" >"$mnt/etc/fstab"
+echo lab >"$mnt/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tlab\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$mnt/etc/hosts"
+# Empty machine-id: each host gets its own on its first boot.
+: >"$mnt/etc/machine-id"
+rm -f "$mnt/var/lib/dbus/machine-id"
+
+cat >"$mnt/etc/systemd/network/20-lab.network" <<'NET'
+[Match]
+Name=en* eth*
+
+[Network]
+DHCP=ipv4
+NET
+in_root systemctl enable systemd-networkd.service >/dev/null 2>&1
+in_root systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1
+
+# SSH: one ed25519 host key per host (installed on first boot); keys only.
+rm -f "$mnt"/etc/ssh/ssh_host_*
+cat >"$mnt/etc/ssh/sshd_config.d/10-fleetsec-lab.conf" <<'SSHD'
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+SSHD
+mkdir -p "$mnt/etc/systemd/system/ssh.service.d"
+cat >"$mnt/etc/systemd/system/ssh.service.d/10-fleetsec-lab.conf" <<'UNIT'
+[Unit]
+After=fleetsec-lab-firstboot.service
+
+[Service]
+# Fallback when the host was not provisioned: a fresh ed25519 key (RSA would take long under TCG).
+ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
+UNIT
+install -d -m 700 "$mnt/root/.ssh"
+
+# Serial console: root logs in without a password (loopback-only lab; `labctl console`).
+mkdir -p "$mnt/etc/systemd/system/serial-getty@ttyS0.service.d"
+cat >"$mnt/etc/systemd/system/serial-getty@ttyS0.service.d/10-autologin.conf" <<'UNIT'
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
+UNIT
+
+# Fast boots and reboots: nothing periodic, no VGA getty.
+for unit in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
+  fstrim.timer dpkg-db-backup.timer getty@tty1.service systemd-timesyncd.service systemd-binfmt.service \
+  proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \
+  systemd-pstore.service; do
+  in_root systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+
+install -m 0755 "$here/guest/fleetsec-lab-firstboot" "$mnt/usr/local/sbin/fleetsec-lab-firstboot"
+install -m 0644 "$here/guest/fleetsec-lab-firstboot.service" "$mnt/etc/systemd/system/fleetsec-lab-firstboot.service"
+in_root systemctl enable fleetsec-lab-firstboot.service >/dev/null 2>&1
+
+log "apt: kernels"
+k612=$(in_root apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' | cut -d' ' -f1 | sort -V | tail -n 1)
+[ -n "$k612" ] || die "no linux-image-6.12.*+deb12-amd64 in $suite-security"
+apt_install linux-image-amd64 "$k612" >>"$work/apt.log" 2>&1 \
+  || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (kernels) failed"; }
+
+log "grub-install on $loop and update-grub"
+in_root grub-install --target=i386-pc "$loop" >>"$work/grub.log" 2>&1 \
+  || { cat "$work/grub.log" >&2; die "grub-install failed"; }
+# Without udev here grub-mkconfig would write root=/dev/loopXp1: it uses root=UUID= only when
+# /dev/disk/by-uuid/<uuid> exists while it runs.
+if [ ! -e "/dev/disk/by-uuid/$uuid" ]; then
+  mkdir -p /dev/disk/by-uuid
+  ln -s "$part" "/dev/disk/by-uuid/$uuid"
+  byuuid_made=/dev/disk/by-uuid/$uuid
+fi
+in_root update-grub >>"$work/grub.log" 2>&1 || { cat "$work/grub.log" >&2; die "update-grub failed"; }
+grep -q "root=UUID=$uuid" "$mnt/boot/grub/grub.cfg" || die "grub.cfg has no root=UUID=$uuid"
+! grep -q '/dev/loop' "$mnt/boot/grub/grub.cfg" || die "grub.cfg mentions the build loop device"
+
+kernels=$(cd "$mnt/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tr '\n' ' ')
+log "kernels: $kernels"
+rm -f "$mnt/usr/sbin/policy-rc.d"
+in_root apt-get clean
+rm -rf "$mnt"/var/lib/apt/lists/* "$mnt"/var/cache/apt/*.bin "$mnt"/var/log/*.log "$mnt"/tmp/*
+cp "$work"/*.log "$cache/" 2>/dev/null || true
+for m in dev/pts dev proc sys run; do umount "$mnt/$m"; done
+fstrim "$mnt" >/dev/null 2>&1 || true
+umount "$mnt"
+losetup -d "$loop"
+loop=""
+
+log "qcow2"
+qemu-img convert -O qcow2 "$raw" "$work/base.qcow2"
+mv "$work/base.qcow2" "$image"
+# Older bases are replaced; labctl re-provisions hosts whose overlays were made on them.
+for old in "$cache"/base-*.qcow2; do [ "$old" = "$image" ] || rm -f "$old"; done
+ln -sfn "base-$hash.qcow2" "$cache/base.qcow2"
+end=$(date +%s)
+cat >"$cache/base.json" <<JSON
+{
+  "hash": "$hash",
+  "image": "$image",
+  "root_uuid": "$uuid",
+  "kernels": "$(echo $kernels)",
+  "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "build_seconds": $((end - start)),
+  "size_bytes": $(stat -c %s "$image")
+}
+JSON
+log "done in $((end - start)) s: $image ($(du -h "$image" | cut -f1))"
