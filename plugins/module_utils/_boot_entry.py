@@ -220,7 +220,7 @@ def resolve_default(root, spec):
     for part in spec.split(">"):
         kids = _boot_entries(node)
         found = None
-        if part.isdigit():
+        if re.match(r"^[0-9]+$", part):
             idx = int(part)
             if idx < len(kids):
                 found = kids[idx]
@@ -293,7 +293,7 @@ def release_from_image(path):
             return base[len(prefix) :]
     if base in ("vmlinuz", "linux", "vmlinux", "bzImage"):
         parent = posixpath.basename(posixpath.dirname(path))
-        if parent and re.match(r"^\d+\.\d+", parent):
+        if parent and re.match(r"^[0-9]+\.[0-9]+", parent):
             return parent
     return None
 

@@ -21,13 +21,13 @@ __metaclass__ = type
 
 import re
 
-_UPSTREAM = r"(\d+\.\d+(?:\.\d+)?)"
+_UPSTREAM = r"([0-9]+\.[0-9]+(?:\.[0-9]+)?)"
 # "Debian 6.1.192-2" / "Debian 7.3.4-1~bpo13+1" after the "#N" build number.
 _DEBIAN_RE = re.compile(r"\bDebian " + _UPSTREAM + r"([-+~][0-9A-Za-z.+~-]*)?(?=\s|\)|$)")
 # "Ubuntu 5.15.0-91.101-generic 5.15.131"
 _UBUNTU_SIG_RE = re.compile(r"\bUbuntu (\S+) " + _UPSTREAM + r"(?=\s|\)|$)")
 _RELEASE_RE = re.compile(r"^" + _UPSTREAM)
-_BUILD_NO_RE = re.compile(r"#\d*(?:-\S+)? ")
+_BUILD_NO_RE = re.compile(r"#[0-9]*(?:-\S+)? ")
 _PROC_VERSION_RE = re.compile(r"^Linux version (\S+)")
 
 
@@ -111,7 +111,8 @@ def running_kernel(osrelease, proc_version, version_signature):
 
 
 # ---- ordering of releases (sort -V like, as grub-mkconfig's version_sort) ----
-_PART_RE = re.compile(r"(\d+|[A-Za-z]+|~|[^\dA-Za-z~]+)")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PART_RE = re.compile(r"([0-9]+|[A-Za-z]+|~|[^0-9A-Za-z~]+)")
 
 
 def version_key(text):
@@ -119,11 +120,11 @@ def version_key(text):
     ``~`` before anything (``7.3~rc7`` < ``7.3``). Higher key = newer."""
     key = []
     for part in _PART_RE.findall(text or ""):
-        if part.isdigit():
+        if "0" <= part[0] <= "9":
             key.append((2, int(part), ""))
         elif part == "~":
             key.append((0, 0, ""))
-        elif part.isalpha():
+        elif part[0] in _LETTERS:
             key.append((1, 0, part))
         else:
             key.append((1, -1, part))
