@@ -484,8 +484,36 @@ def _mib(n):
     return "%.1f MiB" % (n / 1048576.0)
 
 
+# Answers for image files already probed by this process, keyed by the file's identity (device,
+# inode, size, mtime) and the question asked: a process assessing many snapshot roots that hard
+# link the same kernel (the oracle, offline fleet runs) decompresses each image once.
+_MEMO = {}
+_MEMO_MAX = 64
+
+
 def probe_image(root, image, want_knows, want_g3, decompress, result):
     """Fill version/knows/g3 answers from the image. Returns dict of answers (None = unknown)."""
+    try:
+        st = os.stat(_rootpath.under(root, image))
+        key = (image, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, want_knows, want_g3, decompress)
+    except OSError:
+        key = None
+    if key is not None and key in _MEMO:
+        ans, ev, errs = _MEMO[key]
+        result["evidence"].extend(ev)
+        result["evidence"].append("image: answers reused from the same file probed earlier by this process")
+        result["probe_errors"].extend(errs)
+        return dict(ans)
+    mark_ev, mark_err = len(result["evidence"]), len(result["probe_errors"])
+    ans = _probe_image(root, image, want_knows, want_g3, decompress, result)
+    if key is not None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = (dict(ans), result["evidence"][mark_ev:], result["probe_errors"][mark_err:])
+    return ans
+
+
+def _probe_image(root, image, want_knows, want_g3, decompress, result):
     ans = {"knows": None, "g3": None, "version": None, "version_source": None}
     ev = result["evidence"]
     errs = result["probe_errors"]

@@ -1,5 +1,6 @@
 """Kernel probe: bzImage header, every decompressor on synthetic payloads, System.map/config, modes."""
 
+import os
 import random
 import shutil
 
@@ -242,3 +243,23 @@ def test_unreadable_system_map(tmp_path, monkeypatch):
 def test_bad_mode():
     with pytest.raises(ValueError, match="probe_image must be one of"):
         kp.probe_kernel("/", REL, None, "sometimes")
+
+
+def test_same_file_is_decompressed_once_per_process(tmp_path, monkeypatch):
+    root = image(tmp_path / "a", "xz", G1_STRINGS)
+    other = tmp_path / "b" / IMG.lstrip("/")
+    other.parent.mkdir(parents=True)
+    os.link(tmp_path / "a" / IMG.lstrip("/"), other)  # a second snapshot root hard linking the kernel
+    first = kp.probe_kernel(root, REL, IMG, "auto")
+    calls = []
+    real_open_stream = kp.open_stream
+    monkeypatch.setattr(kp, "open_stream", lambda *a: calls.append(a) or real_open_stream(*a))
+    second = kp.probe_kernel(str(tmp_path / "b"), REL, IMG, "auto")
+    assert calls == []
+    assert (second["knows_vmscape"], second["bhb_series"]) == (first["knows_vmscape"], first["bhb_series"])
+    assert "image: answers reused from the same file probed earlier by this process" in second["evidence"]
+    # a changed file is probed again
+    other.unlink()
+    other.write_bytes(make_bzimage(compress("gzip", make_elf(G3_STRINGS)), DEBIAN_61_HEADER))
+    third = kp.probe_kernel(str(tmp_path / "b"), REL, IMG, "auto")
+    assert len(calls) == 1 and third["bhb_series"] is True
