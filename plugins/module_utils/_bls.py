@@ -259,6 +259,7 @@ def build_plan(root, request, backend):
     if os.path.isfile(_rootpath.under(root, _grub_defaults.MAIN)):
         gp = _grub_defaults.plan_defaults(root, request)
         plan.steps.extend(gp.changes)
+        plan.warnings.extend(gp.warnings)
     kc = plan_kernel_cmdline(root, request, create=False)
     if kc is not None:
         plan.steps.extend([c for c in [kc.change] if c is not None])

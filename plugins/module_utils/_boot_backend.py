@@ -431,8 +431,8 @@ def chroot_problem(root):
     missing = [d for d in ("/proc", "/sys", "/dev") if not os.path.ismount(os.path.join(root, d.lstrip("/")))]
     if missing:
         return (
-            "%s is not prepared for chroot (%s not mounted there); regenerate inside it, e.g. "
-            "chroot %s update-grub, after mounting them" % (root, ", ".join(missing), root)
+            "%s is not prepared for chroot (%s not mounted there); regenerate inside it (chroot %s <command>) "
+            "after mounting them" % (root, ", ".join(missing), root)
         )
     return None
 

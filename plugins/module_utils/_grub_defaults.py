@@ -50,6 +50,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     decide,
     find_tool,
     proxmox_managed,
+    token_key,
     token_spans,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_shell import ShellError, follow
@@ -204,6 +205,25 @@ def _where(files, value, start):
     return "%s:%d" % (f.real_path, line)
 
 
+def _continuation_line(text, p0, raw):
+    """(start, end) of a whole line holding only ``raw`` inside a backslash-newline continuation.
+
+    ``GRUB_CMDLINE_LINUX="a \\`` / ``<tab>vmscape=off \\`` / ``<tab>b"``: deleting the middle line
+    keeps the continuation intact, where deleting the token alone would leave a blank line.
+    """
+    start = text.rfind("\n", 0, p0) + 1
+    end = text.find("\n", p0)
+    if start < 2 or end < 0 or text[start - 2 : start] != "\\\n":
+        return None
+    line = text[start : end + 1]
+    if not line.endswith("\\\n") or line[:-2].strip() != raw:
+        return None
+    nxt = text[end + 1 : end + 2]
+    if not (text[start - 3 : start - 2] in (" ", "\t") or nxt in (" ", "\t")):
+        return None  # the deleted line's blanks are the only separator left
+    return start, end + 1
+
+
 def _token_edits(files, edits, value, tokens_spans, actions, var):
     for i, new in actions.items():
         start, end, raw = tokens_spans[i]
@@ -216,6 +236,10 @@ def _token_edits(files, edits, value, tokens_spans, actions, var):
         idx, p0 = rng
         if new is not None:
             edits.add(idx, p0, p0 + len(raw), new)
+            continue
+        line = _continuation_line(files[idx].text, p0, raw)
+        if line is not None:
+            edits.add(idx, line[0], line[1], "")
             continue
         before = _blank_run(files, value, start, -1)
         if before is not None and before[0] == idx and before[2] == p0:
@@ -256,6 +280,7 @@ class GrubDefaultsPlan(object):
         self.linux_after = []
         self.default_after = []
         self.files = []
+        self.warnings = []
 
     @property
     def tokens_before(self):
@@ -292,8 +317,11 @@ def plan_defaults(root, request):
         elif last is not None and last.kind == "assign":
             _append_to_assignment(files, edits, last, new_tokens)
         else:
+            # Nothing assigns it, or a file unsets it last: a new assignment after that point.
             line = '%s="$%s %s"\n' % (LINUX, LINUX, " ".join(new_tokens))
             main = [i for i, f in enumerate(files) if f.host_path == MAIN]
+            if last is not None:
+                main = [last.src.index]
             if main:
                 idx = main[0]
                 text = files[idx].text
@@ -325,12 +353,35 @@ def plan_defaults(root, request):
             "internal check failed: after editing, %s would be %r and %s %r instead of %r and %r; nothing was "
             "written" % (LINUX, " ".join(lt2), DEFAULT, " ".join(dt2), " ".join(l_result), " ".join(d_result))
         )
+    gp.warnings = _dead_occurrences(files, state, request)
     for i, f in enumerate(files):
         if i in new_texts and new_texts[i] != f.text:
             gp.changes.append(FileChange(f.real_path, _encode(f.text), _encode(new_texts[i]), label=f.host_path))
     if new_file is not None:
         gp.changes.append(FileChange(new_file.real_path, None, _encode(new_file.text), label=DROPIN))
     return gp
+
+
+def _dead_occurrences(files, state, request):
+    """Warnings for named parameters in assignments a later one overrides (left as they are)."""
+    live = set()
+    for name in (LINUX, DEFAULT):
+        v = state.value(name)
+        if v is not None:
+            live.update(o for o in v.origins if o is not None)
+    keys = request.keys
+    out = []
+    for a in state.assignments:
+        if a.kind != "assign" or a.value is None:
+            continue
+        for start, _end, raw in token_spans(a.value.text):
+            o = a.value.origins[start]
+            if o is not None and o not in live and token_key(raw) in keys:
+                out.append(
+                    "%s:%d: %s in an assignment of %s that a later one overrides; left as it is (it "
+                    "does not reach the kernel)" % (files[o[0]].real_path, a.line, raw, a.name)
+                )
+    return out
 
 
 def verify_defaults(root, request, expected_linux, expected_default):
@@ -473,6 +524,7 @@ def build_plan(root, request):
     plan = Plan("grub", root)
     gp = plan_defaults(root, request)
     plan.steps.extend(gp.changes)
+    plan.warnings.extend(gp.warnings)
     plan.effective_before = " ".join(gp.tokens_before)
     plan.effective_after = " ".join(gp.tokens_after)
     plan.verify = lambda: verify_defaults(root, request, gp.linux_after, gp.default_after)

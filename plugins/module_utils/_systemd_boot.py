@@ -113,7 +113,9 @@ def plan_kernel_cmdline(root, request, create=True, warnings=None):
     new_text = "\n".join(new_lines)
     if not tokens_before and tokens_after:
         new_text = " ".join(tokens_after) + "\n"
-    if before_bytes is None or _encode(new_text) != before_bytes:
+    if before_bytes is None and tokens_after == tokens_before:
+        change = None  # kernel-install's fallback already gives the wanted parameters
+    elif before_bytes is None or _encode(new_text) != before_bytes:
         change = FileChange(real, before_bytes, _encode(new_text), label=KERNEL_CMDLINE)
     else:
         change = None
