@@ -95,7 +95,7 @@ def parse_token(raw):
             name = name[:-1]
         return CmdlineToken(raw, name, None)
     name = body[:eq]
-    value = body[eq + 1:]
+    value = body[eq + 1 :]
     if value.startswith('"'):
         value = value[1:]
         if value.endswith('"'):
@@ -133,10 +133,12 @@ def tokenize(text):
         if after_dashes:
             init_args.append(raw)
             continue
-        if raw == "--":
+        tok = parse_token(raw)
+        # parse_args compares the name after quote stripping: a quoted "--" ends them too.
+        if tok.name == "--" and tok.value is None:
             after_dashes = True
             continue
-        tokens.append(parse_token(raw))
+        tokens.append(tok)
     return tokens, init_args
 
 
@@ -168,6 +170,8 @@ def validate_param(name, value):
     if not isinstance(value, str):
         return "invalid value for %s: %r is not a string" % (name, value)
     if not PARAM_VALUE_RE.match(value):
-        return ("invalid value for %s: %r (allowed: letters, digits and . , : + @ %% / = -; "
-                "no spaces, quotes, shell or GRUB metacharacters)" % (name, value))
+        return (
+            "invalid value for %s: %r (allowed: letters, digits and . , : + @ %% / = -; "
+            "no spaces, quotes, shell or GRUB metacharacters)" % (name, value)
+        )
     return None

@@ -23,7 +23,7 @@ class GateError(ValueError):
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
-    """"HH:MM-HH:MM" (24 h, may wrap past midnight, e.g. 22:00-04:00)."""
+    """ "HH:MM-HH:MM" (24 h, may wrap past midnight, e.g. 22:00-04:00)."""
     m = _WINDOW_RE.match(text.strip()) if isinstance(text, str) else None
     if not m:
         raise GateError(f"vmscape_maintenance_window: {text!r} is not HH:MM-HH:MM (24-hour clock)")
