@@ -610,10 +610,14 @@ def _probe_image(root, image, want_knows, want_g3, decompress, result):
     return ans
 
 
-def probe_kernel(root, release, image, mode="auto"):
+def probe_kernel(root, release, image, mode="auto", want_g3=True):
     """Probe one kernel. ``image`` is a host path or None. Returns the boot_kernel fields
     ``version``, ``version_source``, ``knows_vmscape``, ``bhb_series``,
-    ``config_mitigation_vmscape``, ``evidence``, ``probe_errors``."""
+    ``config_mitigation_vmscape``, ``evidence``, ``probe_errors``.
+
+    ``want_g3=False`` (the CPU cannot use BHB clear) lets ``auto`` skip decompressing the
+    image just to learn ``bhb_series``, which then stays null: on Debian, whose System.map is
+    a placeholder, that decompression is the costliest part of gathering facts."""
     if mode not in PROBE_MODES:
         raise ValueError("probe_image must be one of %s" % ", ".join(PROBE_MODES))
     result = {
@@ -667,12 +671,19 @@ def probe_kernel(root, release, image, mode="auto"):
                     if knows is None:
                         knows = True
     if image:
-        need = knows is None or g3 is None
+        need = knows is None or (g3 is None and want_g3)
+        if g3 is None and not want_g3 and mode == "auto":
+            ev.append("image: BHB series not probed (the CPU does not enumerate BHI_CTRL: BHB clear cannot apply)")
         decompress = mode == "always" or (mode == "auto" and need)
         if mode == "never" and need:
             ev.append("image: not decompressed (probe_image=never)")
         ans = probe_image(
-            root, image, knows is None or mode == "always", g3 is None or mode == "always", decompress, result
+            root,
+            image,
+            knows is None or mode == "always",
+            (g3 is None and want_g3) or mode == "always",
+            decompress,
+            result,
         )
         for key, mine in (("knows", knows), ("g3", g3)):
             theirs = ans[key]

@@ -134,7 +134,9 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
 
     boot, bootloader, boot_warnings = find_boot_kernel(root, kernel["release"])
     warnings.extend(boot_warnings)
-    probe = probe_kernel(root, boot["release"], boot["image"], probe_image)
+    # BHB clear (G3) only matters on bare metal for CPUs that enumerate BHI_CTRL (or might).
+    want_g3 = not facts["cpu"]["hypervisor"] and facts["cpu"]["bhi_ctrl"] is not False
+    probe = probe_kernel(root, boot["release"], boot["image"], probe_image, want_g3=want_g3)
     facts["boot_kernel"] = {
         "release": boot["release"],
         "source": boot["source"],
