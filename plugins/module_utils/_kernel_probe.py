@@ -533,9 +533,10 @@ def _probe_image(root, image, want_knows, want_g3, decompress, result):
             if info["version_ptr"]:
                 vs = read_version_string(f, info["version_ptr"])
                 if vs:
-                    v, _d, _k = parse_build_string(vs)
+                    v, distro, _k = parse_build_string(vs)
                     if v:
                         ans["version"], ans["version_source"] = v, "image_header"
+                        ans["distro_version"] = distro
                         ev.append("image header: %s" % vs)
             if info["payload_offset"] is not None:
                 f.seek(info["payload_offset"])
@@ -603,9 +604,10 @@ def _probe_image(root, image, want_knows, want_g3, decompress, result):
             ans["g3"] = False
             ev.append("image: no '%s'" % STR_G3.decode())
         if ans["version"] is None and sc.banner:
-            v, _d, _k = parse_build_string(sc.banner)
+            v, distro, _k = parse_build_string(sc.banner)
             if v:
                 ans["version"], ans["version_source"] = v, "image_banner"
+                ans["distro_version"] = distro
                 ev.append("image banner: %s" % sc.banner)
     return ans
 
@@ -623,6 +625,7 @@ def probe_kernel(root, release, image, mode="auto", want_g3=True):
     result = {
         "version": None,
         "version_source": None,
+        "distro_version": None,
         "knows_vmscape": None,
         "bhb_series": None,
         "config_mitigation_vmscape": None,
@@ -694,6 +697,7 @@ def probe_kernel(root, release, image, mode="auto", want_g3=True):
         if ans["g3"] is not None:
             g3 = ans["g3"] if g3 is None or mode == "always" else g3
         result["version"], result["version_source"] = ans["version"], ans["version_source"]
+        result["distro_version"] = ans.get("distro_version")
     elif release:
         errs.append("image: no kernel image found for %s" % release)
     if result["version"] is None and release:

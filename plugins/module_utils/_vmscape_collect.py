@@ -144,6 +144,7 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
         "image": boot["image"],
         "version": probe["version"],
         "version_source": probe["version_source"],
+        "distro_version": probe["distro_version"],
         "knows_vmscape": probe["knows_vmscape"],
         "bhb_series": probe["bhb_series"],
         "config_mitigation_vmscape": probe["config_mitigation_vmscape"],

@@ -167,7 +167,7 @@ ansible_facts:
           description:
             - The kernel that boots next - C(release), C(source) (grub_cfg, grubenv_saved, bls,
               systemd_boot, newest_installed or running), C(is_running), C(image) (host path),
-              C(version), C(version_source) (image_header, image_banner, release),
+              C(version), C(version_source) (image_header, image_banner, release), C(distro_version),
               C(knows_vmscape), C(bhb_series), C(config_mitigation_vmscape) (true, false or null),
               C(evidence) and C(probe_errors) (lists of strings).
           type: dict
@@ -179,6 +179,7 @@ ansible_facts:
             image: /boot/vmlinuz-6.1.0-56-amd64
             version: 6.1.192
             version_source: image_header
+            distro_version: 6.1.192-2
             knows_vmscape: true
             bhb_series: false
             config_mitigation_vmscape: true
