@@ -352,6 +352,7 @@ def run_module(module):
         result["notes"].append(plan.regen_stale)
 
     if module.check_mode:
+        predicted = sorted(predicted, key=lambda c: c.path)
         result["files"] = [c.path for c in predicted]
         result["diff"] = [diff_entry(c.path, c.before, c.after) for c in predicted]
         result["unified_diff"] = "".join(unified_diff(c.path, c.before, c.after) for c in predicted)
