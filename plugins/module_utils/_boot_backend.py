@@ -260,6 +260,19 @@ def token_spans(text):
 _BLANKS = " \t"
 
 
+def _merge_deletions(seg_edits):
+    """Deletions that took neighbouring blanks may overlap each other: join them."""
+    dels = sorted((s, e) for s, e, r in seg_edits if r == "")
+    others = [x for x in seg_edits if x[2] != ""]
+    merged = []
+    for s, e in dels:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return others + [(s, e, "") for s, e in merged]
+
+
 def edit_segments(segments, request, home=True, drop_emptied=False):
     """Apply the token rules to text split in segments (lines, options lines, one value).
 
@@ -292,29 +305,33 @@ def edit_segments(segments, request, home=True, drop_emptied=False):
             while e < len(seg) and seg[e] in _BLANKS:
                 e += 1
             edits.setdefault(si, []).append((start, e, ""))
-    if insert is not None:
-        idx, new_tokens = insert
-        text = " ".join(new_tokens)
-        if idx < len(spans):  # before "--"
-            si, start, _end, _raw = spans[idx]
-            edits.setdefault(si, []).append((start, start, text + " "))
-        elif spans:
-            si, _start, end, _raw = spans[-1]
-            edits.setdefault(si, []).append((end, end, " " + text))
-        else:
-            if not segments:
-                segments = [""]
-            si = len(segments) - 1
-            seg = segments[si]
-            pos = len(seg.rstrip("\n"))
-            sep = "" if pos == 0 or seg[pos - 1] in _BLANKS else " "
-            edits.setdefault(si, []).append((pos, pos, sep + text))
     out = list(segments)
     for si, seg_edits in edits.items():
         seg = out[si]
-        for start, end, repl in sorted(seg_edits, key=lambda e: (e[0], e[1]), reverse=True):
+        for start, end, repl in sorted(_merge_deletions(seg_edits), key=lambda e: (e[0], e[1]), reverse=True):
             seg = seg[:start] + repl + seg[end:]
         out[si] = seg
+    if insert is not None:
+        # Second pass on the edited text, so the anchor is a token that is still there.
+        text = " ".join(insert[1])
+        spans = [(si, s, e, raw) for si, seg in enumerate(out) for s, e, raw in token_spans(seg)]
+        dashes = [sp for sp in spans if sp[3] == "--"]
+        if dashes:
+            si, start, _end, _raw = dashes[0]
+            out[si] = out[si][:start] + text + " " + out[si][start:]
+        elif spans:
+            si, _start, end, _raw = spans[-1]
+            out[si] = out[si][:end] + " " + text + out[si][end:]
+        else:
+            if not out:
+                out = [""]
+                segments = [""]
+            si = len(out) - 1
+            seg = out[si]
+            pos = len(seg.rstrip("\n"))
+            sep = "" if pos == 0 or seg[pos - 1] in _BLANKS else " "
+            out[si] = seg[:pos] + sep + text + seg[pos:]
+        edits.setdefault(si, [])
     if drop_emptied:
         out = [seg for si, seg in enumerate(out) if not (si in edits and not seg.strip() and segments[si].strip())]
     return out, raws, result
