@@ -134,17 +134,24 @@ class _Edits(object):
     def add(self, idx, start, end, repl):
         edits = self.by_file.setdefault(idx, {})
         key = (start, end)
-        if key in edits and edits[key] != repl:
-            raise BootConfigError(
-                "%s: the same text feeds both %s and %s in conflicting ways; edit it by hand"
-                % (self.files[idx].real_path, LINUX, DEFAULT)
-            )
+        if key in edits:
+            if edits[key] != repl:
+                raise BootConfigError(
+                    "%s: the same text feeds both %s and %s in conflicting ways; edit it by hand"
+                    % (self.files[idx].real_path, LINUX, DEFAULT)
+                )
+            return
+        if repl == "":  # deletions that took neighbouring blanks may overlap: join them
+            for (s, e), r in list(edits.items()):
+                if r == "" and s < end and start < e:
+                    del edits[(s, e)]
+                    start, end = min(s, start), max(e, end)
         for (s, e), _r in edits.items():
-            if (s, e) != key and s < end and start < e:
+            if s < end and start < e:
                 raise BootConfigError(
                     "%s: overlapping edits near offset %d; edit it by hand" % (self.files[idx].real_path, start)
                 )
-        edits[key] = repl
+        edits[(start, end)] = repl
 
     def apply(self):
         out = {}
