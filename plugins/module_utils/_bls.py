@@ -232,6 +232,13 @@ def _grubby_hazard(entries, request):
     return None
 
 
+def grubby_tool(root, backend):
+    """The grubby binary to run, or None: only for the grubby backend on the real root."""
+    if backend != "grubby" or os.path.abspath(root) != "/":
+        return None
+    return find_tool(root, ("grubby",))
+
+
 def build_plan(root, request, backend):
     """Plan for the ``grubby`` or ``grubenv`` backend."""
     st = BlsState(root)
@@ -300,7 +307,7 @@ def build_plan(root, request, backend):
         plan.warnings.append("BLS entries without an options line were left alone: %s" % ", ".join(no_options))
 
     # How entries are changed: grubby (real host) or direct edits.
-    grubby = find_tool(root, ("grubby",)) if backend == "grubby" and os.path.abspath(root) == "/" else None
+    grubby = grubby_tool(root, backend)
     why_not = None
     if grubby and uses_kernelopts:
         why_not = "entries use $kernelopts (grubby versions treat it differently)"

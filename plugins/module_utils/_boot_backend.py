@@ -26,6 +26,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import fnmatch
 import os
 import posixpath
 
@@ -475,6 +476,8 @@ def execute(plan, runner, backup=True, regenerate=True):
                 snap.add_glob(d, pat)
             for c in step.predicted:
                 snap.add_file(c.path)
+    step_files = set(snap.files)
+    step_globs = list(snap.globs)
     run_regen = regenerate and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale)
     if run_regen:
         for cmd in plan.regen:
@@ -547,10 +550,20 @@ def execute(plan, runner, backup=True, regenerate=True):
     except (IOError, OSError) as e:
         fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
     changed_paths = snap.changed_paths()
+
+    def from_steps(path):
+        if path in step_files:
+            return True
+        return any(
+            os.path.dirname(path) == d and fnmatch.fnmatchcase(os.path.basename(path), pat) for d, pat in step_globs
+        )
+
     return {
         "backups": backups,
         "commands": commands,
         "changed_paths": changed_paths,
+        "files": [p for p in changed_paths if from_steps(p)],
+        "regenerated_files": [p for p in changed_paths if not from_steps(p)],
         "snapshot": snap,
         "regenerated": bool(run_regen),
     }

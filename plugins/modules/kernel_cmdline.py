@@ -364,13 +364,10 @@ def run_module(module):
     except BootConfigError as e:
         result["output"] = e.output or ""
         module.fail_json(msg=e.message, **result)
-    regen_paths = set()
-    for c in plan.regen:
-        regen_paths.update(c.touches)
     snap = res["snapshot"]
-    files = [path for path in res["changed_paths"] if path not in regen_paths]
+    files = res["files"]
     result["files"] = files
-    result["regenerated_files"] = [path for path in res["changed_paths"] if path in regen_paths]
+    result["regenerated_files"] = res["regenerated_files"]
     result["backups"] = res["backups"]
     result["commands"] = res["commands"]
     result["regenerated"] = res["regenerated"]
