@@ -1,0 +1,268 @@
+"""kernel_cmdline with Debian's real grub-mkconfig (grub-common + grub-pc-bin), and from the CLI.
+
+grub-mkconfig reads /etc/default/grub and /etc/default/grub.d from a fixed sysconfdir, runs
+/etc/grub.d/* and probes the devices of / and /boot; its output path is ours (-o). To run it
+for real without touching this machine, every run happens in a private mount namespace
+(``unshare --mount``, propagation private) where a scratch /etc/default and a scratch /boot
+(fake kernel images and initrds) are bind-mounted over the real ones; the script refuses to
+go on unless marker files prove the scratch directories are in place. /etc/grub.d is the
+machine's own, read-only use. Outside the namespace the real /etc/default and /boot are
+checksummed before and after every test.
+
+Inside the namespace the module runs with root=/ and regenerate=true, exactly as on a host:
+it finds grub-mkconfig (or a stand-in update-grub in a tmpfs on /usr/local/sbin), runs it,
+and checks the generated ``linux`` lines itself; the test then checks them again: each
+10_linux entry carries vmscape= exactly once (recovery entries too: grub-mkconfig gives them
+``single`` + GRUB_CMDLINE_LINUX, never GRUB_CMDLINE_LINUX_DEFAULT) and every other token in
+order.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "data" / "bootcfg"
+PY = sys.executable
+ANSIBLE = shutil.which("ansible") or str(REPO / ".venv" / "bin" / "ansible")
+MARKER = ".fleetsec-scratch-marker"
+KERNELS = ("6.1.0-28-amd64", "6.1.0-31-amd64")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="grub-mkconfig and mount namespaces need root"),
+    pytest.mark.skipif(not shutil.which("unshare"), reason="unshare (util-linux) missing"),
+    pytest.mark.skipif(not os.path.exists("/usr/sbin/grub-mkconfig"), reason="grub-common not installed"),
+    pytest.mark.skipif(not os.path.exists("/etc/grub.d/10_linux"), reason="/etc/grub.d/10_linux missing"),
+]
+
+
+def real_state():
+    """What must never change: /etc/default (recursively) and /boot (recursively)."""
+    out = {}
+    for top in ("/etc/default", "/boot", "/etc/kernel"):
+        if not os.path.exists(top):
+            out[top] = None
+            continue
+        for dirpath, dirs, files in os.walk(top):
+            dirs.sort()
+            for name in sorted(files):
+                p = os.path.join(dirpath, name)
+                try:
+                    with open(p, "rb") as f:
+                        out[p] = hashlib.sha256(f.read()).hexdigest()
+                except OSError as e:
+                    out[p] = f"unreadable: {e.errno}"
+            out[dirpath] = sorted(dirs + files)
+    out["/etc/default/grub exists"] = os.path.exists("/etc/default/grub")
+    out["/boot/grub/grub.cfg exists"] = os.path.exists("/boot/grub/grub.cfg")
+    return out
+
+
+@pytest.fixture(autouse=True)
+def machine_untouched():
+    before = real_state()
+    yield
+    assert real_state() == before, "the machine's real /etc/default or /boot changed"
+
+
+def make_tree(tmp_path, case):
+    tree = tmp_path / "tree"
+    shutil.copytree(CORPUS / case / "root" / "etc" / "default", tree / "etc" / "default", symlinks=True)
+    boot = tree / "boot"
+    (boot / "grub").mkdir(parents=True)
+    for k in KERNELS:
+        (boot / f"vmlinuz-{k}").write_bytes(b"fake kernel image\n")
+        (boot / f"initrd.img-{k}").write_bytes(b"fake initrd\n")
+    for d in (tree / "etc" / "default", boot):
+        (d / MARKER).write_text("scratch\n")
+    return tree
+
+
+def in_namespace(tree, argv, update_grub=False, env=None):
+    """Run argv with the scratch /etc/default and /boot mounted over the real ones."""
+    script = [
+        "set -eu",
+        f'mount --bind "{tree}/etc/default" /etc/default',
+        f'mount --bind "{tree}/boot" /boot',
+        f"test -e /etc/default/{MARKER}",
+        f"test -e /boot/{MARKER}",
+    ]
+    if update_grub:
+        script += [
+            "mount -t tmpfs fleetsec-sbin /usr/local/sbin",
+            # Debian's /usr/sbin/update-grub (grub2-common), verbatim in behaviour
+            "printf '#!/bin/sh\\nset -e\\nexec grub-mkconfig -o /boot/grub/grub.cfg \"$@\"\\n' "
+            "> /usr/local/sbin/update-grub",
+            "chmod 755 /usr/local/sbin/update-grub",
+        ]
+    script.append('exec "$@"')
+    full_env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), LC_ALL="C")
+    full_env.update(env or {})
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script), "sh", *argv],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=str(REPO),
+        check=False,
+    )
+
+
+MODULE_DRIVER = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from test_kernel_cmdline_support import run_module
+res, failed = run_module(json.loads(sys.argv[3]))
+res["failed"] = failed
+print(json.dumps(res))
+"""
+
+
+def module_in_namespace(tree, args, update_grub=False):
+    p = in_namespace(
+        tree,
+        [PY, "-c", MODULE_DRIVER, str(REPO / "collections"), str(REPO / "tests" / "unit"), json.dumps(args)],
+        update_grub=update_grub,
+    )
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def linux_lines(tree):
+    """(is_recovery, [args after the kernel path]) for each 10_linux entry of the scratch grub.cfg."""
+    text = (tree / "boot" / "grub" / "grub.cfg").read_text()
+    section = text.split("### BEGIN /etc/grub.d/10_linux ###")[1].split("### END /etc/grub.d/10_linux ###")[0]
+    out = []
+    for line in section.splitlines():
+        words = line.split()
+        if words and words[0] == "linux":
+            args = words[2:]
+            assert args[0].startswith("root=") and args[1] == "ro", line
+            rest = args[2:]
+            recovery = bool(rest) and rest[0] == "single"
+            out.append((recovery, rest[1:] if recovery else rest))
+    return out
+
+
+def grub_values(tree, tmp_path):
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    from test_kernel_cmdline_support import dash_values
+
+    return dash_values(str(tree), tmp_path)
+
+
+CASES = ["debian12-default", "duplicated-tokens", "ubuntu2404-cloudimg", "backslash-continuation", "heredoc-custom-cfg"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_real_grub_mkconfig_gives_every_linux_entry_the_parameter_once(case, tmp_path):
+    tree = make_tree(tmp_path, case)
+    p = in_namespace(tree, ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"])
+    assert p.returncode == 0, p.stderr
+    assert len(linux_lines(tree)) == 2 * 2 + 1  # simple entry + (normal, recovery) per kernel
+
+    res = module_in_namespace(tree, {"params": {"vmscape": "ibpb"}})
+    assert not res["failed"], res["msg"]
+    assert res["changed"] and res["regenerated"]
+    assert res["regenerate_commands"] in ([["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]], [["update-grub"]])
+    assert res["regenerated_files"] == ["/boot/grub/grub.cfg"]
+    assert all(path.startswith("/etc/default/") for path in res["files"])
+
+    if case == "heredoc-custom-cfg":  # grub-mkconfig really ran the drop-in: inside the scratch /boot
+        assert (tree / "boot" / "grub" / "custom.cfg").exists()
+    linux, default = (s.split() for s in grub_values(tree, tmp_path))
+    assert res["effective_cmdline"] == " ".join(linux + default)
+    for recovery, args in linux_lines(tree):
+        assert [a for a in args if a.startswith("vmscape=")] == ["vmscape=ibpb"]
+        assert args == (linux if recovery else linux + default)
+
+    res = module_in_namespace(tree, {"params": {"vmscape": "ibpb"}})
+    assert not res["failed"] and not res["changed"] and not res["regenerated"]
+
+    res = module_in_namespace(tree, {"remove": ["vmscape"]})
+    assert not res["failed"], res["msg"]
+    for _recovery, args in linux_lines(tree):
+        assert not [a for a in args if a.startswith("vmscape")]
+
+
+def test_update_grub_is_preferred_when_present(tmp_path):
+    tree = make_tree(tmp_path, "debian12-serial-vmscape-off")
+    res = module_in_namespace(tree, {"params": {"vmscape": "force"}}, update_grub=True)
+    assert not res["failed"], res["msg"]
+    assert res["regenerate_commands"] == [["update-grub"]]
+    assert [c["rc"] for c in res["commands"]] == [0]
+    for _recovery, args in linux_lines(tree):
+        assert args.count("vmscape=force") == 1 and "vmscape=off" not in args
+
+
+def test_real_grub_mkconfig_failure_leaves_everything_as_it_was(tmp_path):
+    tree = make_tree(tmp_path, "debian12-default")
+    p = in_namespace(tree, ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"])
+    assert p.returncode == 0, p.stderr
+    # grub-mkconfig rejects this (exit 1, "Invalid output terminal"); our parser has no reason to
+    (tree / "etc" / "default" / "grub.d" / "60-terminal.cfg").write_text('GRUB_TERMINAL_OUTPUT="bogus"\n')
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    res = module_in_namespace(tree, {"params": {"vmscape": "ibpb"}})
+    assert res["failed"]
+    assert "grub-mkconfig" in res["msg"] and "Invalid output terminal" in res["msg"]
+    assert "every file was restored" in res["msg"]
+    after = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    assert after == before  # /etc/default/grub, grub.cfg, no grub.cfg.new, no backups
+
+
+def test_ansible_cli_check_diff_on_a_scratch_root(tmp_path):
+    tree = make_tree(tmp_path, "duplicated-tokens")
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    p = subprocess.run(
+        [
+            ANSIBLE,
+            "localhost",
+            "-m",
+            "fleetsec.vmscape.kernel_cmdline",
+            "-a",
+            f'root={tree} params={{"vmscape":"ibpb"}}',
+            "--check",
+            "--diff",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        check=False,
+        env=dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+            ANSIBLE_NOCOLOR="1",
+        ),
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    # the --diff rendering of the standard diff return, then the result
+    assert f"--- before: {tree}/etc/default/grub" in out
+    assert '-GRUB_CMDLINE_LINUX="console=ttyS0,115200 vmscape=off intel_iommu=on' in out
+    assert '+GRUB_CMDLINE_LINUX="console=ttyS0,115200 intel_iommu=on vmscape=ibpb console=ttyS0,115200"' in out
+    result = json.loads(out[out.index("CHANGED => ") + len("CHANGED => ") :])
+    assert result["changed"] and result["backend"] == "grub"
+    assert "no update-grub, grub-mkconfig or grub2-mkconfig found under" in result["regenerate_skipped"]
+    assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before
+
+
+def test_ansible_doc_renders():
+    p = subprocess.run(
+        [shutil.which("ansible-doc") or str(REPO / ".venv" / "bin" / "ansible-doc"), "fleetsec.vmscape.kernel_cmdline"],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        check=False,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+    )
+    assert p.returncode == 0, p.stderr
+    for word in ("effective_cmdline", "update-grub", "grubby", "systemd-boot", "99-fleetsec-vmscape.cfg"):
+        assert word in p.stdout
