@@ -73,8 +73,8 @@ def rpmvercmp(a, b):
     if a == b:
         return 0
     seg = re.compile(r"(~|\^|[0-9]+|[A-Za-z]+)")
-    sa = [s for s in seg.findall(a)]
-    sb = [s for s in seg.findall(b)]
+    sa = seg.findall(a)
+    sb = seg.findall(b)
     for i in range(min(len(sa), len(sb))):
         x, y = sa[i], sb[i]
         if x == y:

@@ -108,12 +108,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Nothing is written and no command runs; RV(diff) shows what would change.
+    description: Nothing is written and no command runs; RV(diff) shows what would change.
   diff_mode:
     support: full
-    details: One before/after pair per file; RV(unified_diff) has the same as text.
+    description: One before/after pair per changed file; RV(unified_diff) has the same as text.
   platform:
-    platforms: [linux]
+    support: full
+    platforms: [posix]
+    description: Linux hosts booting with GRUB (defaults or BLS) or systemd-boot/kernel-install.
 notes:
   - "Found while testing with the real tools (Debian 12): grub-mkconfig gives recovery entries only
     C(GRUB_CMDLINE_LINUX) (after C(single)), never C(GRUB_CMDLINE_LINUX_DEFAULT); it writes the kernel
@@ -130,7 +132,7 @@ notes:
     C(GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT); grub-mkconfig adds C(root=) and C(ro) itself).
   - See C(docs/kernel_cmdline.md) in the collection for the details.
 author:
-  - fleetsec.vmscape contributors
+  - fleetsec engineering (@fleetsec)
 """
 
 EXAMPLES = r"""
