@@ -598,8 +598,14 @@ def detect(root):
         return "systemd-boot", "/etc/kernel/proxmox-boot-uuids and /etc/kernel/cmdline (Proxmox proxmox-boot-tool)"
     loader_conf = [d for d in ESP_LOADER_DIRS if _exists(root, d + "/loader.conf")]
     grub2 = _exists(root, "/boot/grub2") or _exists(root, "/boot/grub")
+    grub_defaults = _grub_defaults_present(root)
+    also = ""
     if loader_conf and not (grub2 and bls_entries_dir_entries(root)):
-        return "systemd-boot", "%s/loader.conf (systemd-boot)" % loader_conf[0]
+        if kcmd or not grub_defaults:
+            return "systemd-boot", "%s/loader.conf (systemd-boot)" % loader_conf[0]
+        # Both a systemd-boot loader.conf and GRUB defaults, no /etc/kernel/cmdline: a leftover
+        # of one of them; GRUB is what update-grub keeps current on such hosts.
+        also = "; %s/loader.conf exists too: force backend=systemd-boot if the host boots with it" % loader_conf[0]
     entries = bls_entries_dir_entries(root)
     if entries:
         from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls
@@ -607,8 +613,8 @@ def detect(root):
         if _bls.entries_use_kernelopts(root):
             return "grubenv", "BLS entries in /boot/loader/entries use $kernelopts (RHEL 8 style grubenv)"
         return "grubby", "BLS entries in /boot/loader/entries (RHEL 9 / Fedora style, grubby)"
-    if _grub_defaults_present(root):
-        return "grub", "/etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)"
+    if grub_defaults:
+        return "grub", "/etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)" + also
     if kcmd:
         return "systemd-boot", "/etc/kernel/cmdline (kernel-install)"
     raise BootConfigError(

@@ -106,6 +106,15 @@ def test_missing_root_and_unknown_layout(tmp_path):
     assert failed and "no supported boot configuration" in res["msg"]
 
 
+def test_leftover_loader_conf_does_not_hide_grub(tmp_path):
+    root = copy_case("debian12-serial-vmscape-off", tmp_path)
+    write(os.path.join(root, "boot", "efi", "loader", "loader.conf"), "timeout 3\n")
+    backend, reason = _boot_backend.detect(root)
+    assert backend == "grub" and "loader.conf exists too" in reason
+    write(os.path.join(root, "etc", "kernel", "cmdline"), "root=/dev/vda1 ro\n")
+    assert _boot_backend.detect(root)[0] == "systemd-boot"
+
+
 def test_forced_backend_is_used(tmp_path):
     root = copy_case("el9-bls", tmp_path)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}, "backend": "grub"}, check_mode=True)
