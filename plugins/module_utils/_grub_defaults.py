@@ -97,8 +97,8 @@ def list_files(root):
         real = _rootpath.under(root, hp)
         if not os.path.exists(real):
             continue  # [ -e "$x" ] skips dangling links
-        if not os.path.isfile(real):
-            raise BootConfigError("%s is not a regular file; grub-mkconfig would fail sourcing it" % real)
+        if os.path.isdir(real):
+            raise BootConfigError("%s is a directory; grub-mkconfig would fail sourcing it" % real)
         out.append((hp, real))
     return out
 
@@ -106,6 +106,10 @@ def list_files(root):
 def load(root):
     files = []
     for hp, real in list_files(root):
+        if not os.path.isfile(real):
+            # e.g. a drop-in masked with a link to /dev/null: sourcing it does nothing
+            files.append(DefaultsFile(hp, real, "", exists=False))
+            continue
         data = read_bytes(real)
         files.append(DefaultsFile(hp, real, _decode(data)))
     return files
@@ -363,6 +367,8 @@ def plan_defaults(root, request):
     gp.warnings = _dead_occurrences(files, state, request)
     for i, f in enumerate(files):
         if i in new_texts and new_texts[i] != f.text:
+            if not f.exists:
+                raise BootConfigError("%s is not a regular file; refusing to write it" % f.real_path)
             gp.changes.append(FileChange(f.real_path, _encode(f.text), _encode(new_texts[i]), label=f.host_path))
     if new_file is not None:
         gp.changes.append(FileChange(new_file.real_path, None, _encode(new_file.text), label=DROPIN))

@@ -115,6 +115,21 @@ def test_leftover_loader_conf_does_not_hide_grub(tmp_path):
     assert _boot_backend.detect(root)[0] == "systemd-boot"
 
 
+def test_dropin_masked_with_dev_null_is_empty(tmp_path):
+    root = copy_case("ubuntu2404-cloudimg", tmp_path)
+    masked = os.path.join(root, "etc", "default", "grub.d", "50-cloudimg-settings.cfg")
+    os.remove(masked)
+    os.symlink(os.devnull, masked)  # resolved inside root: a dangling link, skipped like [ -e ]
+    res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}}, check_mode=True)
+    assert not failed and res["previous_cmdline"] == "quiet splash"
+    os.remove(masked)
+    os.makedirs(os.path.join(root, "dev"))
+    os.mknod(os.path.join(root, "dev", "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.symlink("/dev/null", masked)  # inside root, like on the host
+    res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}}, check_mode=True)
+    assert not failed and res["previous_cmdline"] == "quiet splash"
+
+
 def test_forced_backend_is_used(tmp_path):
     root = copy_case("el9-bls", tmp_path)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}, "backend": "grub"}, check_mode=True)
