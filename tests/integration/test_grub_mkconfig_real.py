@@ -6,8 +6,10 @@ for real without touching this machine, every run happens in a private mount nam
 (``unshare --mount``, propagation private) where a scratch /etc/default and a scratch /boot
 (fake kernel images and initrds) are bind-mounted over the real ones; the script refuses to
 go on unless marker files prove the scratch directories are in place. /etc/grub.d is the
-machine's own, read-only use. Outside the namespace the real /etc/default and /boot are
-checksummed before and after every test.
+machine's own, read-only use. Outside the namespace the real /etc/default, /boot and
+/etc/kernel are checksummed before and after every test. Only where grub-probe cannot name
+the device of / (overlayfs roots in CI containers) is grub-probe replaced by a stub inside
+the namespace.
 
 Inside the namespace the module runs with root=/ and regenerate=true, exactly as on a host:
 it finds grub-mkconfig (or a stand-in update-grub in a tmpfs on /usr/local/sbin), runs it,
