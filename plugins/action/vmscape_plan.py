@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
-
-FACTS_MODULE = "fleetsec.vmscape.vmscape_facts"
 
 ARGUMENT_SPEC = {
     "facts": {"type": "dict"},
@@ -38,7 +38,6 @@ def summary(plan: dict) -> str:
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -50,20 +49,15 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"vmscape_mode / mode: {args['mode']!r} is not one of {', '.join(MODES)}")
 
         facts = args["facts"]
-        gathered = None
+        gathered = False
         if facts is None and args["root"] is None:
             facts = (task_vars.get("ansible_facts") or {}).get("vmscape")
         if facts is None:
-            self._requires_connection = True
-            gathered = self._execute_module(
-                module_name=FACTS_MODULE,
-                module_args={"root": args["root"] or "/", "probe_image": args["probe_image"]},
-                task_vars=task_vars,
-            )
-            if gathered.get("failed"):
-                result.update(failed=True, msg=f"{FACTS_MODULE} failed: {gathered.get('msg')}")
+            facts, error = gather_facts(self, task_vars, args["root"], args["probe_image"])
+            if error:
+                result.update(failed=True, msg=error)
                 return result
-            facts = (gathered.get("ansible_facts") or {}).get("vmscape")
+            gathered = True
 
         policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
         try:
@@ -76,6 +70,6 @@ class ActionModule(ActionBase):
         result["plan"] = plan
         result["msg"] = summary(plan)
         result["ansible_facts"] = {"vmscape_plan": plan}
-        if gathered is not None:
+        if gathered:
             result["ansible_facts"]["vmscape"] = facts
         return result

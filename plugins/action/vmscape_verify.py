@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
-FACTS_MODULE = "fleetsec.vmscape.vmscape_facts"
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
 ARGUMENT_SPEC = {
     "plan": {"type": "dict", "required": True},
@@ -28,15 +28,10 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         facts = args["facts"]
         if facts is None:
-            gathered = self._execute_module(
-                module_name=FACTS_MODULE,
-                module_args={"root": args["root"], "probe_image": "never"},
-                task_vars=task_vars,
-            )
-            if gathered.get("failed"):
-                result.update(failed=True, msg=f"{FACTS_MODULE} failed: {gathered.get('msg')}")
+            facts, error = gather_facts(self, task_vars, args["root"], "never")
+            if error:
+                result.update(failed=True, msg=error)
                 return result
-            facts = gathered["ansible_facts"]["vmscape"]
             result["ansible_facts"] = {"vmscape": facts}
         outcome = verify(args["plan"], facts, args["rebooted"])
         result.setdefault("ansible_facts", {})["vmscape_verify"] = outcome

@@ -42,6 +42,7 @@ import os
 import tempfile
 
 from ansible.plugins.callback import CallbackBase
+
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport
 
 

@@ -272,6 +272,7 @@ output:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls, _grub_defaults, _systemd_boot
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (

@@ -211,6 +211,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
 
 

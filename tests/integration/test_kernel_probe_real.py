@@ -21,7 +21,6 @@ if str(REPO / "collections") not in sys.path:
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp  # noqa: E402
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts  # noqa: E402
-
 from tools.oracle import kernels  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,9 @@
 """The kernel cmdline tokenizer follows lib/cmdline.c next_arg and parse_args."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import (
     format_token,
     last_value,
@@ -9,8 +12,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import (
     validate_param,
     values_of,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def names_values(text):

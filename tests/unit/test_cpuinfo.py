@@ -1,8 +1,9 @@
 """/proc/cpuinfo parser: real-looking inputs from Intel, AMD, Hygon, guests, and broken files."""
 
 import pytest
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuinfo import CpuinfoError, parse_cpuinfo
 from facts_fixtures import CPUINFO
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuinfo import CpuinfoError, parse_cpuinfo
 
 
 def parse(name):

@@ -1,6 +1,8 @@
 """Next-boot kernel: GRUB menus with submenus and grubenv, BLS ordering, systemd-boot, fallbacks."""
 
 import pytest
+from facts_fixtures import debian_grub_cfg, grubenv, write
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry import (
     find_boot_kernel,
     grub_words,
@@ -9,7 +11,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry impor
     release_from_image,
     resolve_default,
 )
-from facts_fixtures import debian_grub_cfg, grubenv, write
 
 UUID = "5c7f5a8e-3f0e-4f52-9a49-1d2f5c0d7e11"
 CMD_56 = f"root=UUID={UUID} ro console=ttyS0,115200 quiet"

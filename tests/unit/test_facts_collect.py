@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
 from facts_fixtures import CPUINFO, REPO, SNAPSHOTS, build_debian12_skylake, write
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
 
 SCHEMA_DOC = REPO / "docs" / "facts-schema.md"
 MODULE = REPO / "plugins" / "modules" / "vmscape_facts.py"

@@ -4,10 +4,11 @@ import errno
 import os
 
 import pytest
+from facts_fixtures import cpuid_file, vendor_regs
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _cpuid
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuid import CpuidError, bhi_ctrl, read_cpuid
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import read_bhi_ctrl
-from facts_fixtures import cpuid_file, vendor_regs
 
 INTEL0 = vendor_regs("GenuineIntel", 0x20)
 

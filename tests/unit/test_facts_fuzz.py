@@ -1,5 +1,8 @@
 """Property tests: parsers of host files never crash with anything but their own clear error."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry import (
     grub_words,
@@ -10,8 +13,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry impor
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuinfo import CpuinfoError, parse_cpuinfo
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_version import running_kernel, version_key
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 LINES = st.lists(
     st.one_of(

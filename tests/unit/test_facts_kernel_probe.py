@@ -5,7 +5,6 @@ import random
 import shutil
 
 import pytest
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp
 from facts_fixtures import (
     DEBIAN_61_HEADER,
     DEBIAN_61_VERSION,
@@ -18,6 +17,8 @@ from facts_fixtures import (
     system_map,
     write,
 )
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp
 
 REL = "6.1.0-56-amd64"
 IMG = "/boot/vmlinuz-" + REL

@@ -1,6 +1,7 @@
 """Running kernel release/version from /proc/version, version_signature and release strings."""
 
 import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_version import (
     parse_build_string,
     parse_version_signature,

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._sysfs_vulns import SIZE_CAP, read_vulnerabilities
 
 VD = "sys/devices/system/cpu/vulnerabilities"

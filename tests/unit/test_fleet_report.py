@@ -2,9 +2,10 @@
 
 import json
 
+from plan_helpers import facts
+
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import make_plan
-from plan_helpers import facts
 
 IBPB = "Mitigation: IBPB before exit to userspace"
 

@@ -9,6 +9,7 @@ REFUSED snippets must raise ShellError naming the file and the exact line.
 import subprocess
 
 import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_shell
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_shell import ShellError, follow
 

@@ -10,12 +10,13 @@ vmscape=ibpb; remove: none; everything else in order).
 import os
 import tempfile
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import build_request, check_result
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_kernel_cmdline_support import dash_values
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import build_request, check_result
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
 
 NAMES = ["vmscape", "vmscape_x", "quiet", "foo-bar", "mitigations", "console", "nosmt"]
 VALUES = [None, "off", "ibpb", "force", "auto,nosmt", "ttyS0,115200", ""]

@@ -19,9 +19,10 @@ import shutil
 import subprocess
 
 import pytest
+from test_kernel_cmdline_support import CORPUS, copy_case, dash_effective, load_cases, run_module, tree_state
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls, _boot_backend, _grub_defaults
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
-from test_kernel_cmdline_support import CORPUS, copy_case, dash_effective, load_cases, run_module, tree_state
 
 CASES = load_cases()
 DEFAULT_OPS = {"set": {"params": {"vmscape": "ibpb"}}, "remove": {"remove": ["vmscape"]}}

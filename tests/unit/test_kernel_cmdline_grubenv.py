@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import SIGNATURE, EnvBlock
 

@@ -19,6 +19,8 @@ import stat
 import sys
 
 import pytest
+from test_kernel_cmdline_support import copy_case, run_module, tree_state
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
     _atomic_write,
     _bls,
@@ -26,7 +28,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
     _grub_defaults,
     _systemd_boot,
 )
-from test_kernel_cmdline_support import copy_case, run_module, tree_state
 
 GRUB_MAIN = os.path.join("etc", "default", "grub")
 

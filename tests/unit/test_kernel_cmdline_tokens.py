@@ -6,6 +6,9 @@ separating init's arguments, survive set/remove round trips.
 """
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
     build_request,
@@ -15,8 +18,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     edit_text,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 NAMES = ["vmscape", "vmscape_x", "xvmscape", "quiet", "foo-bar", "foo_bar", "mitigations", "console", "nosmt"]
 VALUES = [None, "off", "ibpb", "force", "auto,nosmt", "ttyS0,115200", '"a b"', ""]

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import (
     GateError,
     gate,

@@ -1,6 +1,10 @@
 """The kernel decision model, rule by rule (facts §2, §3), including what was seen on real kernels."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from plan_helpers import tokens
+
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_model import (
     CpuCaps,
     ibpb_elsewhere,
@@ -19,9 +23,6 @@ from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_t
     SYSFS_STRINGS,
     VULNERABLE,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from plan_helpers import tokens
 
 LISTED = CpuCaps(listed=True, hypervisor=False, ibpb=True, bhi_ctrl=False)
 BHI = CpuCaps(listed=True, hypervisor=False, ibpb=True, bhi_ctrl=True)

@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_kernel_table as kt
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "vmscape-facts.md")

@@ -3,6 +3,10 @@
 import copy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from plan_helpers import facts
+
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_table import (
     BHB_EXIT,
     IBPB_EXIT,
@@ -12,9 +16,6 @@ from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_t
 )
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import PolicyError
-from hypothesis import given
-from hypothesis import strategies as st
-from plan_helpers import facts
 
 AMD = "AuthenticAMD"
 

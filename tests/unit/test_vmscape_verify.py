@@ -1,7 +1,8 @@
 """Post-boot verification against the plan made before the reboot."""
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import verify
 from plan_helpers import facts
+
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import verify
 
 IBPB = "Mitigation: IBPB before exit to userspace"
 PLAN = {"action": "set", "cmdline": {"vmscape": "ibpb"}, "cmdline_remove": [], "expected_sysfs": IBPB}

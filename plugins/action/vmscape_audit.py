@@ -1,0 +1,51 @@
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of fleetsec.vmscape.vmscape_audit: observe, plan and compare in one task.
+
+One module run on the target (vmscape_facts); the plan and the comparison run here. This is
+the audit's whole per-host cost: one task, one round trip.
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import ARGUMENT_SPEC, summary
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import PolicyError
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        facts = args["facts"]
+        gathered = False
+        if facts is None:
+            facts, error = gather_facts(self, task_vars, args["root"] or "/", args["probe_image"])
+            if error:
+                result.update(failed=True, msg=error)
+                return result
+            gathered = True
+        policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
+        try:
+            plan = make_plan(facts, policy)
+        except (PlanError, PolicyError) as exc:
+            result.update(failed=True, msg=f"vmscape_audit: {exc}")
+            return result
+        outcome = verify(plan, facts, rebooted=False)
+        result.update(changed=False, plan=plan, verify=outcome)
+        result["ansible_facts"] = {"vmscape_plan": plan, "vmscape_verify": outcome}
+        if gathered:
+            result["ansible_facts"]["vmscape"] = facts
+        result["msg"] = f"{outcome['status']}: {summary(plan)}"
+        if outcome["status"] == FAIL:
+            result["failed"] = True
+        return result
