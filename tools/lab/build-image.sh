@@ -204,6 +204,13 @@ k612=$(in_root apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-
 apt_install linux-image-amd64 "$k612" >>"$work/apt.log" 2>&1 \
   || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (kernels) failed"; }
 
+# Debian's own kernel (linux-image-amd64, 6.1) boots by default, as on a stock bookworm host where
+# 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (the first-boot service sets
+# each host's choice the same way).
+k61=$(cd "$mnt/boot" && ls vmlinuz-6.1.* | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
+[ -n "$k61" ] || die "no 6.1 kernel in /boot"
+sed -i "s/^GRUB_DEFAULT=.*/GRUB_DEFAULT=\"gnulinux-advanced-$uuid>gnulinux-$k61-advanced-$uuid\"/" "$mnt/etc/default/grub"
+
 log "grub-install on $loop and update-grub"
 in_root grub-install --target=i386-pc "$loop" >>"$work/grub.log" 2>&1 \
   || { cat "$work/grub.log" >&2; die "grub-install failed"; }
@@ -217,6 +224,7 @@ fi
 in_root update-grub >>"$work/grub.log" 2>&1 || { cat "$work/grub.log" >&2; die "update-grub failed"; }
 grep -q "root=UUID=$uuid" "$mnt/boot/grub/grub.cfg" || die "grub.cfg has no root=UUID=$uuid"
 ! grep -q '/dev/loop' "$mnt/boot/grub/grub.cfg" || die "grub.cfg mentions the build loop device"
+grep -q "'gnulinux-$k61-advanced-$uuid'" "$mnt/boot/grub/grub.cfg" || die "grub.cfg has no entry gnulinux-$k61-advanced-$uuid"
 
 kernels=$(cd "$mnt/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tr '\n' ' ')
 log "kernels: $kernels"

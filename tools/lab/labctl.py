@@ -46,6 +46,7 @@ INVENTORY = REPO / "inventories" / "lab"
 SYSTEM_QEMU = "qemu-system-x86_64"
 PROVISION_OK = "FLEETSEC-PROVISION: OK"
 PROVISION_FAILED = "FLEETSEC-PROVISION: FAILED"
+PANIC = b"Kernel panic - not syncing"
 KNOWN_QEMU = ("7.2", "10")
 CMDLINE_FORBIDDEN = re.compile(r"[\"'\\$`\n]")
 
@@ -54,6 +55,10 @@ _print_lock = threading.Lock()
 
 class LabError(Exception):
     """A lab operation failed; the message says why and what to do."""
+
+
+class KernelPanic(LabError):
+    """The guest kernel panicked (seen rarely under TCG): the boot is retried once."""
 
 
 def say(msg: str) -> None:
@@ -225,7 +230,7 @@ def _load_profile(path: Path, name: str, port: int) -> Host:
                 return default
             raise LabError(f"{_where(path, ['lab_profile'])}: lab_profile.{key} is missing")
         value = prof[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             raise bad(key, f"must be a {kind.__name__}, got {value!r}")
         return value
 
@@ -340,6 +345,13 @@ def log_tail(path: Path, lines: int = 25) -> str:
         return f"(no {path})"
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", data)
     return "\n".join(text.splitlines()[-lines:])
+
+
+def panicked(host: Host) -> bool:
+    try:
+        return PANIC in host.serial_log.read_bytes()
+    except OSError:
+        return False
 
 
 def port_free(port: int) -> bool:
@@ -526,12 +538,14 @@ def qemu_img_create(path: Path, backing: Path) -> None:
 def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bool:
     """Make provisioned.qcow2 current (boot once with the profile); True when it had to."""
     stamp = provision_stamp(host, base, authorized_key)
-    if host.provisioned.exists() and _stamp_file(host.provisioned).exists():
-        if _stamp_file(host.provisioned).read_text().strip() == stamp:
-            return False
+    stamp_file = _stamp_file(host.provisioned)
+    if host.provisioned.exists() and stamp_file.exists() and stamp_file.read_text().strip() == stamp:
+        return False
     available = base.get("kernels", "").split()
     if not any(k == host.kernel or k.startswith(host.kernel + ".") for k in available):
-        raise LabError(f"{host.name}: kernel series {host.kernel} is not in the base image (has {', '.join(available)})")
+        raise LabError(
+            f"{host.name}: kernel series {host.kernel} is not in the base image (has {', '.join(available)})"
+        )
     say(f"{host.name}: provisioning (first boot: hostname, keys, GRUB cmdline {host.cmdline!r}, kernel {host.kernel})")
     t0 = time.monotonic()
     host.dir.mkdir(parents=True, exist_ok=True)
@@ -543,11 +557,12 @@ def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bo
     )
     host.run.mkdir(parents=True, exist_ok=True)
     host.serial_log.unlink(missing_ok=True)
-    pid = launch(
-        host, work, fw_cfg={"opt/fleetsec/profile": profile, "opt/fleetsec/hostkey": host.hostkey}
-    )
+    pid = launch(host, work, fw_cfg={"opt/fleetsec/profile": profile, "opt/fleetsec/hostkey": host.hostkey})
     deadline = time.monotonic() + timeout
     while _alive(pid):
+        if panicked(host):
+            _kill(host, pid)
+            raise KernelPanic(f"{host.name}: kernel panic while provisioning:\n{log_tail(host.serial_log)}")
         if time.monotonic() > deadline:
             _kill(host, pid)
             raise LabError(
@@ -559,7 +574,9 @@ def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bo
     if PROVISION_OK not in text:
         failed = re.search(re.escape(PROVISION_FAILED) + r".*", text)
         why = failed.group(0) if failed else "no result marker from the first-boot service"
-        raise LabError(f"{host.name}: provisioning failed: {why}; serial log {host.serial_log}:\n{log_tail(host.serial_log)}")
+        raise LabError(
+            f"{host.name}: provisioning failed: {why}; serial log {host.serial_log}:\n{log_tail(host.serial_log)}"
+        )
     work.replace(host.provisioned)
     _stamp_file(host.provisioned).write_text(stamp + "\n")
     (host.run / "provision.log").write_text(text)
@@ -615,13 +632,15 @@ def ssh_ok(host: Host, connect_timeout: int = 5) -> tuple[bool, str]:
     argv = ssh_base(host)
     argv[1:1] = ["-o", f"ConnectTimeout={connect_timeout}"]
     try:
-        proc = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=connect_timeout + 20, check=False)
+        proc = subprocess.run(
+            [*argv, "true"], capture_output=True, text=True, timeout=connect_timeout + 20, check=False
+        )
     except subprocess.TimeoutExpired:
         return False, "ssh timed out"
     return proc.returncode == 0, proc.stderr.strip()
 
 
-def wait_ssh(host: Host, pid: int | None, timeout: float) -> float:
+def wait_ssh(host: Host, pid: int | None, timeout: float, fresh: bool = False) -> float:
     """Seconds until SSH logs in; raises with the serial log tail on QEMU exit or timeout."""
     t0 = time.monotonic()
     last = ""
@@ -631,6 +650,9 @@ def wait_ssh(host: Host, pid: int | None, timeout: float) -> float:
                 f"{host.name}: QEMU exited while booting; {host.run / 'qemu.log'}:\n"
                 f"{log_tail(host.run / 'qemu.log', 5)}\nserial log {host.serial_log}:\n{log_tail(host.serial_log)}"
             )
+        if fresh and pid is not None and panicked(host):
+            _kill(host, pid)
+            raise KernelPanic(f"{host.name}: kernel panic while booting:\n{log_tail(host.serial_log)}")
         ok, last = ssh_ok(host)
         if ok:
             return time.monotonic() - t0
@@ -668,20 +690,39 @@ def start_one(host: Host, base: dict, authorized_key: str, reset: bool, timeout:
     provisioned = False
     if pid:
         say(f"{host.name}: already running (pid {pid})")
+        boot = wait_ssh(host, pid, timeout)
     else:
         if not port_free(host.port):
             raise LabError(f"{host.name}: port 127.0.0.1:{host.port} is busy (another process listens there)")
         ensure_key(host.hostkey, f"lab-hostkey-{host.name}")
-        provisioned = provision(host, base, authorized_key, timeout)
-        if reset or provisioned or not disk_current(host):
-            reset_disk(host)
-        host.serial_log.unlink(missing_ok=True)
-        pid = launch(host, host.disk)
-        say(f"{host.name}: started (pid {pid}, ssh 127.0.0.1:{host.port}, {host.memory_mb} MiB, cpu {host.cpu.split(',model-id')[0]})")
-    boot = wait_ssh(host, pid, timeout)
+        for attempt in (1, 2):
+            try:
+                provisioned = provision(host, base, authorized_key, timeout) or provisioned
+                if reset or provisioned or not disk_current(host):
+                    reset_disk(host)
+                host.serial_log.unlink(missing_ok=True)
+                pid = launch(host, host.disk)
+                cpu = host.cpu.split(",model-id")[0]
+                say(f"{host.name}: started (pid {pid}, ssh 127.0.0.1:{host.port}, {host.memory_mb} MiB, cpu {cpu})")
+                boot = wait_ssh(host, pid, timeout, fresh=True)
+                break
+            except KernelPanic as exc:
+                if attempt == 2:
+                    raise
+                say(f"{exc}\n{host.name}: retrying once")
     total = time.monotonic() - t0
-    say(f"{host.name}: SSH up after {boot:.0f} s ({total:.0f} s with provisioning)" if provisioned else f"{host.name}: SSH up after {boot:.0f} s")
-    return {"host": host.name, "pid": pid, "ssh_seconds": round(boot, 1), "total_seconds": round(total, 1), "provisioned": provisioned}
+    say(
+        f"{host.name}: SSH up after {boot:.0f} s ({total:.0f} s with provisioning)"
+        if provisioned
+        else f"{host.name}: SSH up after {boot:.0f} s"
+    )
+    return {
+        "host": host.name,
+        "pid": pid,
+        "ssh_seconds": round(boot, 1),
+        "total_seconds": round(total, 1),
+        "provisioned": provisioned,
+    }
 
 
 def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
@@ -704,7 +745,12 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
                 errors.append(str(exc))
                 say(f"error: {exc}")
     wall = time.monotonic() - t0
-    record = {"when": time.strftime("%FT%T"), "parallel": args.parallel, "wall_seconds": round(wall, 1), "hosts": results}
+    record = {
+        "when": time.strftime("%FT%T"),
+        "parallel": args.parallel,
+        "wall_seconds": round(wall, 1),
+        "hosts": results,
+    }
     (lab_dir() / "last-start.json").write_text(json.dumps(record, indent=2) + "\n")
     if errors:
         raise LabError(f"{len(errors)} of {len(hosts)} host(s) failed to start (see above)")
@@ -795,7 +841,8 @@ def cmd_status(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     for r in rows:
         ssh = {True: "yes", False: "no", None: "-"}[r["ssh"]]
         up = f"{r['uptime_seconds']}s" if r["uptime_seconds"] is not None else "-"
-        print(f"{r['host']:<16} {r['state']:<8} {r['pid'] or '-':>7} {r['port']:>5} {ssh:<4} {up:>6}  {r['description']}")
+        pid = r["pid"] or "-"
+        print(f"{r['host']:<16} {r['state']:<8} {pid:>7} {r['port']:>5} {ssh:<4} {up:>6}  {r['description']}")
     return 0
 
 
@@ -879,13 +926,17 @@ def cmd_paths(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="labctl", description=__doc__.split("\n\n")[0])
-    p.add_argument("--inventory", type=Path, default=INVENTORY, help="lab inventory directory (default inventories/lab)")
+    p.add_argument(
+        "--inventory", type=Path, default=INVENTORY, help="lab inventory directory (default inventories/lab)"
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     timeout = float(os.environ.get("LAB_BOOT_TIMEOUT", "600"))
     s = sub.add_parser("start", help="provision when needed, boot, wait for SSH")
     s.add_argument("hosts", nargs="*", help="hosts (default: $LAB_HOSTS or all)")
     s.add_argument("--reset", action="store_true", help="discard changes since provisioning before booting")
-    s.add_argument("--parallel", type=int, default=int(os.environ.get("LAB_PARALLEL", "2")), help="hosts booting at once")
+    s.add_argument(
+        "--parallel", type=int, default=int(os.environ.get("LAB_PARALLEL", "2")), help="hosts booting at once"
+    )
     s.add_argument("--timeout", type=float, default=timeout, help="seconds per boot before giving up")
     s = sub.add_parser("stop", help="ACPI power-down, QEMU quit after --timeout")
     s.add_argument("hosts", nargs="*")
