@@ -373,12 +373,33 @@ def build_plan(root, request, backend):
         return problems
 
     plan.verify = verify
+    add_regeneration(root, plan, st.env_real, lambda: (verify(strict=False), []))
+    return plan
+
+
+def add_regeneration(root, plan, env_real, verify_regen):
+    """grub2-mkconfig (it may rewrite the entries and grubenv too) and the check afterwards.
+
+    Shared by a change and by a restore from the journal, so both regenerate the same way.
+    """
     _grub_defaults.regen_commands(root, plan, bls=True)
     if plan.regen:
         entries_real = _rootpath.under(root, ENTRIES_DIR)
         for cmd in plan.regen:
             cmd.touch_globs.append((entries_real, "*.conf"))
-            if st.env_real:
-                cmd.touches.append(st.env_real)
-        plan.verify_regen = lambda: (verify(strict=False), [])
-    return plan
+            if env_real:
+                cmd.touches.append(env_real)
+        plan.verify_regen = verify_regen
+
+
+def check_entries(root, request):
+    """Problems when an entry (options expanded with grubenv) does not carry ``request``: set once, removed never."""
+    now = BlsState(root)
+    problems = []
+    for e in now.entries:
+        if not e.options:
+            continue
+        toks = effective_tokens(e, now.env)
+        for p in check_result(toks, toks, request, strict=False):
+            problems.append("%s: %s" % (e.real_path, p))
+    return problems

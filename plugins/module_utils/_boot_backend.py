@@ -462,8 +462,16 @@ def command_for_root(root, argv):
     return ["chroot", root, *list(argv)]
 
 
-def execute(plan, runner, backup=True, regenerate=True):
-    """Carry out ``plan``. Returns a result dict; raises BootConfigError after restoring."""
+def execute(plan, runner, backup=True, regenerate=True, commit=None):
+    """Carry out ``plan``. Returns a result dict; raises BootConfigError after restoring.
+
+    With ``backup`` every file that ends up changed and existed before gets a backup copy,
+    the files commands rewrite (grub.cfg, BLS entries, grubenv, loader entries) included:
+    they are copied before the command runs and the copies of those that did not change are
+    deleted afterwards. ``commit(result)``, when given, runs last, inside the same guard: if
+    it raises, every file is put back as after any other failure (the change journal is
+    written there, so a change is either journaled or undone).
+    """
     snap = _atomic_write.Snapshot()
     predicted = plan.predicted_changes()
     for step in plan.steps:
@@ -501,11 +509,23 @@ def execute(plan, runner, backup=True, regenerate=True):
             message += "; every file was restored to its previous content"
         raise _Restored(message, output)
 
+    def back_up(paths):
+        if not backup:
+            return
+        for path in paths:
+            if path not in backups and snap.files.get(path) is not None and os.path.exists(path):
+                backups[path] = _atomic_write.backup_file(path)
+
+    def command_files(cmd):
+        out = list(cmd.touches)
+        for d, pat in cmd.touch_globs:
+            out.extend(
+                p for p in snap.files if os.path.dirname(p) == d and fnmatch.fnmatchcase(os.path.basename(p), pat)
+            )
+        return out
+
     try:
-        if backup:
-            for c in predicted:
-                if c.before is not None and c.path not in backups and os.path.exists(c.path):
-                    backups[c.path] = _atomic_write.backup_file(c.path)
+        back_up([c.path for c in predicted if c.before is not None])
         for step in plan.steps:
             if isinstance(step, FileChange):
                 if not step.changed:
@@ -520,6 +540,7 @@ def execute(plan, runner, backup=True, regenerate=True):
                         os.makedirs(directory, 0o755)
                     _atomic_write.atomic_write(step.path, step.after, step.mode)
             else:
+                back_up(command_files(step))
                 rc, out, err = runner(step.argv)
                 commands.append({"cmd": step.argv, "rc": rc})
                 if rc != 0:
@@ -532,6 +553,7 @@ def execute(plan, runner, backup=True, regenerate=True):
         regen_output = ""
         if run_regen:
             for cmd in plan.regen:
+                back_up(command_files(cmd))
                 rc, out, err = runner(cmd.argv)
                 commands.append({"cmd": cmd.argv, "rc": rc})
                 regen_output += out + err
@@ -549,7 +571,6 @@ def execute(plan, runner, backup=True, regenerate=True):
         fail(e.message, e.output)
     except (IOError, OSError) as e:
         fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
-    changed_paths = snap.changed_paths()
 
     def from_steps(path):
         if path in step_files:
@@ -558,15 +579,29 @@ def execute(plan, runner, backup=True, regenerate=True):
             os.path.dirname(path) == d and fnmatch.fnmatchcase(os.path.basename(path), pat) for d, pat in step_globs
         )
 
-    return {
-        "backups": backups,
-        "commands": commands,
-        "changed_paths": changed_paths,
-        "files": [p for p in changed_paths if from_steps(p)],
-        "regenerated_files": [p for p in changed_paths if not from_steps(p)],
-        "snapshot": snap,
-        "regenerated": bool(run_regen),
-    }
+    try:
+        changed_paths = snap.changed_paths()
+        for path in sorted(backups):
+            if path not in changed_paths:  # copied before a command that left it as it was
+                _atomic_write.remove_file(backups.pop(path))
+        result = {
+            "backups": backups,
+            "commands": commands,
+            "changed_paths": changed_paths,
+            "files": [p for p in changed_paths if from_steps(p)],
+            "regenerated_files": [p for p in changed_paths if not from_steps(p)],
+            "snapshot": snap,
+            "regenerated": bool(run_regen),
+        }
+        if commit is not None:
+            commit(result)
+    except _Restored:
+        raise
+    except BootConfigError as e:
+        fail(e.message, e.output)
+    except (IOError, OSError) as e:
+        fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
+    return result
 
 
 # --------------------------------------------------------------------------- detection

@@ -276,7 +276,12 @@ def _append_to_assignment(files, edits, assignment, new_tokens):
     if last is not None and last[0] in ("dq", "sq") and last[3] == ve - 1:
         edits.add(idx, ve - 1, ve - 1, sep + joined)
     elif last is not None and len(parts) == 1 and last[0] == "lit" and _SAFE_LITERAL.match(text[vs:ve]):
-        edits.add(idx, vs, ve, '"%s%s%s"' % (text[vs:ve], sep, joined))
+        # Quote the literal by two insertions, so an edit of a token inside it (vmscape ->
+        # vmscape=force) does not collide with the append.
+        if edits.by_file.get(idx, {}).get((vs, ve)) == "":
+            sep = ""  # the whole literal goes: no blank before the new tokens
+        edits.add(idx, vs, vs, '"')
+        edits.add(idx, ve, ve, '%s%s"' % (sep, joined))
     else:
         edits.add(idx, ve, ve, '"%s%s"' % (sep, joined))
 
@@ -532,6 +537,18 @@ def supports_update_bls_cmdline(root):
     return b"--update-bls-cmdline" in data
 
 
+def add_regeneration(root, plan, request):
+    """Regeneration of grub.cfg and its check for ``request``; the grub.cfg host path or None.
+
+    Shared by a change and by a restore from the journal, so both regenerate the same way.
+    """
+    cfg = regen_commands(root, plan)
+    if cfg is not None:
+        real_cfg = _rootpath.under(root, cfg)
+        plan.verify_regen = lambda: check_grub_cfg(real_cfg, request)
+    return cfg
+
+
 def build_plan(root, request):
     """The complete plan of the ``grub`` backend."""
     plan = Plan("grub", root)
@@ -541,10 +558,9 @@ def build_plan(root, request):
     plan.effective_before = " ".join(gp.tokens_before)
     plan.effective_after = " ".join(gp.tokens_after)
     plan.verify = lambda: verify_defaults(root, request, gp.linux_after, gp.default_after)
-    cfg = regen_commands(root, plan)
+    cfg = add_regeneration(root, plan, request)
     if cfg is not None:
         real_cfg = _rootpath.under(root, cfg)
-        plan.verify_regen = lambda: check_grub_cfg(real_cfg, request)
         if not plan.changes_files and os.path.isfile(real_cfg):
             problems, _w = check_grub_cfg(real_cfg, request)
             if problems:

@@ -206,16 +206,25 @@ def build_plan(root, request):
     plan.effective_before = " ".join(kc.tokens_before)
     plan.effective_after = " ".join(kc.tokens_after)
     plan.verify = kc.verify
+    add_regeneration(root, plan, request)
+    return plan
+
+
+def add_regeneration(root, plan, request):
+    """kernel-install / proxmox-boot-tool and the check of the entries for ``request``.
+
+    Shared by a change and by a restore from the journal, so both regenerate the same way.
+    """
     if os.path.abspath(root) != "/":
         problem = chroot_problem(root)
         if problem:
             plan.regen_skipped = problem
-            return plan
+            return
     touch_globs = [(d, "*.conf") for d in loader_entry_dirs(root)]
     if proxmox_managed(root):
         if not find_tool(root, ("proxmox-boot-tool",)):
             plan.regen_skipped = "/etc/kernel/proxmox-boot-uuids exists but proxmox-boot-tool is missing"
-            return plan
+            return
         plan.regen.append(
             Command(
                 command_for_root(root, ["proxmox-boot-tool", "refresh"]),
@@ -230,15 +239,14 @@ def build_plan(root, request):
     else:
         if not find_tool(root, ("kernel-install",)):
             plan.regen_skipped = "kernel-install not found under %s" % root
-            return plan
+            return
         kernels = installed_kernels(root)
         if not kernels:
             plan.regen_skipped = "no installed kernel (modules directory plus image) found under %s" % root
-            return plan
+            return
         for kver, image, initrd in kernels:
             argv = ["kernel-install", "add", kver, image] + ([initrd] if initrd else [])
             plan.regen.append(
                 Command(command_for_root(root, argv), "kernel-install add %s" % kver, touch_globs=touch_globs)
             )
     plan.verify_regen = lambda: check_loader_entries(root, request)
-    return plan

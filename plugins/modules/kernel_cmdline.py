@@ -273,10 +273,16 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls, _grub_defaults, _systemd_boot
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
+    _bls,
+    _cmdline_journal,
+    _grub_defaults,
+    _systemd_boot,
+)
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
+    Request,
     build_request,
     detect,
     diff_entry,
@@ -293,9 +299,27 @@ def build_plan(root, request, backend):
     return _systemd_boot.build_plan(root, request)
 
 
-def run_module(module):
-    p = module.params
-    result = dict(
+def add_regeneration(backend):
+    """callable(root, plan, request) adding ``backend``'s regeneration and its check to a plan."""
+    if backend == "grub":
+        return _grub_defaults.add_regeneration
+    if backend in ("grubby", "grubenv"):
+
+        def bls(root, plan, request):
+            _host, env_real = _bls.find_grubenv(root)
+            _bls.add_regeneration(root, plan, env_real, lambda: (_bls.check_entries(root, request), []))
+
+        return bls
+    return _systemd_boot.add_regeneration
+
+
+def current_cmdline(root, backend):
+    """The parameters the configuration gives the default entry now (nothing is planned)."""
+    return build_plan(root, Request([], []), backend).effective_before
+
+
+def new_result():
+    return dict(
         changed=False,
         backend=None,
         backend_reason=None,
@@ -311,15 +335,12 @@ def run_module(module):
         regenerated_files=[],
         commands=[],
         notes=[],
+        journal_entry=None,
+        restored_entry=None,
     )
-    try:
-        request = build_request(p["params"], p["remove"])
-    except BootConfigError as e:
-        module.fail_json(msg=e.message, **result)
-    root = os.path.abspath(p["root"] or "/")
-    if not os.path.isdir(root):
-        module.fail_json(msg="root %s is not a directory" % root, **result)
 
+
+def make_runner(module):
     def runner(argv):
         argv = list(argv)
         if not os.path.isabs(argv[0]):
@@ -329,7 +350,62 @@ def run_module(module):
             argv[0] = found
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
+    return runner
+
+
+def report_predicted(result, predicted):
+    predicted = sorted(predicted, key=lambda c: c.path)
+    result["files"] = [c.path for c in predicted]
+    result["diff"] = [diff_entry(c.path, c.before, c.after) for c in predicted]
+    result["unified_diff"] = "".join(unified_diff(c.path, c.before, c.after) for c in predicted)
+
+
+def report_executed(result, res):
+    snap = res["snapshot"]
+    result["files"] = res["files"]
+    result["regenerated_files"] = res["regenerated_files"]
+    result["backups"] = res["backups"]
+    result["commands"] = res["commands"]
+    result["regenerated"] = res["regenerated"]
+    for path in res["files"]:
+        before = snap.files.get(path)
+        now = read_bytes(path)
+        result["diff"].append(diff_entry(path, before, now))
+        result["unified_diff"] += unified_diff(path, before, now)
+    result["changed"] = bool(res["files"]) or res["regenerated"]
+
+
+def warn_not_regenerated(module, plan, regenerate, changed):
+    if not changed:
+        return
+    if plan.regen_skipped:
+        module.warn("configuration changed but not regenerated: %s" % plan.regen_skipped)
+    elif not regenerate and plan.regen:
+        module.warn(
+            "configuration changed; it takes effect after %s" % " && ".join(" ".join(c.argv) for c in plan.regen)
+        )
+
+
+def run_module(module):
+    p = module.params
+    result = new_result()
+    if p.get("restore") is not None:
+        run_restore(module, result)
+        return
+    if p.get("force"):
+        module.fail_json(msg="force is only used with restore", **result)
     try:
+        request = build_request(p["params"], p["remove"])
+    except BootConfigError as e:
+        module.fail_json(msg=e.message, **result)
+    root = os.path.abspath(p["root"] or "/")
+    if not os.path.isdir(root):
+        module.fail_json(msg="root %s is not a directory" % root, **result)
+    runner = make_runner(module)
+
+    try:
+        if p["backup"]:
+            _cmdline_journal.load(root)  # a corrupt journal stops the change before anything is touched
         backend = p["backend"]
         if backend == "auto":
             backend, reason = detect(root)
@@ -355,38 +431,109 @@ def run_module(module):
         result["notes"].append(plan.regen_stale)
 
     if module.check_mode:
-        predicted = sorted(predicted, key=lambda c: c.path)
-        result["files"] = [c.path for c in predicted]
-        result["diff"] = [diff_entry(c.path, c.before, c.after) for c in predicted]
-        result["unified_diff"] = "".join(unified_diff(c.path, c.before, c.after) for c in predicted)
+        report_predicted(result, predicted)
         result["changed"] = bool(predicted) or will_regen
         module.exit_json(**result)
 
+    journal_warnings = []
+
+    def journal(res):
+        # Only changes of the configuration are journaled: a run that only regenerated an out-of-date
+        # grub.cfg would otherwise become the "latest" change a rollback restores.
+        if p["backup"] and res["files"]:
+            entry = _cmdline_journal.change_entry(root, request, plan, res)
+            journal_warnings.extend(_cmdline_journal.record_change(root, entry))
+            result["journal_entry"] = entry["id"]
+
     try:
-        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"])
+        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"], commit=journal)
     except BootConfigError as e:
         result["output"] = e.output or ""
         module.fail_json(msg=e.message, **result)
-    snap = res["snapshot"]
-    files = res["files"]
-    result["files"] = files
-    result["regenerated_files"] = res["regenerated_files"]
-    result["backups"] = res["backups"]
-    result["commands"] = res["commands"]
-    result["regenerated"] = res["regenerated"]
-    for path in files:
-        before = snap.files.get(path)
-        now = read_bytes(path)
-        result["diff"].append(diff_entry(path, before, now))
-        result["unified_diff"] += unified_diff(path, before, now)
-    result["changed"] = bool(files) or res["regenerated"]
+    report_executed(result, res)
+    for msg in journal_warnings:
+        module.warn(msg)
     if predicted and not res["regenerated"]:
-        if plan.regen_skipped:
-            module.warn("configuration changed but not regenerated: %s" % plan.regen_skipped)
-        elif not p["regenerate"] and plan.regen:
-            module.warn(
-                "configuration changed; it takes effect after %s" % " && ".join(" ".join(c.argv) for c in plan.regen)
+        warn_not_regenerated(module, plan, p["regenerate"], True)
+    module.exit_json(**result)
+
+
+def run_restore(module, result):
+    """restore: put the files of a journal entry back, regenerate, mark the entry restored."""
+    p = module.params
+    ref = p["restore"]
+    if p["params"] or p["remove"]:
+        module.fail_json(msg="restore cannot be combined with params or remove", **result)
+    if ref != "latest" and not _cmdline_journal.ID_RE.match(ref):
+        module.fail_json(
+            msg="restore: %r is neither latest nor a journal entry id (like 20251125T100000.123456Z-4711)" % ref,
+            **result,
+        )
+    root = os.path.abspath(p["root"] or "/")
+    if not os.path.isdir(root):
+        module.fail_json(msg="root %s is not a directory" % root, **result)
+    runner = make_runner(module)
+    try:
+        entry = _cmdline_journal.load(root).find(ref)
+        result["restored_entry"] = entry
+        backend = p["backend"]
+        if backend == "auto":
+            backend, reason = entry["backend"], "journal entry %s" % entry["id"]
+        else:
+            reason = "forced"
+        result["backend"], result["backend_reason"] = backend, reason
+        if entry["restored"] is not None:
+            result["notes"].append(
+                "journal entry %s was already restored (%s)" % (entry["id"], entry["restored"]["time"])
             )
+            result["previous_cmdline"] = result["effective_cmdline"] = current_cmdline(root, backend)
+            module.exit_json(**result)
+        rp = _cmdline_journal.plan_restore(
+            root,
+            entry,
+            backend,
+            add_regeneration(backend),
+            lambda: current_cmdline(root, backend),
+            force=p["force"],
+            regenerate=p["regenerate"],
+        )
+        result["previous_cmdline"] = current_cmdline(root, backend)
+    except BootConfigError as e:
+        module.fail_json(msg=e.message, **result)
+    except (IOError, OSError) as e:
+        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e), **result)
+
+    plan = rp.plan
+    predicted = plan.predicted_changes()
+    result["effective_cmdline"] = entry["previous_cmdline"]
+    result["regenerate_commands"] = [c.argv for c in plan.regen]
+    result["regenerate_skipped"] = plan.regen_skipped
+    result["notes"] = list(plan.notes) + rp.notes
+    will_regen = bool(p["regenerate"] and plan.regen and not plan.regen_skipped and predicted)
+
+    if module.check_mode:
+        report_predicted(result, predicted)
+        result["changed"] = bool(predicted) or will_regen
+        module.exit_json(**result)
+
+    def mark(res):
+        effective = current_cmdline(root, backend)
+        record = _cmdline_journal.restored_record(root, plan, res, effective)
+        result["restored_entry"] = _cmdline_journal.mark_restored(root, entry["id"], record)
+        result["effective_cmdline"] = effective
+
+    try:
+        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"], commit=mark)
+    except BootConfigError as e:
+        result["output"] = e.output or ""
+        module.fail_json(msg=e.message, **result)
+    report_executed(result, res)
+    if result["effective_cmdline"] != entry["previous_cmdline"]:
+        module.warn(
+            "after restoring journal entry %s the configuration gives %r, not %r as before that change "
+            "(another file changed since?)" % (entry["id"], result["effective_cmdline"], entry["previous_cmdline"])
+        )
+    warn_not_regenerated(module, plan, p["regenerate"], bool(res["files"]) and not res["regenerated"])
     module.exit_json(**result)
 
 
@@ -399,7 +546,10 @@ def main():
             backend=dict(type="str", default="auto", choices=["auto", "grub", "grubby", "grubenv", "systemd-boot"]),
             regenerate=dict(type="bool", default=True),
             backup=dict(type="bool", default=True),
+            restore=dict(type="str"),
+            force=dict(type="bool", default=False),
         ),
+        mutually_exclusive=[["restore", "params"], ["restore", "remove"]],
         supports_check_mode=True,
     )
     run_module(module)
