@@ -381,8 +381,8 @@ def _drop_backups(root, entry):
     return warnings
 
 
-def record_change(root, entry, keep=KEEP, now=None):
-    """Append ``entry`` (an id is given to it); drop the oldest beyond ``keep``. Returns warnings.
+def record_change(root, entry, keep=None, now=None):
+    """Append ``entry`` (an id is given to it); drop the oldest beyond ``keep`` (KEEP). Returns warnings.
 
     Raises JournalError before anything is written. The backups of dropped entries are
     deleted after the journal is written, best effort (failures are warnings).
@@ -392,6 +392,7 @@ def record_change(root, entry, keep=KEEP, now=None):
         entry["id"] = new_id(journal.entries, now or _now())
         entry["time"] = (now or _now()).astimezone(_utc()).strftime("%Y-%m-%dT%H:%M:%SZ")
         journal.entries.append(entry)
+        keep = keep or KEEP
         dropped = journal.entries[:-keep] if len(journal.entries) > keep else []
         journal.entries = journal.entries[len(dropped) :]
         _save(journal)

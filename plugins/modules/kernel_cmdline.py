@@ -55,6 +55,20 @@ description:
   - Writes are atomic (temporary file + rename in the same directory) and keep owner, group, mode and
     the SELinux context (C(security.selinux) extended attribute). grubenv is written with
     C(grub2-editenv)/C(grub-editenv) when installed (GRUB rewrites that block in place at boot).
+  - "Change journal: a run that changes the configuration with O(backup=true) appends an entry to
+    C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline-journal.json) (directory 0700, file 0600, written
+    atomically under a lock): its id, the UTC time, O(params), O(remove), the backend, the command line
+    before and after, and for every file written (generated ones such as grub.cfg included) its path,
+    its backup and the backup's sha256, its sha256 after the change, and whether it existed before. The
+    last 50 entries are kept; the backups an entry names are deleted when it falls out, no other file
+    is. The journal is written inside the change: if that fails, the change is undone. A corrupt journal
+    fails the task with the file (and line) before anything is touched."
+  - "Restore (O(restore)): puts the files of a journal entry back from its backups (owner, mode and
+    SELinux context kept), deletes the files the change created, regenerates like a change (same
+    commands and checks, everything put back if anything fails) and marks the entry restored; a
+    restored entry is not restored again (C(changed=false)). A file changed after the entry (its
+    sha256 differs) is refused unless O(force=true). A generated file changed since (a kernel update
+    regenerates grub.cfg) is not a conflict when the regeneration runs: it is regenerated, not put back."
   - Standard library only; runs with any Python 3.6+ on the host.
 options:
   params:
@@ -101,14 +115,35 @@ options:
     default: true
   backup:
     description:
-      - Keep a timestamped copy (C(<file>.<pid>.<YYYY-MM-DD@HH:MM:SS>~)) of every file changed.
+      - Keep a timestamped copy (C(<file>.<pid>.<YYYY-MM-DD@HH:MM:SS>~)) of every file changed, the files
+        the regeneration rewrites (grub.cfg, BLS and loader entries, grubenv) included.
         The trailing C(~) keeps copies out of C(grub.d/*.cfg) and C(entries/*.conf).
+      - With V(true) a change is recorded in the change journal (see O(restore)); with V(false) it is not
+        and cannot be restored by this module.
+      - With O(restore), the copies are of the files as they were before the restore; they belong to the
+        restored journal entry.
     type: bool
     default: true
+  restore:
+    description:
+      - Restore a journaled change instead of making one - V(latest) (the newest entry of the journal) or
+        the id of an entry (RV(journal_entry) of the change, e.g. V(20251125T100000.123456Z-4711)).
+      - The entry's files go back to their backups and the files the change created are deleted, then the
+        configuration is regenerated as after a change. Cannot be combined with O(params) or O(remove).
+      - With V(latest), an entry already restored is reported unchanged; an older change is restored by
+        its id.
+    type: str
+  force:
+    description:
+      - With O(restore), also overwrite files that changed after the journal entry (by default such a
+        restore is refused, naming the files). A missing or changed backup is refused even so.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
-    description: Nothing is written and no command runs; RV(diff) shows what would change.
+    description: Nothing is written (the journal neither) and no command runs; RV(diff) shows what would change,
+      for O(restore) too.
   diff_mode:
     support: full
     description: One before/after pair per changed file; RV(unified_diff) has the same as text.
@@ -170,6 +205,16 @@ EXAMPLES = r"""
       vmscape: force
   check_mode: true
   diff: true
+
+- name: Restore the boot configuration as it was before the latest change
+  fleetsec.vmscape.kernel_cmdline:
+    restore: latest
+  register: rollback
+
+- name: Restore one journaled change, even though a file changed after it
+  fleetsec.vmscape.kernel_cmdline:
+    restore: 20251125T100000.123456Z-4711
+    force: true
 """
 
 RETURN = r"""
@@ -222,14 +267,14 @@ unified_diff:
   type: str
   sample: "--- /etc/default/grub (before)\n+++ /etc/default/grub (after)\n..."
 previous_cmdline:
-  description: Parameters the default entry got from the configuration before this run.
+  description: Parameters the default entry got from the configuration before this run (before the restore).
   returned: always
   type: str
   sample: console=ttyS0 quiet
 effective_cmdline:
   description:
     - Parameters the default boot entry gets next boot from the configuration, after this run (in
-      check mode, what it would be).
+      check mode, what it would be; for O(restore), the entry's RV(restored_entry.previous_cmdline)).
     - For GRUB, C(GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT); grub-mkconfig adds C(root=) and C(ro).
   returned: always
   type: str
@@ -263,6 +308,49 @@ notes:
   returned: always
   type: list
   elements: str
+journal_entry:
+  description: Id of the change journal entry this run wrote (a change with O(backup=true)), else null.
+  returned: always
+  type: str
+  sample: 20251125T100000.123456Z-4711
+restored_entry:
+  description:
+    - With O(restore), the journal entry (after marking it restored; as it was in check mode); else null.
+    - Host paths (under O(root)).
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: The entry's id.
+      type: str
+    time:
+      description: When the change was made (UTC, ISO 8601).
+      type: str
+    params:
+      description: The parameters the change set.
+      type: dict
+    remove:
+      description: The parameters the change removed.
+      type: list
+      elements: str
+    backend:
+      description: The backend of the change.
+      type: str
+    previous_cmdline:
+      description: The command line before the change (what a restore gives back).
+      type: str
+    effective_cmdline:
+      description: The command line after the change.
+      type: str
+    files:
+      description: Every file the change wrote - C(path), C(backup), C(backup_sha256), C(sha256) (after the
+        change; null when deleted), C(existed) (before the change), C(generated) (written by the regeneration).
+      type: list
+      elements: dict
+    restored:
+      description: Null until restored; then C(time), C(effective_cmdline) and C(files) (C(path), C(backup) made
+        before the restore, C(backup_sha256), C(sha256) after the restore).
+      type: dict
 output:
   description: Output of the command that failed.
   returned: failure
