@@ -11,12 +11,18 @@ machine's own, read-only use. Outside the namespace the real /etc/default, /boot
 the device of / (overlayfs roots in CI containers) is grub-probe replaced by a stub inside
 the namespace.
 
+A scratch /var/lib is bind-mounted too, so the change journal (/var/lib/fleetsec-vmscape)
+lands in the scratch tree (grub-mkconfig needs nothing from /var/lib: ``dpkg
+--compare-versions`` works without its database); the real /var/lib/fleetsec-vmscape is
+checked to stay as it was.
+
 Inside the namespace the module runs with root=/ and regenerate=true, exactly as on a host:
 it finds grub-mkconfig (or a stand-in update-grub in a tmpfs on /usr/local/sbin), runs it,
 and checks the generated ``linux`` lines itself; the test then checks them again: each
 10_linux entry carries vmscape= exactly once (recovery entries too: grub-mkconfig gives them
 ``single`` + GRUB_CMDLINE_LINUX, never GRUB_CMDLINE_LINUX_DEFAULT) and every other token in
-order.
+order. A change followed by ``restore: latest`` must give grub.cfg's ``linux`` lines (and the
+GRUB defaults, byte for byte) back.
 """
 
 import hashlib
@@ -48,7 +54,7 @@ pytestmark = [
 def real_state():
     """What must never change: /etc/default (recursively) and /boot (recursively)."""
     out = {}
-    for top in ("/etc/default", "/boot", "/etc/kernel"):
+    for top in ("/etc/default", "/boot", "/etc/kernel", "/var/lib/fleetsec-vmscape"):
         if not os.path.exists(top):
             out[top] = None
             continue
@@ -82,7 +88,8 @@ def make_tree(tmp_path, case):
     for k in KERNELS:
         (boot / f"vmlinuz-{k}").write_bytes(b"fake kernel image\n")
         (boot / f"initrd.img-{k}").write_bytes(b"fake initrd\n")
-    for d in (tree / "etc" / "default", boot):
+    (tree / "var" / "lib").mkdir(parents=True)
+    for d in (tree / "etc" / "default", boot, tree / "var" / "lib"):
         (d / MARKER).write_text("scratch\n")
     return tree
 
@@ -111,8 +118,10 @@ def in_namespace(tree, argv, update_grub=False, env=None):
         "set -eu",
         f'mount --bind "{tree}/etc/default" /etc/default',
         f'mount --bind "{tree}/boot" /boot',
+        f'mount --bind "{tree}/var/lib" /var/lib',
         f"test -e /etc/default/{MARKER}",
         f"test -e /boot/{MARKER}",
+        f"test -e /var/lib/{MARKER}",
     ]
     if not probe_works():
         stub = tree.parent / "grub-probe-stub"
@@ -144,16 +153,18 @@ MODULE_DRIVER = """
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 from test_kernel_cmdline_support import run_module
-res, failed = run_module(json.loads(sys.argv[3]))
+args = dict({"restore": None, "force": False}, **json.loads(sys.argv[3]))
+res, failed = run_module(args, check_mode=sys.argv[4] == "check")
 res["failed"] = failed
 print(json.dumps(res))
 """
 
 
-def module_in_namespace(tree, args, update_grub=False):
+def module_in_namespace(tree, args, update_grub=False, check_mode=False):
+    mode = "check" if check_mode else "run"
     p = in_namespace(
         tree,
-        [PY, "-c", MODULE_DRIVER, str(REPO / "collections"), str(REPO / "tests" / "unit"), json.dumps(args)],
+        [PY, "-c", MODULE_DRIVER, str(REPO / "collections"), str(REPO / "tests" / "unit"), json.dumps(args), mode],
         update_grub=update_grub,
     )
     assert p.returncode == 0, p.stderr
@@ -215,6 +226,44 @@ def test_real_grub_mkconfig_gives_every_linux_entry_the_parameter_once(case, tmp
     assert not res["failed"], res["msg"]
     for _recovery, args in linux_lines(tree):
         assert not [a for a in args if a.startswith("vmscape")]
+
+
+def test_change_then_restore_gives_the_linux_lines_back(tmp_path):
+    tree = make_tree(tmp_path, "debian12-serial-vmscape-off")
+    p = in_namespace(tree, ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"])
+    assert p.returncode == 0, p.stderr
+    lines_before = linux_lines(tree)
+    assert all(args.count("vmscape=off") == 1 for _r, args in lines_before)
+    defaults_before = {q: q.read_bytes() for q in (tree / "etc" / "default").rglob("*") if q.is_file()}
+
+    change = module_in_namespace(tree, {"params": {"vmscape": "ibpb"}})
+    assert not change["failed"], change["msg"]
+    assert change["regenerated"] and change["journal_entry"]
+    assert all(args.count("vmscape=ibpb") == 1 and "vmscape=off" not in args for _r, args in linux_lines(tree))
+    journal = json.loads((tree / "var" / "lib" / "fleetsec-vmscape" / "kernel_cmdline-journal.json").read_text())
+    files = {r["path"]: r for r in journal["entries"][-1]["files"]}
+    assert files["/boot/grub/grub.cfg"]["generated"] and files["/etc/default/grub"]["existed"]
+
+    # check mode: grub.cfg's diff goes back to the backup, nothing is touched
+    state = {q: q.read_bytes() for q in tree.rglob("*") if q.is_file()}
+    check = module_in_namespace(tree, {"restore": "latest"}, check_mode=True)
+    assert not check["failed"], check["msg"]
+    assert check["changed"] and sorted(check["files"]) == ["/boot/grub/grub.cfg", "/etc/default/grub"]
+    assert {q: q.read_bytes() for q in tree.rglob("*") if q.is_file()} == state
+
+    res = module_in_namespace(tree, {"restore": "latest"})
+    assert not res["failed"], res["msg"]
+    assert res["changed"] and res["regenerated"]
+    assert res["restored_entry"]["id"] == change["journal_entry"]
+    assert res["effective_cmdline"] == change["previous_cmdline"]
+    assert linux_lines(tree) == lines_before
+    defaults_after = {
+        q: q.read_bytes() for q in (tree / "etc" / "default").rglob("*") if q.is_file() and not q.name.endswith("~")
+    }
+    assert defaults_after == defaults_before
+
+    again = module_in_namespace(tree, {"restore": "latest"})
+    assert not again["failed"] and not again["changed"] and not again["regenerated"]
 
 
 def test_update_grub_is_preferred_when_present(tmp_path):
@@ -279,6 +328,53 @@ def test_ansible_cli_check_diff_on_a_scratch_root(tmp_path):
     assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before
 
 
+def ansible_cli(tree, args, *options):
+    return subprocess.run(
+        [ANSIBLE, "localhost", "-m", "fleetsec.vmscape.kernel_cmdline", "-a", f"root={tree} {args}", *options],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        check=False,
+        env=dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+            ANSIBLE_NOCOLOR="1",
+        ),
+    )
+
+
+def cli_result(out, status):
+    marker = f"{status} => "
+    return json.loads(out[out.index(marker) + len(marker) :])
+
+
+def test_ansible_cli_restore_latest_check_diff(tmp_path):
+    tree = make_tree(tmp_path, "debian12-serial-vmscape-off")
+    original = {q: q.read_bytes() for q in tree.rglob("*") if q.is_file()}
+    p = ansible_cli(tree, 'params={"vmscape":"ibpb"}')
+    assert p.returncode == 0, p.stdout + p.stderr
+    change = cli_result(p.stdout, "CHANGED")
+    state = {q: q.read_bytes() for q in tree.rglob("*") if q.is_file()}
+
+    p = ansible_cli(tree, "restore=latest", "--check", "--diff")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"--- before: {tree}/etc/default/grub" in p.stdout
+    assert '-GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 vmscape=ibpb"' in p.stdout
+    assert '+GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 vmscape=off"' in p.stdout
+    check = cli_result(p.stdout, "CHANGED")
+    assert check["restored_entry"]["id"] == change["journal_entry"] and check["restored_entry"]["restored"] is None
+    assert {q: q.read_bytes() for q in tree.rglob("*") if q.is_file()} == state
+
+    p = ansible_cli(tree, "restore=latest")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert cli_result(p.stdout, "CHANGED")["effective_cmdline"] == change["previous_cmdline"]
+    now = {q: q.read_bytes() for q in tree.rglob("*") if q.is_file()}
+    assert {q: b for q, b in now.items() if q in original} == original
+    p = ansible_cli(tree, "restore=latest", "--check", "--diff")
+    assert p.returncode == 0 and cli_result(p.stdout, "SUCCESS")["changed"] is False
+
+
 def test_ansible_doc_renders():
     p = subprocess.run(
         [shutil.which("ansible-doc") or str(REPO / ".venv" / "bin" / "ansible-doc"), "fleetsec.vmscape.kernel_cmdline"],
@@ -289,5 +385,13 @@ def test_ansible_doc_renders():
         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
     )
     assert p.returncode == 0, p.stderr
-    for word in ("effective_cmdline", "update-grub", "grubby", "systemd-boot", "99-fleetsec-vmscape.cfg"):
+    for word in (
+        "effective_cmdline",
+        "update-grub",
+        "grubby",
+        "systemd-boot",
+        "99-fleetsec-vmscape.cfg",
+        "restored_entry",
+        "kernel_cmdline-journal.json",
+    ):
         assert word in p.stdout
