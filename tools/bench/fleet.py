@@ -1,0 +1,235 @@
+"""The benchmark fleet's layout, generated files and snapshot roots (no processes here: benchctl.py runs them).
+
+Host i (0-based) is ``bench-<i+1:03d>``: one real sshd listening only on ``127.0.0.<2+i>:<port>``, its own
+snapshot root under ``$VMSCAPE_CACHE/bench/roots/<host>`` built from a committed real capture
+(tests/data/captures, assigned round-robin across kernels so every subset of the fleet mixes kernels,
+CPUs and cmdlines). State, all under ``$VMSCAPE_CACHE/bench/``::
+
+    ssh/ssh_host_ed25519_key(.pub)   one host key shared by every server (generated once)
+    ssh/id_ed25519(.pub)             the bench client key; ssh/authorized_keys = its public key
+    known_hosts                      "[127.0.0.<2+i>]:<port> <host key>" for every started host
+    hosts/<host>/sshd_config, sshd.log
+    roots/<host>/                    the host's `root` (rebuilt at every start)
+    state.json                       what `benchctl start` started (pids, addresses) for stop/status
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tools.bench.captures import CaptureEntry
+from tools.oracle.boot import BASE_CMDLINE
+
+MAX_HOSTS = 253  # 127.0.0.2 .. 127.0.0.254
+DEFAULT_PORT = 22022
+FIRST_ADDRESS = ipaddress.IPv4Address("127.0.0.2")
+SSHD = "/usr/sbin/sshd"
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+TARGET_PYTHON = "/usr/bin/python3"
+
+
+class FleetError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Paths:
+    base: Path  # $VMSCAPE_CACHE/bench
+
+    @property
+    def ssh(self) -> Path:
+        return self.base / "ssh"
+
+    @property
+    def host_key(self) -> Path:
+        return self.ssh / "ssh_host_ed25519_key"
+
+    @property
+    def client_key(self) -> Path:
+        return self.ssh / "id_ed25519"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.ssh / "authorized_keys"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.base / "known_hosts"
+
+    @property
+    def state(self) -> Path:
+        return self.base / "state.json"
+
+    def host_dir(self, name: str) -> Path:
+        return self.base / "hosts" / name
+
+    def root(self, name: str) -> Path:
+        return self.base / "roots" / name
+
+
+@dataclass(frozen=True)
+class Host:
+    index: int
+    name: str
+    address: str
+    port: int
+    capture: CaptureEntry
+
+
+def assign(entries: list[CaptureEntry], n: int) -> list[CaptureEntry]:
+    """Captures for hosts 0..n-1: round-robin over kernels, each kernel's captures in index order.
+
+    Any prefix of the fleet (10, 50, 100 hosts) mixes kernels; every capture is used once before any
+    repeats.
+    """
+    if not entries:
+        raise FleetError("no captures to build hosts from")
+    by_kernel: dict[str, list[CaptureEntry]] = defaultdict(list)
+    for e in entries:
+        by_kernel[e.kernel].append(e)
+    order: list[CaptureEntry] = []
+    queues = [list(v) for v in by_kernel.values()]
+    while any(queues):
+        for q in queues:
+            if q:
+                order.append(q.pop(0))
+    return [order[i % len(order)] for i in range(n)]
+
+
+def plan_hosts(n: int, entries: list[CaptureEntry], port: int = DEFAULT_PORT) -> list[Host]:
+    if not 1 <= n <= MAX_HOSTS:
+        raise FleetError(f"the bench fleet has 1 to {MAX_HOSTS} hosts (127.0.0.2 .. 127.0.0.254), not {n}")
+    if not 1 <= port <= 65535:
+        raise FleetError(f"bad port {port}")
+    return [
+        Host(i, f"bench-{i + 1:03d}", str(FIRST_ADDRESS + i), port, capture)
+        for i, capture in enumerate(assign(entries, n))
+    ]
+
+
+def sshd_config(host: Host, paths: Paths) -> str:
+    """One server per host: loopback address only, root by key only, no PAM, no DNS, many sessions."""
+    return "\n".join(
+        [
+            f"# bench host {host.name} (tools/bench/fleet.py); not the machine's sshd",
+            f"ListenAddress {host.address}:{host.port}",
+            "AddressFamily inet",
+            f"HostKey {paths.host_key}",
+            f"PidFile {paths.host_dir(host.name) / 'sshd.pid'}",
+            f"AuthorizedKeysFile {paths.authorized_keys}",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "HostbasedAuthentication no",
+            "UsePAM no",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "PermitUserEnvironment no",
+            "X11Forwarding no",
+            "AllowAgentForwarding no",
+            "AllowTcpForwarding no",
+            "Compression no",
+            "MaxStartups 1000",
+            "MaxSessions 1000",
+            "MaxAuthTries 3",
+            "LoginGraceTime 60",
+            "ClientAliveInterval 0",
+            "LogLevel ERROR",
+            f"Subsystem sftp {SFTP_SERVER}",
+            "",
+        ]
+    )
+
+
+def known_hosts(hosts: list[Host], host_public_key: str) -> str:
+    key = " ".join(host_public_key.split()[:2])  # type and base64, no comment
+    lines = []
+    for h in hosts:
+        name = h.address if h.port == 22 else f"[{h.address}]:{h.port}"
+        lines.append(f"{name} {key}")
+    return "\n".join(lines) + "\n"
+
+
+def inventory(hosts: list[Host], paths: Paths, python: str = TARGET_PYTHON) -> dict:
+    """The Ansible inventory (YAML-able dict) for these hosts: own address/port and root each."""
+    ssh_args = (
+        f"-o UserKnownHostsFile={paths.known_hosts} -o GlobalKnownHostsFile=/dev/null "
+        "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o PreferredAuthentications=publickey"
+    )
+    return {
+        "all": {
+            "vars": {
+                "ansible_connection": "ansible.builtin.ssh",
+                "ansible_user": "root",
+                "ansible_python_interpreter": python,
+                "ansible_ssh_private_key_file": str(paths.client_key),
+                "ansible_ssh_common_args": ssh_args,
+            },
+            "children": {
+                "bench": {
+                    "hosts": {
+                        h.name: {
+                            "ansible_host": h.address,
+                            "ansible_port": h.port,
+                            "vmscape_root": str(paths.root(h.name)),
+                            "bench_capture": h.capture.name,
+                        }
+                        for h in hosts
+                    }
+                }
+            },
+        }
+    }
+
+
+def inventory_text(hosts: list[Host], paths: Paths, python: str = TARGET_PYTHON) -> str:
+    head = (
+        f"# Generated by tools/bench/benchctl ({len(hosts)} hosts); not committed. One sshd per host on\n"
+        "# 127.0.0.<2+i>; vmscape_root: the host's snapshot root built from tests/data/captures.\n"
+    )
+    return head + yaml.safe_dump(inventory(hosts, paths, python), sort_keys=False, width=200)
+
+
+def grub_defaults(cmdline: str) -> str:
+    """/etc/default/grub like Debian's, the captured cmdline in GRUB_CMDLINE_LINUX_DEFAULT."""
+    quoted = cmdline.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+    return (
+        "# written by tools/bench/fleet.py from the capture's /proc/cmdline\n"
+        "GRUB_DEFAULT=0\n"
+        "GRUB_TIMEOUT=5\n"
+        'GRUB_DISTRIBUTOR="Debian"\n'
+        f'GRUB_CMDLINE_LINUX_DEFAULT="{quoted}"\n'
+        'GRUB_CMDLINE_LINUX=""\n'
+    )
+
+
+def captured_cmdline(capture: dict) -> str:
+    return capture["files"]["/proc/cmdline"].strip()
+
+
+def build_root(root: Path, capture: dict, kernel) -> Path:
+    """A fresh snapshot root (tools/oracle/snapshot.py) with Debian-like GRUB files for kernel_cmdline.
+
+    ``kernel`` (tools.oracle.kernels.Kernel) gives /boot/vmlinuz, config and System.map (hard links into
+    the kernel cache) and the grub.cfg entry; /etc/default/grub carries the captured cmdline.
+    """
+    from tools.oracle.snapshot import write_root
+
+    if root.exists():
+        shutil.rmtree(root)
+    write_root(capture, root, kernel)
+    (root / "etc" / "default" / "grub").write_text(grub_defaults(captured_cmdline(capture)))
+    return root
+
+
+def expected_cmdline(entry: CaptureEntry) -> str:
+    """The full cmdline the oracle booted that capture with."""
+    return f"{BASE_CMDLINE} {entry.cmdline}".strip()
