@@ -69,13 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     rows = collect()
-    doc = {
-        "comment": "What real Debian kernels printed under QEMU TCG per CPU profile and cmdline. "
-        "Regenerate with: python -m tools.oracle.observed (from the oracle cache).",
-        "base_cmdline": boot.BASE_CMDLINE,
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    comment = (
+        "What real Debian kernels printed under QEMU TCG per CPU profile and cmdline. "
+        "Regenerate with: python -m tools.oracle.observed (from the oracle cache)."
+    )
+    # one row per line: compact, and diffs show which verdicts changed
+    body = ",\n".join("  " + json.dumps(r) for r in rows)
+    text = (
+        f'{{"comment": {json.dumps(comment)},\n "base_cmdline": {json.dumps(boot.BASE_CMDLINE)},\n'
+        f' "rows": [\n{body}\n ]\n}}\n'
+    )
+    json.loads(text)  # stays valid JSON
+    args.out.write_text(text)
     print(f"{args.out}: {len(rows)} rows")
     return 0
 
