@@ -30,6 +30,7 @@ MAX_HOSTS = 253  # 127.0.0.2 .. 127.0.0.254
 DEFAULT_PORT = 22022
 FIRST_ADDRESS = ipaddress.IPv4Address("127.0.0.2")
 SSHD = "/usr/sbin/sshd"
+GUARD = Path(__file__).resolve().parent / "session-guard"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 TARGET_PYTHON = "/usr/bin/python3"
 
@@ -113,8 +114,13 @@ def plan_hosts(n: int, entries: list[CaptureEntry], port: int = DEFAULT_PORT) ->
     ]
 
 
-def sshd_config(host: Host, paths: Paths) -> str:
-    """One server per host: loopback address only, root by key only, no PAM, no DNS, many sessions."""
+def sshd_config(host: Host, paths: Paths, guard: Path = GUARD) -> str:
+    """One server per host: loopback address only, root by key only, no PAM, no DNS, many sessions.
+
+    Sessions run through ``guard`` (ForceCommand: no shutdown/reboot of this machine). SHLVL=1 makes
+    root's bash (``bash -c <guard>``) skip ~/.bashrc, which Debian's bash sources for commands run by
+    sshd: this machine's root .bashrc runs `pyenv init` (~0.5 s per session), not what a fleet host pays.
+    """
     return "\n".join(
         [
             f"# bench host {host.name} (tools/bench/fleet.py); not the machine's sshd",
@@ -144,6 +150,8 @@ def sshd_config(host: Host, paths: Paths) -> str:
             "ClientAliveInterval 0",
             "LogLevel ERROR",
             f"Subsystem sftp {SFTP_SERVER}",
+            "SetEnv SHLVL=1",
+            f"ForceCommand {guard}",
             "",
         ]
     )

@@ -1,0 +1,31 @@
+# Fleet-scale benchmark (issue 5, docs/performance.md): N light hosts = one real sshd each on
+# 127.0.0.<2+i>, snapshot roots from the committed captures (tests/data/captures), kernels fetched
+# into $(VMSCAPE_CACHE) on first use. `make bench` times ping, setup, audit.yml and
+# remediate.yml --check at each size and writes bench/results/<date>.json and .md.
+#   BENCH_SIZES=10,50,100  BENCH_REPS=3  BENCH_ARGS="--no-report-files --forks 25 --keep ..."
+.PHONY: bench bench-start bench-stop bench-status bench-captures bench-unit
+
+BENCH_SIZES ?= 10,50,100
+BENCH_REPS  ?= 3
+BENCH_N     ?= 10
+BENCH_ARGS  ?=
+BENCHCTL    := $(ROOT)/tools/bench/benchctl
+
+bench: venv deps
+	$(PY) -m tools.bench.run --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) $(BENCH_ARGS)
+
+bench-start: venv deps
+	$(BENCHCTL) start $(BENCH_N)
+
+bench-stop: venv
+	$(BENCHCTL) stop
+
+bench-status: venv
+	$(BENCHCTL) status
+
+# rewrite tests/data/captures from the oracle's boot cache (boots what is missing)
+bench-captures: venv deps
+	$(PY) -m tools.bench.captures --export
+
+bench-unit: venv
+	$(BIN)/pytest -q tests/unit/test_bench_fleet.py tests/unit/test_bench_stats.py $(PYTEST_ARGS)
