@@ -109,7 +109,7 @@ def test_shipped_profiles_cover_the_issue():
     assert all(p.qemu == "10" for p in ps.values() if p.bhi_ctrl)
     assert ps["guest-skylake-sp"].hypervisor and "+hypervisor" in ps["guest-skylake-sp"].cpu
     assert not ps["intel-skylake-sp-olducode"].ibpb
-    assert any(p.smp == 2 for p in ps.values())
+    assert any(p.vcpus == 2 for p in ps.values())
 
 
 @pytest.mark.parametrize(
@@ -119,6 +119,7 @@ def test_shipped_profiles_cover_the_issue():
         ("profiles: [{id: a, qemu: '9', cpu: max}]", "qemu must be one of"),
         ("profiles: [{id: a, qemu: '7.2', cpu: 'max,+bhi-ctrl'}]", "needs qemu: '10'"),
         ("profiles: [{id: a, qemu: '7.2', cpu: max}, {id: a, qemu: '7.2', cpu: max}]", "duplicate"),
+        ("profiles: [{id: a, qemu: '7.2', cpu: max, smp: 'threads=2'}]", "smp must start"),
     ],
 )
 def test_bad_profiles_yaml_names_the_file(tmp_path, text, message):

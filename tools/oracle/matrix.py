@@ -15,6 +15,9 @@ to stay near 25 minutes cold (everything is cached, reruns take seconds):
 * The pre-VMSCAPE kernel (6.16.3) gets the default and vmscape=ibpb for every profile: there is
   no vmscape file whatever the cmdline, and the plan must say "kernel upgrade required".
 * 6.17.8 (G2 early) gets the FULL profiles only.
+* The SMT profile (2 threads on one core: SMT on, and no STIBP under TCG) gets the default and
+  vmscape=off: it is there for the "SMT on, STIBP is required" warning and to show that SMT does
+  not change the sysfs string.
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ AMD_17_EXTRA = ["vmscape=off retbleed=ibpb"]
 REDUCED = ["", "vmscape=off", "vmscape=force", "mitigations=off vmscape=ibpb", "mitigations=auto,no_guest_host"]
 UNAFFECTED = ["", "vmscape=ibpb", "vmscape=force", "mitigations=auto,no_guest_host vmscape=force"]
 PRE_VMSCAPE = ["", "vmscape=ibpb"]
+SMT = ["", "vmscape=off"]
 
 FULL = {"intel-skylake-sp", "intel-alderlake", "intel-sierraforest", "amd-zen2", "amd-zen5"}
 UNAFFECTED_PROFILES = {"intel-icelake-sp", "intel-tigerlake", "guest-skylake-sp"}
+SMT_PROFILES = {"intel-cascadelake-smt"}
 PRE_VMSCAPE_KERNELS = {"deb-6.16-pre"}
 FULL_ONLY_KERNELS = {"deb-6.17.8"}
 
@@ -67,6 +72,8 @@ def cmdlines_for(kernel: KernelSpec, profile: Profile) -> list[str]:
         return []
     if profile.id in UNAFFECTED_PROFILES:
         return UNAFFECTED
+    if profile.id in SMT_PROFILES:
+        return SMT
     if profile.id in FULL:
         out = CORE + EXTRA_FULL
     else:

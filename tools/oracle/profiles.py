@@ -22,11 +22,15 @@ class Profile:
     id: str
     qemu: str
     cpu: str
-    smp: int = 1
+    smp: str = "1"  # the -smp argument, e.g. "2" or "2,cores=1,threads=2"
     bhi_ctrl: bool = False
     ibpb: bool = True
     hypervisor: bool = False
     affected: str = ""
+
+    @property
+    def vcpus(self) -> int:
+        return int(self.smp.split(",", 1)[0])
 
     @property
     def needs_bhi_qemu(self) -> bool:
@@ -37,7 +41,7 @@ class Profile:
         return "AuthenticAMD" in self.cpu or "HygonGenuine" in self.cpu
 
     def qemu_args(self) -> list[str]:
-        return ["-cpu", self.cpu, "-smp", str(self.smp)]
+        return ["-cpu", self.cpu, "-smp", self.smp]
 
 
 def load_profiles(path: Path = PROFILES_YAML) -> list[Profile]:
@@ -59,6 +63,8 @@ def load_profiles(path: Path = PROFILES_YAML) -> list[Profile]:
             raise ProfileError(f"{where}: cpu must be a string or a list of strings")
         if str(item["qemu"]) not in QEMU_KINDS:
             raise ProfileError(f"{where}: qemu must be one of {QEMU_KINDS}, not {item['qemu']!r}")
+        if not str(item.get("smp", 1)).split(",", 1)[0].isdigit():
+            raise ProfileError(f"{where}: smp must start with the vCPU count, not {item['smp']!r}")
         if "bhi-ctrl" in cpu and str(item["qemu"]) != "10":
             raise ProfileError(f"{where}: +bhi-ctrl needs qemu: '10'")
         out.append(
@@ -66,7 +72,7 @@ def load_profiles(path: Path = PROFILES_YAML) -> list[Profile]:
                 id=str(item["id"]),
                 qemu=str(item["qemu"]),
                 cpu=cpu,
-                smp=int(item.get("smp", 1)),
+                smp=str(item.get("smp", 1)),
                 bhi_ctrl=bool(item.get("bhi_ctrl", False)),
                 ibpb=bool(item.get("ibpb", True)),
                 hypervisor=bool(item.get("hypervisor", False)),

@@ -83,7 +83,7 @@ def test_capture_is_the_profile_and_kernel_asked_for(oracle, case_id):
     assert cap["uname_r"] == kernel.release
     assert f"Debian {kernel.meta['debian_version']}" in cap["files"]["/proc/version"]
     assert cap["files"]["/proc/cmdline"].strip() == boot.full_cmdline(c.cmdline)
-    assert capture.processors(cap) == profile.smp
+    assert capture.processors(cap) == profile.vcpus
     assert ("hypervisor" in flags) is profile.hypervisor
     assert ("ibpb" in flags) is profile.ibpb, f"{case_id}: ibpb flag, flags={flags}"
     assert bool(capture.bhi_ctrl(cap)) is profile.bhi_ctrl, f"{case_id}: CPUID 7.2 = {cap['cpuid'].get((7, 2))}"
