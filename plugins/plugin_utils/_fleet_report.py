@@ -29,6 +29,8 @@ class FleetReport:
         if isinstance(result.get("verify"), Mapping):
             rec["verify"] = dict(result["verify"])
         facts = result.get("ansible_facts") or {}
+        if "plan" not in result and isinstance(facts.get("vmscape_plan"), Mapping):
+            rec["plan"] = dict(facts["vmscape_plan"])  # set by set_fact (the rollback's plan)
         if isinstance(facts.get("vmscape_reboot"), Mapping):
             rec["reboot"] = dict(facts["vmscape_reboot"])
         if "effective_cmdline" in result and "backend" in result:
@@ -79,7 +81,9 @@ class FleetReport:
         if reboot is None:
             reboot = "not_needed" if plan and not plan.get("reboot_required") else "-"
         action = plan.get("action", "?")
-        if action == "set":
+        if plan.get("mode") == "rollback":
+            action = f"rollback {plan.get('restored_entry') or '(nothing journaled)'}"
+        elif action == "set":
             action += " " + " ".join(f"{k}={v}" for k, v in (plan.get("cmdline") or {}).items())
             if plan.get("cmdline_remove"):
                 action += " " + " ".join(f"-{k}" for k in plan["cmdline_remove"])

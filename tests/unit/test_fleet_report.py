@@ -68,3 +68,14 @@ def test_html_escapes_host_controlled_text():
     assert "<img src=x" not in page and "&lt;img src=x" in page
     data = page.split('<script type="application/json" id="data">')[1].split("</script>")[0]
     assert json.loads(data)["totals"]["hosts"] == 1
+
+
+def test_rollback_plan_from_set_fact():
+    r = FleetReport()
+    plan = make_plan(facts(sysfs={"vmscape": IBPB}), {"mode": "none"})
+    plan.update(action="set", mode="rollback", restored_entry="20261125T100000.1Z-1", reboot_required=True)
+    r.ok("h", "Describe the rollback", {"ansible_facts": {"vmscape_plan": plan}})
+    r.ok("h", "Pending", {"ansible_facts": {"vmscape_reboot": {"status": "pending", "reason": "next boot"}}})
+    row = r.rows()[0]
+    assert row["action"] == "rollback 20261125T100000.1Z-1"
+    assert row["reboot"] == "pending" and "next boot" in row["why"]
