@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -161,6 +162,51 @@ def test_host_identity_and_kernel(lab, name):
         assert token.raw in running, f"{token.raw} missing from /proc/cmdline {cmdline!r}"
     if "vmscape" in expect:
         assert vmscape == expect["vmscape"]
+
+
+def _copy_inventory(tmp_path: Path) -> Path:
+    inventory = tmp_path / "lab"
+    shutil.copytree(labctl.INVENTORY, inventory)
+    return inventory
+
+
+def test_bad_profile_names_file_and_line(tmp_path):
+    inventory = _copy_inventory(tmp_path)
+    path = inventory / "host_vars" / "icelake.yml"
+    lines = path.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("cmdline:"))
+    lines[number - 1] = '  cmdline: "quiet vmscape=\\"on"'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(labctl.LabError, match=rf"host_vars/icelake\.yml:{number}: lab_profile\.cmdline must not"):
+        labctl.load_hosts(inventory)
+
+
+def test_duplicate_port_names_file_and_line(tmp_path):
+    inventory = _copy_inventory(tmp_path)
+    path = inventory / "hosts.yml"
+    text = path.read_text()
+    path.write_text(text.replace("ansible_port: 22204", "ansible_port: 22201"))
+    number = next(i for i, line in enumerate(text.splitlines(), 1) if line.strip() == "icelake:")
+    with pytest.raises(
+        labctl.LabError, match=rf"hosts\.yml:{number}: icelake uses port 22201 already used by skylake-sp"
+    ):
+        labctl.load_hosts(inventory)
+
+
+def test_start_without_image_says_so_and_changes_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    proc = subprocess.run(
+        [str(LABCTL), "start", "icelake"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VMSCAPE_CACHE": str(cache)},
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert f"lab image missing: {cache}/lab/base.qcow2" in proc.stderr
+    assert list(cache.iterdir()) == []
 
 
 def _wait_boot_id(host, old: str, timeout: float) -> tuple[str, float]:
