@@ -237,9 +237,14 @@ def _load_profile(path: Path, name: str, port: int) -> Host:
     qemu = get("qemu", str)
     if qemu not in KNOWN_QEMU:
         raise bad("qemu", f"must be one of {', '.join(KNOWN_QEMU)}, got {qemu!r}")
-    cpu = get("cpu", str)
-    if not cpu.startswith(("max", "host")) or "\n" in cpu:
-        raise bad("cpu", f"must be a QEMU -cpu string starting with 'max', got {cpu!r}")
+    cpu = prof.get("cpu")
+    if isinstance(cpu, list) and cpu and all(isinstance(part, str) for part in cpu):
+        cpu = ",".join(part.strip(",") for part in cpu)
+    if not isinstance(cpu, str) or not cpu.startswith("max") or "\n" in cpu or " ," in cpu:
+        raise bad(
+            "cpu",
+            f"must be a QEMU -cpu string (or a list of its comma-separated parts) starting with 'max', got {cpu!r}",
+        )
     smp = get("smp", int, 1)
     if not 1 <= smp <= 4:
         raise bad("smp", f"must be 1..4, got {smp}")
