@@ -20,7 +20,9 @@ include $(sort $(wildcard mk/*.mk))
 help:
 	@echo "make demo   - set everything up and assess/remediate the local lab fleet"
 	@echo "make test   - set everything up and run the whole suite (CI runs this)"
-	@echo "make unit | lint | sanity | oracle | integration - parts of the suite"
+	@echo "make unit | lint | sanity | oracle | integration | lab-molecule - parts of the suite"
+	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100 hosts)"
+	@echo "make lab-start | lab-status | lab-stop - the lab fleet (docs/lab.md)"
 
 # Debian packages (QEMU, busybox, GRUB tools, ...): installed when missing.
 deps: $(VENV)/.deps-stamp
@@ -59,11 +61,18 @@ oracle: venv deps
 integration: venv deps
 	$(BIN)/pytest -q tests/integration -m "integration" $(PYTEST_ARGS)
 
-test: venv deps lint unit sanity oracle integration
+# The whole suite: static checks, unit tests, sanity, the real-kernel oracle, the real-tool
+# integration tests, and the molecule scenario on the lab fleet (create, converge =
+# remediate.yml, idempotence, verify, destroy).
+test: venv deps lint unit sanity oracle integration lab-molecule
 
-demo: venv deps
-	@echo "== read-only assessment of this machine (the lab fleet arrives with issue 4) =="
-	$(BIN)/ansible localhost -m fleetsec.vmscape.vmscape_plan
+# Build/reuse the lab, start it, remediate it, print the fleet report; the lab stays up.
+demo: venv deps lab-image
+	$(ROOT)/tools/lab/labctl start
+	$(BIN)/ansible-playbook remediate.yml -i inventories/lab
+	@echo
+	@echo "The lab fleet is still running: 'make lab-status' shows it, 'make lab-stop' stops it,"
+	@echo "'ansible-playbook playbooks/audit.yml -i inventories/lab' audits it again."
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache tests/output
