@@ -19,8 +19,9 @@ bench-002                  : ok=6    changed=0    unreachable=0    failed=0    s
 """
 
 
-def run(command, n, wall, cpu, ok=True, rep=1):
-    return stats.Run(command, n, rep, wall, cpu * 0.75, cpu * 0.25, 2 * wall, 0.5, ok, "" if ok else "boom")
+def run(command, n, wall, cpu, ok=True, rep=1, target=None):
+    target = cpu if target is None else target
+    return stats.Run(command, n, rep, wall, cpu * 0.75, cpu * 0.25, 2 * wall, 0.5, ok, "" if ok else "boom", 0, target)
 
 
 def test_recap_check():
@@ -82,9 +83,14 @@ def test_ratios_flatness_and_targets():
     assert not any(t.endswith("N=10") for t in verdicts), "targets start at N=50"
     assert verdicts["ping: controller CPU per host flat within 20% across N"] is True
     assert verdicts["audit: controller CPU per host flat within 20% across N"] is False
+    work = stats.ratios(s, "work")
+    assert work[50]["audit/ping"] == pytest.approx(1.2)  # controller + targets CPU: 2 * 0.12 * 50 / (2 * 0.1 * 50)
+    marginal = stats.marginal_cpu(s)
+    assert marginal["ping"] == {"10-50": pytest.approx(0.1), "50-100": pytest.approx(0.1)}
+    assert marginal["audit"]["50-100"] == pytest.approx((20 - 6) / 50)
     md = stats.markdown(s, {"date": "D", "machine": "M", "load": "L", "settings": "S", "reps": 1})
-    assert "| 50 | 1.40 | 0.35 | 3.00 |" in md
-    assert "| audit/ping <= 1.5 at N=100 | 1.55 | NO |" in md
+    assert "| 50 | 1.40 (1.20) | 0.35 (0.60) | 3.00 (3.00) |" in md
+    assert "| audit/ping <= 1.5 at N=100 | 1.55 | NO | CPU-work ratio 2.0 |" in md
     assert "| 100 | 20.0 (20.0-20.0) | 80.0 (80.0-80.0) | 31.0 (31.0-31.0) | 45.0 (45.0-45.0) |" in md
 
 
@@ -92,4 +98,4 @@ def test_markdown_lists_failed_runs():
     s = stats.aggregate([run("ping", 10, 1.0, 1.0), run("audit", 10, 1.0, 1.0, ok=False)])
     md = stats.markdown(s, {})
     assert "Failed runs (not timings): audit N=10: 1" in md
-    assert "| 10 | nan |" in md  # no audit timing: no ratio
+    assert "| 10 | nan (nan) |" in md  # no audit timing: no ratio

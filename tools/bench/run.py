@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "audit": (["ansible-playbook", "playbooks/audit.yml"], "recap"),
     "remediate-check": (["ansible-playbook", "remediate.yml", "--check"], "recap"),
     # variants for tuning experiments (not part of the default run)
+    "audit-noprobe": (["ansible-playbook", "playbooks/audit.yml", "-e", "vmscape_probe_image=never"], "recap"),
     "remediate-check-serial-all": (
         ["ansible-playbook", "remediate.yml", "--check", "-e", "vmscape_serial=100%"],
         "recap",
@@ -70,6 +72,36 @@ def _busy_seconds() -> float:
     vals = [int(v) for v in fields[:8]]
     idle = vals[3] + vals[4]
     return (sum(vals) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _clock_seconds(pids: list[int]) -> float:
+    """utime+stime+cutime+cstime of these processes: for an sshd listener, its own CPU plus everything its
+    connections ran (each session's sshd, shell, python and module children are reaped up the chain)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_sessions_closed(pids: list[int], timeout: float = 20.0) -> None:
+    """Until no listener has a session child left: their CPU lands in the listener's cutime when reaped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for pid in pids:
+            try:
+                if Path(f"/proc/{pid}/task/{pid}/children").read_text().strip():
+                    busy = True
+                    break
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.05)
 
 
 def _my_children() -> list[int]:
@@ -105,7 +137,14 @@ def _reap_orphans() -> tuple[float, float]:
 
 
 def run_once(
-    name: str, n: int, rep: int, inventory: Path, hosts: list[str], env_extra: dict, logdir: Path
+    name: str,
+    n: int,
+    rep: int,
+    inventory: Path,
+    hosts: list[str],
+    env_extra: dict,
+    logdir: Path,
+    server_pids: list[int] = (),
 ) -> stats.Run:
     argv, check = COMMANDS[name]
     argv = [str(BIN / argv[0]), *argv[1:2], "-i", str(inventory), *argv[2:]] if argv[0] == "ansible" else [
@@ -120,7 +159,7 @@ def run_once(
     with open(log, "w") as out:
         _subreaper(True)
         try:
-            busy0, t0 = _busy_seconds(), time.monotonic()
+            busy0, srv0, t0 = _busy_seconds(), _clock_seconds(server_pids), time.monotonic()
             proc = subprocess.Popen(
                 argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
@@ -129,6 +168,8 @@ def run_once(
             proc.returncode = os.waitstatus_to_exitcode(status)
             ou, os_ = _reap_orphans()
             busy = _busy_seconds() - busy0
+            _wait_sessions_closed(server_pids)
+            srv = _clock_seconds(server_pids) - srv0
         finally:
             _subreaper(False)
     shutil.rmtree(cpdir, ignore_errors=True)
@@ -137,7 +178,7 @@ def run_once(
     if problem:
         problem += f" (log: {log})"
     return stats.Run(name, n, rep, round(wall, 3), round(ru.ru_utime + ou, 3), round(ru.ru_stime + os_, 3),
-                     round(busy, 2), round(load, 2), not problem, problem, proc.returncode)  # fmt: skip
+                     round(busy, 2), round(load, 2), not problem, problem, proc.returncode, round(srv, 2))  # fmt: skip
 
 
 def effective_settings() -> dict:
@@ -176,12 +217,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--forks", type=int, help="override ansible.cfg forks (ANSIBLE_FORKS)")
     ap.add_argument("--no-report-files", action="store_true", help="VMSCAPE_REPORT_FILES=false (default: write them)")
     ap.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment for every run")
+    ap.add_argument(
+        "--custom",
+        action="append",
+        default=[],
+        metavar="NAME=CMD",
+        help="an extra command to time, e.g. 'rem=ansible-playbook remediate.yml --check -e vmscape_serial=100%%'"
+        " (ansible or ansible-playbook; -i is added; list NAME in --commands)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS_DIR)
     ap.add_argument("--label", default="", help="suffix of the result file names")
     ap.add_argument("--keep", action="store_true", help="leave the fleet running afterwards")
+    ap.add_argument("--running", action="store_true", help="use the fleet benchctl already started (and keep it)")
     args = ap.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
+    for spec in args.custom:
+        name, _, cmd = spec.partition("=")
+        argv_ = shlex.split(cmd)
+        if not name or not argv_ or argv_[0] not in ("ansible", "ansible-playbook"):
+            ap.error(f"--custom {spec!r}: NAME=ansible ... or NAME=ansible-playbook ...")
+        COMMANDS[name] = (argv_, "adhoc" if argv_[0] == "ansible" else "recap")
     unknown = [c for c in commands if c not in COMMANDS]
     if unknown:
         ap.error(f"unknown command(s) {unknown}; known: {', '.join(COMMANDS)}")
@@ -190,17 +246,20 @@ def main(argv: list[str] | None = None) -> int:
 
     base = cache_dir() / "bench"
     base.mkdir(parents=True, exist_ok=True)
-    start = subprocess.run(
-        [sys.executable, "-m", "tools.bench.benchctl", "start", str(max(sizes))], cwd=REPO, check=False
-    )
-    if start.returncode != 0:
+    benchctl = [sys.executable, "-m", "tools.bench.benchctl"]
+    if args.running:
+        state = json.loads((base / "state.json").read_text()) if (base / "state.json").exists() else {"hosts": []}
+        if len(state["hosts"]) < max(sizes):
+            print(f"bench: --running needs {max(sizes)} hosts, {len(state['hosts'])} started", file=sys.stderr)
+            return 1
+    elif subprocess.run([*benchctl, "start", str(max(sizes))], cwd=REPO, check=False).returncode != 0:
         print("bench: the fleet did not start (see above)", file=sys.stderr)
         return 1
     try:
         return _bench(args, sizes, commands, base)
     finally:
-        if not args.keep:
-            subprocess.run([sys.executable, "-m", "tools.bench.benchctl", "stop"], cwd=REPO, check=False)
+        if not (args.keep or args.running):
+            subprocess.run([*benchctl, "stop"], cwd=REPO, check=False)
 
 
 def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
@@ -229,7 +288,10 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
 
     # warm-up (not timed): page cache, pycache, and the fleet answers at all
     names = [h.name for h in hosts]
-    warm = run_once("ping", max(sizes), 0, inventories[max(sizes)], names, env_extra, logdir)
+    state = json.loads((base / "state.json").read_text())
+    pid_of = {h["name"]: h["pid"] for h in state["hosts"]}
+    pids = [pid_of[name] for name in names]
+    warm = run_once("ping", max(sizes), 0, inventories[max(sizes)], names, env_extra, logdir, pids)
     if not warm.ok:
         print(f"bench: warm-up ping failed: {warm.problem}", file=sys.stderr)
         return 1
@@ -238,12 +300,13 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
     for rep in range(1, args.reps + 1):
         for n in sizes:
             for name in commands:
-                r = run_once(name, n, rep, inventories[n], names[:n], env_extra, logdir)
+                r = run_once(name, n, rep, inventories[n], names[:n], env_extra, logdir, pids[:n])
                 runs.append(r)
                 flag = "ok" if r.ok else f"FAILED: {r.problem}"
                 print(
-                    f"rep {rep} N={n:<3} {name:28} wall {r.wall:7.2f}s  cpu {r.cpu:7.2f}s ({r.cpu / n:.3f}/host)"
-                    f"  machine {r.machine_cpu:7.1f}s  load {r.load_before:.1f}  {flag}",
+                    f"rep {rep} N={n:<3} {name:16} wall {r.wall:6.2f}s  controller cpu {r.cpu:6.2f}s"
+                    f" ({r.cpu / n:.3f}/host)  targets {r.target_cpu:6.2f}s ({r.target_cpu / n:.3f}/host)"
+                    f"  machine {r.machine_cpu:6.1f}s  load {r.load_before:.1f}  {flag}",
                     flush=True,
                 )
     load_end = os.getloadavg()
@@ -273,7 +336,9 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
         "meta": meta,
         "summary": {str(n): v for n, v in summary.items()},
         "ratios": {str(n): v for n, v in stats.ratios(summary).items()},
+        "work_ratios": {str(n): v for n, v in stats.ratios(summary, "work").items()},
         "cpu_flatness": stats.cpu_flatness(summary),
+        "marginal_cpu": stats.marginal_cpu(summary),
         "targets": stats.verdicts(summary),
         "runs": [stats.run_to_dict(r) for r in runs],
     }
