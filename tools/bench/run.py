@@ -225,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         help="an extra command to time, e.g. 'rem=ansible-playbook remediate.yml --check -e vmscape_serial=100%%'"
         " (ansible or ansible-playbook; -i is added; list NAME in --commands)",
     )
+    ap.add_argument(
+        "--discover-python",
+        action="store_true",
+        help="leave ansible_python_interpreter out of the inventory (interpreter discovery per host)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS_DIR)
     ap.add_argument("--label", default="", help="suffix of the result file names")
     ap.add_argument("--keep", action="store_true", help="leave the fleet running afterwards")
@@ -270,7 +275,8 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
     inventories = {}
     for n in sizes:
         inventories[n] = invdir / f"n{n}.yml"
-        inventories[n].write_text(fleet.inventory_text(hosts[:n], paths))
+        python = None if args.discover_python else fleet.TARGET_PYTHON
+        inventories[n].write_text(fleet.inventory_text(hosts[:n], paths, python))
     stamp = time.strftime("%Y-%m-%d-%H%M")
     logdir = base / "logs" / stamp
     logdir.mkdir(parents=True, exist_ok=True)
