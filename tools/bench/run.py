@@ -209,6 +209,15 @@ def _version(cmd: list[str]) -> str:
         return "?"
 
 
+def render(path: Path) -> int:
+    """Rewrite <results>.md from <results>.json (after a change of the tables)."""
+    doc = json.loads(path.read_text())
+    runs = [stats.Run(**{k: v for k, v in r.items() if k != "cpu"}) for r in doc["runs"]]
+    path.with_suffix(".md").write_text(stats.markdown(stats.aggregate(runs), doc["meta"]))
+    print(f"bench: {path.with_suffix('.md')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "10,50,100"))
@@ -231,10 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         help="leave ansible_python_interpreter out of the inventory (interpreter discovery per host)",
     )
     ap.add_argument("--out", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--render", type=Path, metavar="JSON", help="only rewrite the .md of an earlier results file")
     ap.add_argument("--label", default="", help="suffix of the result file names")
     ap.add_argument("--keep", action="store_true", help="leave the fleet running afterwards")
     ap.add_argument("--running", action="store_true", help="use the fleet benchctl already started (and keep it)")
     args = ap.parse_args(argv)
+    if args.render:
+        return render(args.render)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     for spec in args.custom:
@@ -327,7 +339,7 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
         "load": f"{' '.join(f'{x:.2f}' for x in load_start)} / {' '.join(f'{x:.2f}' for x in load_end)}",
         "reps": args.reps,
         "sizes": sizes,
-        "commands": commands,
+        "commands": {c: " ".join(COMMANDS[c][0]) for c in commands},
         "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
         "ansible": _version([str(BIN / "ansible"), "--version"]),
         "controller_python": sys.version.split()[0],

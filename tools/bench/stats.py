@@ -180,6 +180,14 @@ def _table(summary: dict, cmds: list[str], key: str, fmt: str = "{:.1f}") -> lis
     return lines
 
 
+def _to_ping(cmds: dict, command: str) -> str:
+    out = []
+    for key in ("wall", "work"):
+        a, b = cmds.get(command, {}).get(key), cmds.get("ping", {}).get(key)
+        out.append(f"{a['median'] / b['median']:.2f}" if a and b and b["median"] > 0 else "-")
+    return f"{out[0]} ({out[1]})"
+
+
 def markdown(summary: dict, meta: dict) -> str:
     rat, work = ratios(summary), ratios(summary, "work")
     cmds = [c for c in COMMANDS if any(c in v for v in summary.values())]
@@ -204,6 +212,12 @@ def markdown(summary: dict, meta: dict) -> str:
         cells = [f"{r.get(k, nan):.2f} ({w.get(k, nan):.2f})" for k, _a, _b in RATIOS]
         cph = [_cell(summary[n].get(c, {}).get("cpu_per_host"), "{:.3f}") for c in ("ping", "audit", "remediate-check")]
         lines.append(f"| {n} | " + " | ".join(cells + cph) + " |")
+    others = [c for c in cmds if c != "ping"]
+    if others and any("ping" in v for v in summary.values()):
+        lines += ["", "## Every command / ping: wall (CPU work)", "", "| N | " + " | ".join(others) + " |",
+                  "|---|" + "---|" * len(others)]  # fmt: skip
+        for n in sorted(summary):
+            lines.append(f"| {n} | " + " | ".join(_to_ping(summary[n], c) for c in others) + " |")
     lines += ["", "## Wall time (s)", "", *_table(summary, cmds, "wall")]
     lines += ["", "## Controller CPU (s)", "", *_table(summary, cmds, "cpu")]
     lines += ["", "## Targets CPU per host (s)", "", *_table(summary, cmds, "target_cpu_per_host", "{:.3f}")]
