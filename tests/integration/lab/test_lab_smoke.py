@@ -87,15 +87,25 @@ def connect(host, timeout: float = 30) -> paramiko.SSHClient:
         banner_timeout=timeout,
         auth_timeout=timeout,
     )
+    # QEMU's user network keeps our side of a connection open when the guest reboots under it:
+    # keepalives make such a connection fail instead of waiting forever.
+    client.get_transport().set_keepalive(5)
     return client
 
 
 def run(client: paramiko.SSHClient, command: str, timeout: float = 300) -> str:
-    _, out, err = client.exec_command(command, timeout=timeout)
-    status = out.channel.recv_exit_status()
-    text = out.read().decode()
-    assert status == 0, f"{command!r} exited {status}: {err.read().decode()}"
-    return text
+    """Run a command; every wait is bounded (a dead connection raises instead of hanging)."""
+    channel = client.get_transport().open_session(timeout=timeout)
+    channel.settimeout(timeout)
+    channel.exec_command(command)
+    out = channel.makefile("rb").read().decode()
+    err = channel.makefile_stderr("rb").read().decode()
+    if not channel.status_event.wait(timeout):
+        raise TimeoutError(f"{command!r}: no exit status within {timeout} s")
+    status = channel.exit_status
+    channel.close()
+    assert status == 0, f"{command!r} exited {status}: {err}"
+    return out
 
 
 def cpuinfo_first(text: str) -> dict[str, str]:
@@ -215,10 +225,10 @@ def _wait_boot_id(host, old: str, timeout: float) -> tuple[str, float]:
     while time.monotonic() - t0 < timeout:
         try:
             with connect(host, timeout=10) as client:
-                boot_id = run(client, "cat /proc/sys/kernel/random/boot_id").strip()
+                boot_id = run(client, "cat /proc/sys/kernel/random/boot_id", timeout=20).strip()
             if boot_id != old:
                 return boot_id, time.monotonic() - t0
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except (OSError, paramiko.SSHException, EOFError, TimeoutError) as exc:
             last = exc
         time.sleep(3)
     pytest.fail(
