@@ -42,6 +42,7 @@ from tools.bench.captures import load_index
 from tools.oracle.cache import REPO, cache_dir
 
 PR_SET_CHILD_SUBREAPER = 36
+KEEP_LOGS = 5
 RESULTS_DIR = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
 
@@ -292,6 +293,8 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
     stamp = time.strftime("%Y-%m-%d-%H%M")
     logdir = base / "logs" / stamp
     logdir.mkdir(parents=True, exist_ok=True)
+    for old in sorted((base / "logs").iterdir())[:-KEEP_LOGS]:  # keep the newest runs' logs
+        shutil.rmtree(old, ignore_errors=True)
     reports = Path(tempfile.mkdtemp(prefix="reports-", dir=base))
     env_extra = {"VMSCAPE_REPORT_DIR": str(reports)}
     if args.no_report_files:
