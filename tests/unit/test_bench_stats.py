@@ -98,4 +98,4 @@ def test_markdown_lists_failed_runs():
     s = stats.aggregate([run("ping", 10, 1.0, 1.0), run("audit", 10, 1.0, 1.0, ok=False)])
     md = stats.markdown(s, {})
     assert "Failed runs (not timings): audit N=10: 1" in md
-    assert "| 10 | nan (nan) |" in md  # no audit timing: no ratio
+    assert "| 10 | - | - | - |" in md  # no audit timing: no ratio

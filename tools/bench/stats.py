@@ -209,7 +209,7 @@ def markdown(summary: dict, meta: dict) -> str:
     ]
     for n in sorted(summary):
         r, w = rat.get(n, {}), work.get(n, {})
-        cells = [f"{r.get(k, nan):.2f} ({w.get(k, nan):.2f})" for k, _a, _b in RATIOS]
+        cells = [f"{r[k]:.2f} ({w.get(k, nan):.2f})" if k in r else "-" for k, _a, _b in RATIOS]
         cph = [_cell(summary[n].get(c, {}).get("cpu_per_host"), "{:.3f}") for c in ("ping", "audit", "remediate-check")]
         lines.append(f"| {n} | " + " | ".join(cells + cph) + " |")
     others = [c for c in cmds if c != "ping"]
