@@ -10,8 +10,9 @@ coll=$base/ansible_collections/fleetsec/vmscape
 rm -rf "$base"
 mkdir -p "$coll"
 cp -r "$repo/plugins" "$repo/roles" "$repo/playbooks" "$repo/meta" "$repo/galaxy.yml" "$repo/remediate.yml" "$coll/"
-cp "$here/remediate_v2.yml" "$here/remediate_v3.yml" "$coll/playbooks/"
-cp "$here/configure_v3.yml" "$coll/roles/vmscape/tasks/"
+cp "$here/remediate_v2.yml.in" "$coll/playbooks/remediate_v2.yml"
+cp "$here/remediate_v3.yml.in" "$coll/playbooks/remediate_v3.yml"
+cp "$here/configure_v3.yml.in" "$coll/roles/vmscape/tasks/configure_v3.yml"
 if [ "${1:-}" = raw ]; then
   cp "$here/_action_facts_raw.py" "$coll/plugins/plugin_utils/_action_facts.py"
 fi
