@@ -298,7 +298,7 @@ def _read_pid(host: Host) -> int | None:
     except OSError:
         return None
     # Only our own QEMU of this host: never act on a recycled pid.
-    if f"lab-{host.name}".encode() not in b" ".join(cmdline):
+    if f"lab-{host.name},process=lab-{host.name}".encode() not in cmdline:
         return None
     return pid
 
@@ -361,6 +361,8 @@ def panicked(host: Host) -> bool:
 
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as QEMU's host forwarding does: connections in TIME_WAIT do not make a port busy
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
