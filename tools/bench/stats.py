@@ -99,6 +99,7 @@ def aggregate(runs: list[Run]) -> dict:
             entry["target_cpu"] = spread([r.target_cpu for r in good])
             entry["target_cpu_per_host"] = spread([r.target_cpu / n for r in good])
             entry["work"] = spread([r.cpu + r.target_cpu for r in good])
+            entry["other_cpu"] = spread([max(0.0, r.machine_cpu - r.cpu - r.target_cpu) for r in good])
         out.setdefault(n, {})[command] = entry
     return out
 
@@ -221,6 +222,8 @@ def markdown(summary: dict, meta: dict) -> str:
     lines += ["", "## Wall time (s)", "", *_table(summary, cmds, "wall")]
     lines += ["", "## Controller CPU (s)", "", *_table(summary, cmds, "cpu")]
     lines += ["", "## Targets CPU per host (s)", "", *_table(summary, cmds, "target_cpu_per_host", "{:.3f}")]
+    lines += ["", "## Other load: machine CPU minus controller and hosts during the runs (s)", ""]
+    lines += _table(summary, cmds, "other_cpu")
     marginal = marginal_cpu(summary)
     if marginal:
         spans = sorted({k for v in marginal.values() for k in v}, key=lambda k: int(k.split("-")[0]))
