@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import ARGUMENT_SPEC, summary
+from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import ARGUMENT_SPEC, plan_for, summary
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import PolicyError
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
 
@@ -34,11 +32,9 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg=error)
                 return result
             gathered = True
-        policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
-        try:
-            plan = make_plan(facts, policy)
-        except (PlanError, PolicyError) as exc:
-            result.update(failed=True, msg=f"vmscape_audit: {exc}")
+        plan, error = plan_for(args, facts, "vmscape_audit")
+        if error:
+            result.update(failed=True, msg=error)
             return result
         outcome = verify(plan, facts, rebooted=False)
         result.update(changed=False, plan=plan, verify=outcome)

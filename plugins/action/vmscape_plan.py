@@ -35,6 +35,18 @@ def summary(plan: dict) -> str:
     return f"{action}: {last}"
 
 
+def plan_for(args: dict, facts: dict, task: str) -> tuple[dict | None, str | None]:
+    """The plan for ``facts`` under the task's policy options, or an error message naming ``task``."""
+    # The mode is checked here too so that the error names the variable operators set.
+    if args["mode"] not in MODES:
+        raise AnsibleActionFail(f"vmscape_mode / mode: {args['mode']!r} is not one of {', '.join(MODES)}")
+    policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
+    try:
+        return make_plan(facts, policy), None
+    except (PlanError, PolicyError) as exc:
+        return None, f"{task}: {exc}"
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
@@ -44,10 +56,6 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        # The mode is checked here too so that the error names the variable operators set.
-        if args["mode"] not in MODES:
-            raise AnsibleActionFail(f"vmscape_mode / mode: {args['mode']!r} is not one of {', '.join(MODES)}")
-
         facts = args["facts"]
         gathered = False
         if facts is None and args["root"] is None:
@@ -59,11 +67,9 @@ class ActionModule(ActionBase):
                 return result
             gathered = True
 
-        policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
-        try:
-            plan = make_plan(facts, policy)
-        except (PlanError, PolicyError) as exc:
-            result.update(failed=True, msg=f"vmscape_plan: {exc}")
+        plan, error = plan_for(args, facts, "vmscape_plan")
+        if error:
+            result.update(failed=True, msg=error)
             return result
 
         result["changed"] = False
