@@ -84,6 +84,8 @@ class FleetReport:
         if plan.get("mode") == "rollback":
             action = f"rollback {plan.get('restored_entry') or '(nothing journaled)'}"
         elif action == "set":
+            # "in place": the next boot already carries the parameters (an audit after remediate.yml)
+            action = "in place" if plan.get("config_in_place") else "set"
             action += " " + " ".join(f"{k}={v}" for k, v in (plan.get("cmdline") or {}).items())
             if plan.get("cmdline_remove"):
                 action += " " + " ".join(f"-{k}" for k in plan["cmdline_remove"])

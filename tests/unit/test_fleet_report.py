@@ -79,3 +79,15 @@ def test_rollback_plan_from_set_fact():
     row = r.rows()[0]
     assert row["action"] == "rollback 20261125T100000.1Z-1"
     assert row["reboot"] == "pending" and "next boot" in row["why"]
+
+
+def test_action_says_when_the_next_boot_already_carries_the_parameter():
+    r = FleetReport()
+    staged = make_plan(facts(cmdline="ro vmscape=off", boot_cmdline="ro vmscape=ibpb", sysfs={"vmscape": "Vulnerable"}))
+    assert staged["action"] == "set" and staged["config_in_place"] is True
+    r.ok("staged", "Plan", {"plan": staged})
+    fresh = make_plan(facts(cmdline="ro vmscape=off", sysfs={"vmscape": "Vulnerable"}))
+    r.ok("fresh", "Plan", {"plan": fresh})
+    rows = {row["host"]: row for row in r.rows()}
+    assert rows["staged"]["action"] == "in place vmscape=ibpb"
+    assert rows["fresh"]["action"] == "set vmscape=ibpb"
