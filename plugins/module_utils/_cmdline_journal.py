@@ -500,7 +500,8 @@ def plan_restore(root, entry, backend, add_regeneration, effective_now, force=Fa
     checked against what the restored files really say.
     """
     plan = Plan(backend, root)
-    check = Request([], [])
+    # What was restored may live where only some entries get it (GRUB_CMDLINE_LINUX_DEFAULT).
+    check = Request([], [], everywhere=False)
     add_regeneration(root, plan, check)
     regen_runs = bool(regenerate and plan.regen and not plan.regen_skipped)
     notes = []

@@ -461,6 +461,10 @@ def check_grub_cfg(path, request):
     for no, args in lines:
         for p in check_result(args, args, request, strict=False):
             problems.append("%s:%d: %s" % (path, no, p))
+    if not request.everywhere:
+        for name, _value, key in request.sets:
+            if not any(token_key(raw) == key for _no, args in lines for raw in args):
+                problems.append("%s: no Linux entry carries %s" % (path, name))
     return problems, []
 
 

@@ -266,6 +266,31 @@ def test_change_then_restore_gives_the_linux_lines_back(tmp_path):
     assert not again["failed"] and not again["changed"] and not again["regenerated"]
 
 
+def test_restore_of_a_parameter_only_the_default_entries_get(tmp_path):
+    """Found on the lab (skylake-sp): vmscape=off lived in GRUB_CMDLINE_LINUX_DEFAULT, which
+    grub-mkconfig does not give to recovery entries. The change moves vmscape=ibpb where every
+    entry gets it; the restore must put the old place back and accept recovery entries without it."""
+    tree = make_tree(tmp_path, "debian12-default")
+    grub = tree / "etc" / "default" / "grub"
+    grub.write_text(
+        grub.read_text().replace('GRUB_CMDLINE_LINUX_DEFAULT="quiet"', 'GRUB_CMDLINE_LINUX_DEFAULT="quiet vmscape=off"')
+    )
+    p = in_namespace(tree, ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"])
+    assert p.returncode == 0, p.stderr
+    lines_before = linux_lines(tree)
+    assert {r: args.count("vmscape=off") for r, args in lines_before} == {False: 1, True: 0}
+
+    change = module_in_namespace(tree, {"params": {"vmscape": "ibpb"}})
+    assert not change["failed"], change["msg"]
+    assert all(args.count("vmscape=ibpb") == 1 and "vmscape=off" not in args for _r, args in linux_lines(tree))
+
+    res = module_in_namespace(tree, {"restore": "latest"})
+    assert not res["failed"], res["msg"]
+    assert res["changed"] and res["regenerated"]
+    assert linux_lines(tree) == lines_before
+    assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet vmscape=off"' in grub.read_text()
+
+
 def test_update_grub_is_preferred_when_present(tmp_path):
     tree = make_tree(tmp_path, "debian12-serial-vmscape-off")
     res = module_in_namespace(tree, {"params": {"vmscape": "force"}}, update_grub=True)

@@ -191,3 +191,17 @@ def test_request_errors(params, remove, text):
 
 def test_integers_become_strings():
     assert build_request({"loglevel": 3}, []).sets == [("loglevel", "3", "loglevel")]
+
+
+def test_check_of_a_restore_lets_an_entry_lack_a_parameter_but_not_carry_it_wrong():
+    """A restore may put a parameter back where only some entries get it (GRUB_CMDLINE_LINUX_DEFAULT)."""
+    change = build_request({"vmscape": "off"}, [])
+    restore = build_request({"vmscape": "off"}, [])
+    restore.everywhere = False
+    recovery = ["single", "console=ttyS0"]
+    assert check_result(recovery, recovery, change) == ["vmscape occurs 0 times (want exactly once)"]
+    assert check_result(recovery, recovery, restore) == []
+    wrong = ["quiet", "vmscape=ibpb"]
+    assert check_result(wrong, wrong, restore) == ["vmscape has the value 'ibpb' (want 'off')"]
+    twice = ["vmscape=off", "vmscape=off"]
+    assert check_result(twice, twice, restore) == ["vmscape occurs 2 times (want exactly once)"]
