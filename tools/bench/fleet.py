@@ -129,6 +129,10 @@ def sshd_config(host: Host, paths: Paths, guard: Path = GUARD) -> str:
             f"HostKey {paths.host_key}",
             f"PidFile {paths.host_dir(host.name) / 'sshd.pid'}",
             f"AuthorizedKeysFile {paths.authorized_keys}",
+            # sshd's StrictModes walks from the key file up to / when it is outside the user's home:
+            # a cache under /tmp (world-writable) would refuse every key. The key's directory is the
+            # bench's own (made 0700 by benchctl), the server listens on loopback only.
+            "StrictModes no",
             "PermitRootLogin prohibit-password",
             "PubkeyAuthentication yes",
             "PasswordAuthentication no",
