@@ -19,13 +19,11 @@ import subprocess
 
 import pytest
 from test_kernel_cmdline_corpus import OPS, op_args
-from test_kernel_cmdline_support import copy_case, run_module, tree_state
+from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
-    _boot_backend,
     _cmdline_journal,
     _grub_defaults,
-    _systemd_boot,
 )
 
 GRUB_MAIN = os.path.join("etc", "default", "grub")
@@ -64,24 +62,6 @@ def config_state(root):
         for k, v in tree_state(root).items()
         if not BACKUP_RE.search(k) and not k.startswith(os.path.join("var", "lib", "fleetsec-vmscape"))
     }
-
-
-def write(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-
-
-@pytest.fixture
-def direct_regen(monkeypatch):
-    """Run the regeneration stand-in in the scratch root directly (no chroot)."""
-    monkeypatch.setattr(_boot_backend, "chroot_problem", lambda root: None)
-    for mod in (_grub_defaults, _systemd_boot):
-        monkeypatch.setattr(mod, "chroot_problem", lambda root: None)
-        monkeypatch.setattr(
-            mod, "command_for_root", lambda root, argv: [os.path.join(root, "usr", "sbin", argv[0]), *argv[1:]]
-        )
 
 
 UPDATE_GRUB = """#!/bin/sh

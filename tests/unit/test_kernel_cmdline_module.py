@@ -19,7 +19,7 @@ import stat
 import sys
 
 import pytest
-from test_kernel_cmdline_support import copy_case, run_module, tree_state
+from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
     _atomic_write,
@@ -30,24 +30,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
 )
 
 GRUB_MAIN = os.path.join("etc", "default", "grub")
-
-
-def write(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-
-
-@pytest.fixture
-def direct_regen(monkeypatch):
-    """Run regeneration stand-ins in the scratch root directly (no chroot)."""
-    monkeypatch.setattr(_boot_backend, "chroot_problem", lambda root: None)
-    for mod in (_grub_defaults, _systemd_boot):
-        monkeypatch.setattr(mod, "chroot_problem", lambda root: None)
-        monkeypatch.setattr(
-            mod, "command_for_root", lambda root, argv: [os.path.join(root, "usr", "sbin", argv[0]), *argv[1:]]
-        )
 
 
 def fake_update_grub(root, body):

@@ -27,6 +27,13 @@ CORPUS = os.path.join(REPO, "tests", "data", "bootcfg")
 SH = "/bin/sh"
 
 
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
 def load_cases():
     with open(os.path.join(CORPUS, "cases.yml")) as f:
         return yaml.safe_load(f)["cases"]
