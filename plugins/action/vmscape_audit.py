@@ -11,7 +11,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import ARGUMENT_SPEC, plan_for, summary
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import given_or_gathered
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
 
@@ -24,15 +24,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        facts = args["facts"]
-        gathered = False
-        if facts is None:
-            facts, error = gather_facts(self, task_vars, args["root"] or "/", args["probe_image"])
-            if error:
-                result.update(failed=True, msg=error)
-                return result
-            gathered = True
-        plan, error = plan_for(args, facts, "vmscape_audit")
+        facts, gathered, error = given_or_gathered(self, task_vars, args["facts"], args["root"], args["probe_image"])
+        if not error:
+            plan, error = plan_for(args, facts, "vmscape_audit")
         if error:
             result.update(failed=True, msg=error)
             return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import given_or_gathered
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
 
@@ -57,17 +57,11 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         facts = args["facts"]
-        gathered = False
         if facts is None and args["root"] is None:
             facts = (task_vars.get("ansible_facts") or {}).get("vmscape")
-        if facts is None:
-            facts, error = gather_facts(self, task_vars, args["root"], args["probe_image"])
-            if error:
-                result.update(failed=True, msg=error)
-                return result
-            gathered = True
-
-        plan, error = plan_for(args, facts, "vmscape_plan")
+        facts, gathered, error = given_or_gathered(self, task_vars, facts, args["root"], args["probe_image"])
+        if not error:
+            plan, error = plan_for(args, facts, "vmscape_plan")
         if error:
             result.update(failed=True, msg=error)
             return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import given_or_gathered
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
 ARGUMENT_SPEC = {
@@ -26,12 +26,11 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        facts = args["facts"]
-        if facts is None:
-            facts, error = gather_facts(self, task_vars, args["root"], "never")
-            if error:
-                result.update(failed=True, msg=error)
-                return result
+        facts, gathered, error = given_or_gathered(self, task_vars, args["facts"], args["root"], "never")
+        if error:
+            result.update(failed=True, msg=error)
+            return result
+        if gathered:
             result["ansible_facts"] = {"vmscape": facts}
         outcome = verify(args["plan"], facts, args["rebooted"])
         result.setdefault("ansible_facts", {})["vmscape_verify"] = outcome

@@ -23,3 +23,11 @@ def gather_facts(action, task_vars: dict, root: str, probe_image: str = "auto") 
     if not isinstance(facts, dict):
         return None, f"{FACTS_MODULE} returned no ansible_facts.vmscape"
     return facts, None
+
+
+def given_or_gathered(action, task_vars: dict, facts, root: str, probe_image: str):
+    """``(facts, gathered, error)``: the task's ``facts`` option, else one vmscape_facts run."""
+    if facts is not None:
+        return facts, False, None
+    facts, error = gather_facts(action, task_vars, root, probe_image)
+    return facts, error is None, error

@@ -319,28 +319,7 @@ def test_real_grub_mkconfig_failure_leaves_everything_as_it_was(tmp_path):
 def test_ansible_cli_check_diff_on_a_scratch_root(tmp_path):
     tree = make_tree(tmp_path, "duplicated-tokens")
     before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
-    p = subprocess.run(
-        [
-            ANSIBLE,
-            "localhost",
-            "-m",
-            "fleetsec.vmscape.kernel_cmdline",
-            "-a",
-            f'root={tree} params={{"vmscape":"ibpb"}}',
-            "--check",
-            "--diff",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=str(REPO),
-        check=False,
-        env=dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-            ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-            ANSIBLE_NOCOLOR="1",
-        ),
-    )
+    p = ansible_cli(tree, 'params={"vmscape":"ibpb"}', "--check", "--diff")
     assert p.returncode == 0, p.stdout + p.stderr
     out = p.stdout
     # the --diff rendering of the standard diff return, then the result
