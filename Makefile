@@ -15,12 +15,13 @@ PYTEST_ARGS ?=
 # Feature areas add their own targets in mk/<area>.mk (oracle, lab, bench, ...).
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: help deps venv lint ruff ansible-lint sanity unit oracle integration test demo clean
+.PHONY: help deps venv lint ruff ansible-lint sanity unit oracle integration test ci-fresh demo clean
 
 help:
 	@echo "make demo   - set everything up and assess/remediate the local lab fleet"
 	@echo "make test   - set everything up and run the whole suite (CI runs this)"
 	@echo "make unit | lint | sanity | oracle | integration | lab-molecule - parts of the suite"
+	@echo "make ci-fresh - .ci/run on a clean clone with an empty cache (as CI on a new machine)"
 	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100 hosts)"
 	@echo "make lab-start | lab-status | lab-stop - the lab fleet (docs/lab.md)"
 
@@ -65,6 +66,12 @@ integration: venv deps
 # integration tests, and the molecule scenario on the lab fleet (create, converge =
 # remediate.yml, idempotence, verify, destroy).
 test: venv deps lint unit sanity oracle integration lab-molecule
+
+# `.ci/run` on a clean clone of the committed HEAD with CI=true and an EMPTY cache, as CI on a new
+# machine runs it (docs/testing.md); prints the wall time. Use it before a stop that changes what is
+# fetched or how.
+ci-fresh:
+	$(ROOT)/tools/ci/fresh-run.sh
 
 # Build/reuse the lab, start it, remediate it, print the fleet report; the lab stays up.
 demo: venv deps lab-image

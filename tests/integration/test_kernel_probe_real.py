@@ -21,7 +21,7 @@ if str(REPO / "collections") not in sys.path:
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp  # noqa: E402
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts  # noqa: E402
-from tools.oracle import kernels  # noqa: E402
+from tools.oracle import kernels, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.integration
 SNAPSHOT = REPO / "tests" / "data" / "facts" / "snapshots" / "debian12-skylake"
@@ -113,10 +113,19 @@ def test_zstd_kernel_without_zstd_program_is_unknown(fetched, tmp_path, monkeypa
 
 
 def test_facts_on_snapshot_with_real_image(fetched, tmp_path):
-    """The committed Debian snapshot with the real 6.1 image: whole-module timings per mode."""
+    """The committed Debian snapshot with the real 6.1 image: whole-module timings per mode.
+
+    The snapshot was written for one build of the 6.1 branch; the registry serves whichever build is
+    current (6.1.0-56 then 6.1.0-57 ...), so the copy is retargeted to the fetched kernel's release and
+    Debian version (its metadata.json) before the real image is placed under its name.
+    """
     k = fetched["deb-6.1"]
+    assert k.version.startswith("6.1."), f"deb-6.1 fetched {k.meta['package']} {k.meta['debian_version']}"
     root = tmp_path / "snap"
     shutil.copytree(SNAPSHOT, root, symlinks=True)
+    old_release = (root / "proc/sys/kernel/osrelease").read_text().strip()
+    old_debian = snapshot.debian_version_in((root / "proc/version").read_text())
+    snapshot.retarget_tree(root, old_release, old_debian, k)
     for name, dst in (("vmlinuz", "boot/vmlinuz-"), ("System.map", "boot/System.map-"), ("config", "boot/config-")):
         (root / (dst + k.release)).unlink(missing_ok=True)
         _place(k.dir / name, root / (dst + k.release))
@@ -132,11 +141,12 @@ def test_facts_on_snapshot_with_real_image(fetched, tmp_path):
         t0 = time.monotonic()
         facts = collect_facts(str(root), probe_image=mode)
         times[label] = time.monotonic() - t0
+        assert (facts["kernel"]["release"], facts["kernel"]["version"]) == (k.release, k.version)
         bk = facts["boot_kernel"]
-        assert bk["release"] == k.release and bk["version"] == "6.1.192"
+        assert bk["release"] == k.release and bk["version"] == k.version and bk["is_running"] is True
         assert bk["knows_vmscape"] is True
         assert bk["bhb_series"] is want, (label, facts["cpu"]["bhi_ctrl"], bk)
     print(
-        "\ncollect_facts on a snapshot root with the real 6.1.192 image: "
+        f"\ncollect_facts on a snapshot root with the real {k.meta['package']} {k.meta['debian_version']} image: "
         + ", ".join(f"{m} {t:.2f}s" for m, t in times.items())
     )

@@ -164,7 +164,9 @@ def fake_kernel(tmp_path):
     (kdir / "vmlinuz").write_bytes(b"\0" * 1024)
     (kdir / "config").write_text("CONFIG_MITIGATION_VMSCAPE=y\n")
     (kdir / "System.map").write_text("ffffffffffffffff B The real System.map is in the linux-image-dbg package\n")
-    return Kernel("deb-6.1", kdir, {"release": "6.1.0-56-amd64", "packages": ["linux-image-6.1.0-56-amd64"]})
+    # a newer build of the branch than the committed captures (6.1.0-56, 6.1.192-2): the registry moved on
+    meta = {"release": "6.1.0-57-amd64", "debian_version": "6.1.193-1", "upstream_version": "6.1.193"}
+    return Kernel("deb-6.1", kdir, {**meta, "packages": ["linux-image-6.1.0-57-amd64"]})
 
 
 def test_root_is_what_vmscape_facts_reads(tmp_path, fake_kernel):
@@ -174,7 +176,7 @@ def test_root_is_what_vmscape_facts_reads(tmp_path, fake_kernel):
     (root / "leftover").mkdir(parents=True)
     fleet.build_root(root, cap, fake_kernel)
     assert not (root / "leftover").exists(), "a root is rebuilt from scratch"
-    assert os.stat(root / "boot" / "config-6.1.0-56-amd64").st_ino == os.stat(fake_kernel.config).st_ino
+    assert os.stat(root / "boot" / "config-6.1.0-57-amd64").st_ino == os.stat(fake_kernel.config).st_ino
     grub = (root / "etc" / "default" / "grub").read_text()
     assert 'GRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0 panic=-1 vmscape=off"\n' in grub
     facts = collect_facts(str(root), probe_image="never")
@@ -182,7 +184,9 @@ def test_root_is_what_vmscape_facts_reads(tmp_path, fake_kernel):
     assert facts["cmdline"]["raw"] == "console=ttyS0 panic=-1 vmscape=off"
     assert facts["bootloader"]["backend"] == "grub"
     assert facts["bootloader"]["configured_cmdline"] == "console=ttyS0 panic=-1 vmscape=off"
-    assert facts["boot_kernel"]["release"] == "6.1.0-56-amd64" and facts["boot_kernel"]["is_running"]
+    # the host runs the fetched build and boots it next (the capture was retargeted to it)
+    assert (facts["kernel"]["release"], facts["kernel"]["version"]) == ("6.1.0-57-amd64", "6.1.193")
+    assert facts["boot_kernel"]["release"] == "6.1.0-57-amd64" and facts["boot_kernel"]["is_running"]
     assert facts["boot_kernel"]["config_mitigation_vmscape"] is True
     json.dumps(facts)
 

@@ -119,8 +119,8 @@ def test_missing_proc_file_is_an_error():
 class _Kernel:
     def __init__(self, d: Path, packages):
         self.dir = d
-        self.release = "7.3.4+deb13-amd64"
-        self.meta = {"packages": packages}
+        self.release, self.version = "7.3.4+deb13-amd64", "7.3.4"
+        self.meta = {"packages": packages, "debian_version": "7.3.4-1~bpo13+1"}
         for name in ("vmlinuz", "System.map", "config"):
             (d / name).write_text(name)
 
@@ -154,3 +154,73 @@ def test_grub_cfg_first_entry_boots_given_kernel():
     assert 'set default="0"' in cfg
     assert cfg.count("menuentry ") == 1
     assert "\tlinux\t/boot/vmlinuz-6.1.0-56-amd64 console=ttyS0 vmscape=ibpb\n" in cfg
+
+
+class _Fetched:
+    """A fetched kernel as tools.oracle.kernels.Kernel describes it (metadata.json)."""
+
+    def __init__(self, release, debian_version):
+        self.release, self.version = release, debian_version.split("-")[0]
+        self.meta = {"debian_version": debian_version, "packages": [f"linux-image-{release}"]}
+
+
+def test_capture_of_an_older_build_is_retargeted_to_the_fetched_build():
+    cap = capture.parse_capture(GOOD)
+    cap["files"]["/proc/version"] = (
+        "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0) "
+        "#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)\n"
+    )
+    new, change = snapshot.retarget_capture(cap, _Fetched("6.1.0-57-amd64", "6.1.193-1"))
+    assert change == {"release": ["6.1.0-56-amd64", "6.1.0-57-amd64"], "debian_version": ["6.1.192-2", "6.1.193-1"]}
+    assert new["uname_r"] == "6.1.0-57-amd64"
+    assert new["files"]["/proc/version"] == (
+        "Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0) "
+        "#1 SMP PREEMPT_DYNAMIC Debian 6.1.193-1 (2026-11-16)\n"
+    )
+    # verdicts and cpuinfo are what the kernel printed: untouched
+    assert new["files"][f"{VULN}/vmscape"] == cap["files"][f"{VULN}/vmscape"] == "Vulnerable\n"
+    assert new["files"]["/proc/cpuinfo"] == cap["files"]["/proc/cpuinfo"]
+    assert cap["uname_r"] == "6.1.0-56-amd64"  # the input is not modified
+
+
+def test_capture_of_the_fetched_build_or_another_branch_is_unchanged():
+    cap = capture.parse_capture(GOOD)  # 6.1.0-56-amd64, "Debian 6.1.192-2"
+    assert snapshot.retarget_capture(cap, _Fetched("6.1.0-56-amd64", "6.1.192-2")) == (cap, None)
+    assert snapshot.retarget_capture(cap, _Fetched("7.3.4+deb13-amd64", "7.3.4-1~bpo13+1")) == (cap, None)
+
+
+def test_written_root_runs_the_fetched_build(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    kernel = _Kernel(cache, ["linux-image-6.1.0-57-amd64"])
+    kernel.release, kernel.version = "6.1.0-57-amd64", "6.1.193"
+    kernel.meta["debian_version"] = "6.1.193-1"
+    root = snapshot.write_root(capture.parse_capture(GOOD), tmp_path / "root", kernel)
+    assert (root / "proc/sys/kernel/osrelease").read_text() == "6.1.0-57-amd64\n"
+    assert "Linux version 6.1.0-57-amd64 " in (root / "proc/version").read_text()
+    assert (root / "boot/vmlinuz-6.1.0-57-amd64").read_text() == "vmlinuz"
+
+
+def test_snapshot_tree_is_retargeted_in_place(tmp_path):
+    root = tmp_path / "root"
+    (root / "boot/grub").mkdir(parents=True)
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "proc/sys/kernel/osrelease").write_text("6.1.0-56-amd64\n")
+    (root / "proc/version").write_text("Linux version 6.1.0-56-amd64 (x@y) #1 SMP Debian 6.1.192-2 (2026-11-16)\n")
+    (root / "boot/config-6.1.0-56-amd64").write_text("# Linux/x86 6.1.192 Kernel Configuration\n")
+    (root / "boot/vmlinuz-6.1.0-56-amd64").write_bytes(b"MZ\0 6.1.0-56-amd64")
+    (root / "boot/grub/grub.cfg").write_text(
+        "linux /boot/vmlinuz-6.1.0-56-amd64 ro\nlinux /boot/vmlinuz-6.1.0-55-amd64 ro\n"
+    )
+    changed = snapshot.retarget_tree(root, "6.1.0-56-amd64", "6.1.192-2", _Fetched("6.1.0-57-amd64", "6.1.193-1"))
+    assert (root / "proc/sys/kernel/osrelease").read_text() == "6.1.0-57-amd64\n"
+    assert (root / "proc/version").read_text() == (
+        "Linux version 6.1.0-57-amd64 (x@y) #1 SMP Debian 6.1.193-1 (2026-11-16)\n"
+    )
+    assert (root / "boot/config-6.1.0-57-amd64").read_text() == "# Linux/x86 6.1.193 Kernel Configuration\n"
+    assert (root / "boot/vmlinuz-6.1.0-57-amd64").read_bytes() == b"MZ\0 6.1.0-56-amd64"  # binary: renamed only
+    assert not (root / "boot/vmlinuz-6.1.0-56-amd64").exists()
+    assert (root / "boot/grub/grub.cfg").read_text() == (
+        "linux /boot/vmlinuz-6.1.0-57-amd64 ro\nlinux /boot/vmlinuz-6.1.0-55-amd64 ro\n"
+    )
+    assert "proc/version" in changed and "boot/vmlinuz-6.1.0-56-amd64 -> vmlinuz-6.1.0-57-amd64" in changed

@@ -70,13 +70,18 @@ def preflight() -> None:
 
 def build_roots(hosts: list[fleet.Host], p: fleet.Paths, log=print) -> None:
     from tools.oracle.kernels import fetch_all
+    from tools.oracle.snapshot import retarget_capture
 
     kernel_ids = sorted({h.capture.kernel for h in hosts})
     kernels = fetch_all(kernel_ids, log=log)
     parsed = {}
     for h in hosts:
         if h.capture.name not in parsed:
-            parsed[h.capture.name] = load_capture(h.capture)
+            # a committed capture of an older build of the branch than the one fetched today runs the fetched one
+            parsed[h.capture.name], change = retarget_capture(load_capture(h.capture), kernels[h.capture.kernel])
+            if change:
+                (rel_from, rel_to), (deb_from, deb_to) = change["release"], change["debian_version"]
+                log(f"capture {h.capture.name}: {rel_from} {deb_from} retargeted to the fetched {rel_to} {deb_to}")
         fleet.build_root(p.root(h.name), parsed[h.capture.name], kernels[h.capture.kernel])
     # roots of hosts beyond N (a bigger earlier fleet) are left out of the inventory; drop them
     keep = {h.name for h in hosts}

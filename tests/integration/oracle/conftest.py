@@ -94,6 +94,11 @@ class OracleRun:
             "boots_cold": sum(1 for r in booted if not r.cached),
             "boots_cached": sum(1 for r in booted if r.cached),
             "boot_errors": self.errors,
+            # what the registry served this run (tests/data/kernels.yaml names branches, not builds)
+            "kernels": {
+                k.id: {n: k.meta.get(n) for n in ("package", "debian_version", "release", "suite", "fallback_used")}
+                for k in (self.kernels or {}).values()
+            },
             "by_kind": by_kind,
             "skipped_reason": self.skipped_reason,
             "disagreed": [o for o in self.outcomes.values() if not o["agreed"]],
@@ -133,6 +138,8 @@ def pytest_terminal_summary(terminalreporter):
         f"boots: {s['boots_cold']} cold, {s['boots_cached']} cached, {len(s['boot_errors'])} errors; "
         f"{s['duration_s']}s"
     )
+    for kid, k in sorted(s["kernels"].items()):
+        tr.write_line(f"  kernel {kid:13} {k['package']} {k['debian_version']} ({k['suite']})")
     for kind, k in sorted(s["by_kind"].items()):
         tr.write_line(f"  {kind:10} {k['cases']:4} cases  {k['agreed']:4} agreed  {k['disagreed']:4} disagreed")
     for verdict, n in sorted(s["verdicts"].items()):
