@@ -94,7 +94,13 @@ class ActionModule(ActionBase):
             meta = {"playbook": task_vars.get("ansible_play_name"), "finished": now}
         meta.update(run_id=run, check_mode=bool(self._task.check_mode), **{k: v for k, v in extra.items()})
         doc = report.as_dict(meta, records=False)
-        result.update(changed=False, report=doc, summary=report.as_text(args["rows"]).splitlines())
+        summary = report.as_text(args["rows"]).splitlines()
+        if meta.get("merged"):
+            summary.insert(0, f"merged from {meta['merged']} runs: " + ", ".join(
+                f"{s['source']} ({s['hosts']} hosts)" for s in meta["sources"]))  # fmt: skip
+            if meta["duplicates"]:
+                summary.append(f"reported by more than one run (the newest entry kept): {', '.join(meta['duplicates'])}")
+        result.update(changed=False, report=doc, summary=summary)
         t = doc["totals"]
         result["msg"] = f"{t['hosts']} hosts: " + ", ".join(f"{k} {v}" for k, v in t["result"].items())
         if args["dest"]:

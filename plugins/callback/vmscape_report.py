@@ -27,6 +27,7 @@ extends_documentation_fragment:
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
@@ -61,6 +62,7 @@ class CallbackModule(CallbackBase):
         self.playbook = None
         self.started = dt.datetime.now()
         self.extra_vars: dict = {}
+        self.merged: list[list[str]] = []  # summaries of fleetsec.vmscape.vmscape_report merge tasks
 
     def v2_playbook_on_start(self, playbook):
         self.playbook = os.path.basename(getattr(playbook, "_file_name", "") or "")
@@ -76,7 +78,13 @@ class CallbackModule(CallbackBase):
         return result._host.get_name(), result._task.get_name(), result._result
 
     def v2_runner_on_ok(self, result):
-        self.report.ok(*self._args(result))
+        host, task, res = self._args(result)
+        report = res.get("report")
+        if isinstance(report, Mapping) and (report.get("meta") or {}).get("merged") and res.get("summary"):
+            files = res.get("files") or {}
+            self.merged.append([*res["summary"], *(f"{k.upper()} report: {v}" for k, v in sorted(files.items()))])
+            return
+        self.report.ok(host, task, res)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not ignore_errors:
@@ -107,6 +115,9 @@ class CallbackModule(CallbackBase):
         return meta
 
     def v2_playbook_on_stats(self, stats):
+        for lines in self.merged:
+            self._display.banner("VMSCAPE FLEET REPORT (merged)")
+            self._display.display("\n".join(lines))
         if not self.report.hosts:
             return
         self._display.banner("VMSCAPE FLEET REPORT")

@@ -62,12 +62,22 @@ class FleetReport:
         return self.hosts.setdefault(name, {"host": name})
 
     def ok(self, host: str, task: str, result: Mapping) -> None:
+        facts = result.get("ansible_facts") or {}
+        relevant = (
+            isinstance(result.get("plan"), Mapping)
+            or isinstance(result.get("verify"), Mapping)
+            or isinstance(facts.get("vmscape_plan"), Mapping)
+            or isinstance(facts.get("vmscape_reboot"), Mapping)
+            or ("effective_cmdline" in result and "backend" in result)
+            or host in self.hosts
+        )
+        if not relevant:  # a task of no concern to the report (ping, debug, the merge task ...)
+            return
         rec = self._host(host)
         if isinstance(result.get("plan"), Mapping):
             rec["plan"] = dict(result["plan"])
         if isinstance(result.get("verify"), Mapping):
             rec["verify"] = dict(result["verify"])
-        facts = result.get("ansible_facts") or {}
         if "plan" not in result and isinstance(facts.get("vmscape_plan"), Mapping):
             rec["plan"] = dict(facts["vmscape_plan"])  # set by set_fact (the rollback's plan)
         if isinstance(facts.get("vmscape_reboot"), Mapping):

@@ -59,12 +59,14 @@ def write_report(report: FleetReport, meta: Mapping, directory: str, stem: str, 
 
 
 def report_files(inputs: list[str]) -> list[str]:
-    """The JSON report files named by ``inputs``: files, directories (their ``*.json``) or globs."""
+    """The JSON report files named by ``inputs``: files, directories (their ``*.json`` except
+    ``*-merged.json``) or globs."""
     found: list[str] = []
     for item in inputs:
         path = os.path.expanduser(str(item))
         if os.path.isdir(path):
-            matches = sorted(glob.glob(os.path.join(path, "*.json")))
+            # a merged report written into the same directory is not one of the runs
+            matches = sorted(p for p in glob.glob(os.path.join(path, "*.json")) if not p.endswith("-merged.json"))
         elif any(c in path for c in "*?["):
             matches = sorted(glob.glob(path))
         else:
