@@ -96,10 +96,11 @@ class ActionModule(ActionBase):
         doc = report.as_dict(meta, records=False)
         summary = report.as_text(args["rows"]).splitlines()
         if meta.get("merged"):
-            summary.insert(0, f"merged from {meta['merged']} runs: " + ", ".join(
-                f"{s['source']} ({s['hosts']} hosts)" for s in meta["sources"]))  # fmt: skip
+            sources = ", ".join(f"{s['source']} ({s['hosts']} hosts)" for s in meta["sources"])
+            summary.insert(0, f"merged from {meta['merged']} runs: {sources}")
             if meta["duplicates"]:
-                summary.append(f"reported by more than one run (the newest entry kept): {', '.join(meta['duplicates'])}")
+                twice = ", ".join(meta["duplicates"])
+                summary.append(f"reported by more than one run (the newest entry kept): {twice}")
         result.update(changed=False, report=doc, summary=summary)
         t = doc["totals"]
         result["msg"] = f"{t['hosts']} hosts: " + ", ".join(f"{k} {v}" for k, v in t["result"].items())

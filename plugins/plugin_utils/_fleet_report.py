@@ -237,13 +237,16 @@ class FleetReport:
             lines.append("  ".join(k.upper().ljust(widths[k]) for k in keys).rstrip())
             lines += ["  ".join(r[k].ljust(widths[k]) for k in keys).rstrip() for r in short]
         if len(shown) < len(every):
-            lines.append(f"({len(every) - len(shown)} passing hosts not listed; every host is in the JSON and HTML report)")
+            hidden = len(every) - len(shown)
+            lines.append(f"({hidden} passing hosts not listed; every host is in the JSON and HTML report)")
         t = self.totals(every)
         res = ", ".join(f"{k} {v}" for k, v in t["result"].items())
         lines.append(f"{t['hosts']} hosts: {res}; rebooted {t['rebooted']}, reboot pending {t['reboot_pending']}")
         if len(t["by_cpu_class"]) > 1 or len(t["by_kernel"]) > 1:
             for title, key in (("by CPU class", "by_cpu_class"), ("by kernel", "by_kernel")):
-                parts = [f"{name}: " + ", ".join(f"{k} {v}" for k, v in c["result"].items()) for name, c in t[key].items()]
+                parts = [
+                    f"{name}: " + ", ".join(f"{k} {v}" for k, v in c["result"].items()) for name, c in t[key].items()
+                ]
                 lines.append(f"{title}: " + "; ".join(parts))
         for r in shown:
             if r["result"] != "pass" and r["why"]:
@@ -287,8 +290,8 @@ def merge(documents: Iterable[tuple[str, Mapping]]) -> tuple[FleetReport, dict]:
     for name, doc in docs:
         again = report.add_document(doc, name)
         meta = doc.get("meta") or {}
-        sources.append({"source": name, "hosts": len(doc["rows"]),
-                        **{k: meta[k] for k in ("playbook", "started", "finished", "check_mode", "run_id") if k in meta}})  # fmt: skip
+        keep = ("playbook", "started", "finished", "check_mode", "run_id")
+        sources.append({"source": name, "hosts": len(doc["rows"]), **{k: meta[k] for k in keep if k in meta}})
         for host in again:
             duplicates.setdefault(host, []).append(name)
     started = [s["started"] for s in sources if s.get("started")]

@@ -107,13 +107,11 @@ def assign(entries: list[CaptureEntry], n: int) -> list[CaptureEntry]:
 
 def plan_hosts(n: int, entries: list[CaptureEntry], port: int = DEFAULT_PORT) -> list[Host]:
     if not 1 <= n <= MAX_HOSTS:
-        raise FleetError(f"the bench fleet has 1 to {MAX_HOSTS} hosts ({address(0)} .. {address(MAX_HOSTS - 1)}), not {n}")
+        span = f"{address(0)} .. {address(MAX_HOSTS - 1)}"
+        raise FleetError(f"the bench fleet has 1 to {MAX_HOSTS} hosts ({span}), not {n}")
     if not 1 <= port <= 65535:
         raise FleetError(f"bad port {port}")
-    return [
-        Host(i, f"bench-{i + 1:03d}", address(i), port, capture)
-        for i, capture in enumerate(assign(entries, n))
-    ]
+    return [Host(i, f"bench-{i + 1:03d}", address(i), port, capture) for i, capture in enumerate(assign(entries, n))]
 
 
 def address(i: int) -> str:

@@ -13,7 +13,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import ansible_runner
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,8 +40,15 @@ def build_and_install(tmp: Path) -> tuple[Path, Path]:
     tmp.mkdir(parents=True, exist_ok=True)
     # cwd: not this checkout, whose ansible.cfg would make the symlinked collection "already installed"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", str(REPO), "--output-path", str(tmp), "--force"],
-                   check=True, capture_output=True, text=True, env=env, timeout=300, cwd=tmp)  # fmt: skip
+    subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "build", str(REPO), "--output-path", str(tmp), "--force"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp,
+    )
     (tarball,) = tmp.glob("fleetsec-vmscape-*.tar.gz")
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
@@ -50,8 +56,15 @@ def build_and_install(tmp: Path) -> tuple[Path, Path]:
     assert "roles/vmscape/templates/fleet_report.html.j2" in names
     assert not any(n.startswith((".venv", "tests/output", "collections/", "reports/")) for n in names)
     path = tmp / "collections"
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(path)],
-                   check=True, capture_output=True, text=True, env=env, timeout=300, cwd=tmp)  # fmt: skip
+    subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp,
+    )
     assert (path / "ansible_collections" / "fleetsec" / "vmscape" / "MANIFEST.json").is_file()
     return tarball, path
 
@@ -69,12 +82,15 @@ def private_data_dir(path: Path, inventory: Path, collections: Path) -> Path:
 
 
 class Job:
-    def __init__(self, runner):
-        self.runner = runner
-        self.status = runner.status
-        self.rc = runner.rc
-        self.stdout = runner.stdout.read()
-        self.events = list(runner.events)
+    """A finished job, read back from its artifacts directory as AWX's receptor processor does."""
+
+    def __init__(self, pdd: Path, ident: str):
+        art = pdd / "artifacts" / ident
+        self.status = (art / "status").read_text().strip()
+        self.rc = int((art / "rc").read_text().strip())
+        self.stdout = (art / "stdout").read_text(errors="replace")
+        events = [json.loads(p.read_text()) for p in (art / "job_events").glob("*.json")]
+        self.events = sorted(events, key=lambda e: e.get("counter", 0))
 
     def stats_artifacts(self) -> dict:
         (stats,) = [e for e in self.events if e.get("event") == "playbook_on_stats"]
@@ -89,23 +105,46 @@ class Job:
         return {(e.get("event_data") or {}).get("task_path", "") for e in self.events} - {""}
 
 
-def run_job(pdd: Path, playbook: str, ident: str, extravars: dict | None = None, cmdline: str = "",
-            fact_cache: Path | None = None) -> Job:  # fmt: skip
-    """One AWX job: ansible-runner on the private data dir, the jsonfile fact cache on; ``fact_cache``
-    is a previous job's cache, copied in first as AWX does from its database."""
+def start_job(
+    pdd: Path,
+    playbook: str,
+    ident: str,
+    extravars: dict | None = None,
+    cmdline: str = "",
+    fact_cache: Path | None = None,
+) -> subprocess.Popen:
+    """Start one AWX job: ``ansible-runner run`` on the private data dir (its own process, as every
+    AWX job is), extra variables in env/extravars, the jsonfile fact cache (ansible-runner's default,
+    AWX's "use fact cache"); ``fact_cache`` is a previous job's cache, copied in first as AWX does
+    from its database."""
+    (pdd / "env" / "extravars").write_text(json.dumps(extravars or {}))
+    (pdd / "env" / "cmdline").unlink(missing_ok=True)
+    if cmdline:
+        (pdd / "env" / "cmdline").write_text(cmdline)
+    (pdd / "env" / "settings").write_text(json.dumps({"fact_cache_type": "jsonfile", "job_timeout": 900}))
     if fact_cache is not None:
         shutil.copytree(fact_cache, pdd / "artifacts" / ident / "fact_cache")
-    runner = ansible_runner.run(
-        private_data_dir=str(pdd),
-        playbook=playbook,
-        ident=ident,
-        extravars=extravars or {},
-        cmdline=cmdline or None,
-        fact_cache_type="jsonfile",
-        quiet=True,
-        timeout=900,
+    argv = [str(BIN / "ansible-runner"), "run", str(pdd), "-p", playbook, "--ident", ident]
+    return subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    return Job(runner)
+
+
+def finish_job(proc: subprocess.Popen, pdd: Path, ident: str) -> Job:
+    _out, err = proc.communicate(timeout=1200)
+    assert (pdd / "artifacts" / ident / "status").is_file(), f"ansible-runner exited {proc.returncode}: {err}"
+    return Job(pdd, ident)
+
+
+def run_job(
+    pdd: Path,
+    playbook: str,
+    ident: str,
+    extravars: dict | None = None,
+    cmdline: str = "",
+    fact_cache: Path | None = None,
+) -> Job:
+    return finish_job(start_job(pdd, playbook, ident, extravars, cmdline, fact_cache), pdd, ident)
 
 
 def fleet_hosts(inventory: Path) -> list[str]:

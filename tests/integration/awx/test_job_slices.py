@@ -12,10 +12,11 @@ the slices."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import json
 
 import pytest
-from awx_jobs import clean_environment, fleet_hosts, private_data_dir, report_files, run_job
+import yaml
+from awx_jobs import clean_environment, finish_job, fleet_hosts, private_data_dir, report_files, run_job, start_job
 
 FLEET_SIZE = 12
 FLEET_PORT = 22042
@@ -25,8 +26,6 @@ pytestmark = pytest.mark.integration
 
 
 def slice_inventory(inventory, k: int, dest):
-    import yaml
-
     doc = yaml.safe_load(inventory.read_text())
     hosts = doc["all"]["children"]["bench"]["hosts"]
     names = sorted(hosts)
@@ -38,26 +37,26 @@ def slice_inventory(inventory, k: int, dest):
 
 def test_four_slices_concurrently_then_one_merged_report(fleet, collection, tmp_path, monkeypatch):
     clean_environment(monkeypatch)
-    base, inventory = fleet
+    _base, inventory = fleet
     _tarball, collections = collection
     hosts = fleet_hosts(inventory)
     shared = tmp_path / "shared-reports"  # the volume every slice writes into (AWX_ISOLATION_SHOW_PATHS)
-    jobs, members, threads = {}, {}, []
-
-    def run_slice(k):
+    members, started, jobs = {}, {}, {}
+    for k in range(1, SLICES + 1):
         inv = tmp_path / f"slice{k}.yml"
         members[k] = slice_inventory(inventory, k, inv)
         pdd = private_data_dir(tmp_path / f"job{k}", inv, collections)
-        jobs[k] = run_job(pdd, "remediate.yml", str(100 + k),
-                          {"vmscape_report_dir": str(shared), "awx_job_id": 100 + k,
-                           "vmscape_reboot_policy": "stage"})  # fmt: skip
-
-    for k in range(1, SLICES + 1):
-        threads.append(threading.Thread(target=run_slice, args=(k,)))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=1200)
+        started[k] = (
+            pdd,
+            start_job(
+                pdd,
+                "remediate.yml",
+                str(100 + k),
+                {"vmscape_report_dir": str(shared), "awx_job_id": 100 + k, "vmscape_reboot_policy": "stage"},
+            ),
+        )
+    for k, (pdd, proc) in started.items():
+        jobs[k] = finish_job(proc, pdd, str(100 + k))
     assert sorted(jobs) == list(range(1, SLICES + 1))
     for k, job in jobs.items():
         assert (job.status, job.rc) == ("successful", 0), job.stdout[-3000:]
@@ -84,18 +83,21 @@ def test_four_slices_concurrently_then_one_merged_report(fleet, collection, tmp_
     assert not any(r["reboot"] == "rebooted" for r in slice_rows.values())
 
     merge_dir = tmp_path / "merged"
-    pdd = private_data_dir(tmp_path / "merge", inventory, collections)
     # 1. from the files the slices wrote into the shared directory
-    from_files = run_job(pdd, "report.yml", "200",
-                         {"vmscape_report_inputs": [str(shared)], "vmscape_report_dir": str(merge_dir / "files")})  # fmt: skip
+    pdd = private_data_dir(tmp_path / "merge-files", inventory, collections)
+    from_files = run_job(
+        pdd,
+        "report.yml",
+        "200",
+        {"vmscape_report_inputs": [str(shared)], "vmscape_report_dir": str(merge_dir / "files")},
+    )
     # 2. from the slices' set_stats artifacts, as a workflow passes them on to its next node
+    pdd = private_data_dir(tmp_path / "merge-stats", inventory, collections)  # (runner keeps extravars in env/)
     from_stats = run_job(pdd, "report.yml", "201", {"vmscape_report_dir": str(merge_dir / "stats"), **artifacts})
     for job, sub in ((from_files, "files"), (from_stats, "stats")):
         assert (job.status, job.rc) == ("successful", 0), job.stdout[-3000:]
         assert "VMSCAPE FLEET REPORT (merged)" in job.stdout
         (path,) = (merge_dir / sub).glob("vmscape-*-merged.json")
-        import json
-
         doc = json.loads(path.read_text())
         names = [r["host"] for r in doc["rows"]]
         assert names == hosts  # every host exactly once

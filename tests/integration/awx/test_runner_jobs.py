@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from awx_jobs import fleet_hosts, private_data_dir, report_files, run_job
+from awx_jobs import clean_environment, fleet_hosts, private_data_dir, report_files, run_job
 
 IBPB = "Mitigation: IBPB before exit to userspace"
 FLEET_SIZE = 8
@@ -34,8 +34,6 @@ def _tree_digest(root) -> str:
 
 
 def test_audit_then_remediate_check_as_awx_runs_them(fleet, collection, tmp_path, monkeypatch):
-    from awx_jobs import clean_environment
-
     clean_environment(monkeypatch)
     base, inventory = fleet
     _tarball, collections = collection
@@ -74,8 +72,14 @@ def test_audit_then_remediate_check_as_awx_runs_them(fleet, collection, tmp_path
     vmscape.write_text("Vulnerable\n")
     roots = {h: _tree_digest(base / "roots" / h) for h in hosts}
 
-    rem = run_job(pdd, "remediate.yml", "2", {"vmscape_report_dir": str(reports), "awx_job_id": 2},
-                  cmdline="--check", fact_cache=cache)  # fmt: skip
+    rem = run_job(
+        pdd,
+        "remediate.yml",
+        "2",
+        {"vmscape_report_dir": str(reports), "awx_job_id": 2},
+        cmdline="--check",
+        fact_cache=cache,
+    )
     assert (rem.status, rem.rc) == ("successful", 0), rem.stdout[-3000:]
     assert f"{len(hosts)} hosts: " in rem.report_section()
     stats2 = rem.stats_artifacts()["vmscape_report_run_job2"]
@@ -89,8 +93,13 @@ def test_audit_then_remediate_check_as_awx_runs_them(fleet, collection, tmp_path
 
     # --limit: the report covers exactly the limited hosts
     subset = hosts[1:4]
-    lim = run_job(pdd, "audit.yml", "3", {"vmscape_report_dir": str(reports), "awx_job_id": 3},
-                  cmdline="--limit " + ",".join(subset))  # fmt: skip
+    lim = run_job(
+        pdd,
+        "audit.yml",
+        "3",
+        {"vmscape_report_dir": str(reports), "awx_job_id": 3},
+        cmdline="--limit " + ",".join(subset),
+    )
     assert lim.status == "successful", lim.stdout[-3000:]
     stats3 = lim.stats_artifacts()["vmscape_report_run_job3"]
     assert [r["host"] for r in stats3["rows"]] == subset
