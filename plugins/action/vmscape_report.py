@@ -92,7 +92,7 @@ class ActionModule(ActionBase):
                     continue
                 report.registered(host, variables)
             meta = {"playbook": task_vars.get("ansible_play_name"), "finished": now}
-        meta.update(run_id=run, check_mode=bool(self._task.check_mode), **{k: v for k, v in extra.items()})
+        meta.update(run_id=run, check_mode=bool(self._task.check_mode), **extra)
         doc = report.as_dict(meta, records=False)
         summary = report.as_text(args["rows"]).splitlines()
         if meta.get("merged"):
