@@ -21,6 +21,7 @@ help:
 	@echo "make demo   - set everything up and assess/remediate the local lab fleet"
 	@echo "make test   - set everything up and run the whole suite (CI runs this)"
 	@echo "make unit | lint | sanity | oracle | integration | lab-molecule - parts of the suite"
+	@echo "make compat - unit, sanity, runner jobs under ansible-core 2.16; modules on Python 3.6 (mk/compat.mk)"
 	@echo "make ci-fresh - .ci/run on a clean clone with an empty cache (as CI on a new machine)"
 	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100 hosts)"
 	@echo "make lab-start | lab-status | lab-stop - the lab fleet (docs/lab.md)"
@@ -62,10 +63,11 @@ oracle: venv deps
 integration: venv deps
 	$(BIN)/pytest -q tests/integration -m "integration" $(PYTEST_ARGS)
 
-# The whole suite: static checks, unit tests, sanity, the real-kernel oracle, the real-tool
-# integration tests, and the molecule scenario on the lab fleet (create, converge =
+# The whole suite: static checks, unit tests, sanity, the same under the oldest supported
+# ansible-core with modules on the oldest target Python (compat), the real-kernel oracle, the
+# real-tool integration tests, and the molecule scenario on the lab fleet (create, converge =
 # remediate.yml, idempotence, verify, destroy).
-test: venv deps lint unit sanity oracle integration lab-molecule
+test: venv deps lint unit sanity compat oracle integration lab-molecule
 
 # `.ci/run` on a clean clone of the committed HEAD with CI=true and an EMPTY cache, as CI on a new
 # machine runs it (docs/testing.md); prints the wall time. Use it before a stop that changes what is

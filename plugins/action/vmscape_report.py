@@ -15,6 +15,7 @@ import re
 from ansible.errors import AnsibleError
 from ansible.inventory.manager import InventoryManager
 from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_version
 
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport, merge
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_files import (
@@ -92,7 +93,7 @@ class ActionModule(ActionBase):
                     continue
                 report.registered(host, variables)
             meta = {"playbook": task_vars.get("ansible_play_name"), "finished": now}
-        meta.update(run_id=run, check_mode=bool(self._task.check_mode), **extra)
+        meta.update(run_id=run, check_mode=bool(self._task.check_mode), ansible_version=ansible_version, **extra)
         doc = report.as_dict(meta, records=False)
         summary = report.as_text(args["rows"]).splitlines()
         if meta.get("merged"):

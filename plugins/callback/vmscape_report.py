@@ -31,6 +31,7 @@ from collections.abc import Mapping
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
+from ansible.release import __version__ as ansible_version
 
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_files import run_id, write_report
@@ -108,6 +109,7 @@ class CallbackModule(CallbackBase):
             "check_mode": bool(cli.get("check")),
             "limit": cli.get("subset") or None,
             "run_id": run_id(self.extra_vars),
+            "ansible_version": ansible_version,
         }
         for name in ("awx_job_id", "awx_job_template_name", "awx_workflow_job_id"):
             if self.extra_vars.get(name) not in (None, ""):

@@ -117,7 +117,10 @@ def start_job(
     AWX job is), extra variables in env/extravars, the jsonfile fact cache (ansible-runner's default,
     AWX's "use fact cache"); ``fact_cache`` is a previous job's cache, copied in first as AWX does
     from its database."""
-    (pdd / "env" / "extravars").write_text(json.dumps(extravars or {}))
+    extravars = dict(extravars or {})
+    if os.environ.get("VMSCAPE_TARGET_PYTHON"):  # make compat-runner: the hosts run modules with Python 3.6
+        extravars.setdefault("ansible_python_interpreter", os.environ["VMSCAPE_TARGET_PYTHON"])
+    (pdd / "env" / "extravars").write_text(json.dumps(extravars))
     (pdd / "env" / "cmdline").unlink(missing_ok=True)
     if cmdline:
         (pdd / "env" / "cmdline").write_text(cmdline)
