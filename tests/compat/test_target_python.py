@@ -162,16 +162,40 @@ def test_kernel_cmdline_corpus(compat_bin, target_python, tmp_path):
                     args = {key: spec[key]}
             jobs.append((case, op, spec, root, {**args, "root": str(root)}))
     tasks = [
-        {"name": "check mode", "fleetsec.vmscape.kernel_cmdline": ARGS, "check_mode": True, "diff": True,
-         "loop": "{{ jobs }}", "register": "check", "ignore_errors": True},
-        {"name": "for real", "fleetsec.vmscape.kernel_cmdline": ARGS, "loop": "{{ jobs }}",
-         "register": "real", "ignore_errors": True},
-        {"name": "restore from the journal",
-         "fleetsec.vmscape.kernel_cmdline": {"root": "{{ item.root }}", "restore": "latest"},
-         "loop": "{{ jobs }}", "register": "restored", "ignore_errors": True},
-        {"name": "collect", "ansible.builtin.set_fact": {"results": {
-            "check": "{{ check.results }}", "real": "{{ real.results }}", "restored": "{{ restored.results }}"}}},
-    ]  # fmt: skip
+        {
+            "name": "check mode",
+            "fleetsec.vmscape.kernel_cmdline": ARGS,
+            "check_mode": True,
+            "diff": True,
+            "loop": "{{ jobs }}",
+            "register": "check",
+            "ignore_errors": True,
+        },
+        {
+            "name": "for real",
+            "fleetsec.vmscape.kernel_cmdline": ARGS,
+            "loop": "{{ jobs }}",
+            "register": "real",
+            "ignore_errors": True,
+        },
+        {
+            "name": "restore from the journal",
+            "fleetsec.vmscape.kernel_cmdline": {"root": "{{ item.root }}", "restore": "latest"},
+            "loop": "{{ jobs }}",
+            "register": "restored",
+            "ignore_errors": True,
+        },
+        {
+            "name": "collect",
+            "ansible.builtin.set_fact": {
+                "results": {
+                    "check": "{{ check.results }}",
+                    "real": "{{ real.results }}",
+                    "restored": "{{ restored.results }}",
+                }
+            },
+        },
+    ]
     originals = {str(j[3]): sorted(p.relative_to(j[3]).as_posix() for p in j[3].rglob("*")) for j in jobs}
     contents = {
         str(j[3]): {p: (j[3] / p).read_bytes() for p in originals[str(j[3])] if (j[3] / p).is_file()} for j in jobs
@@ -223,12 +247,23 @@ def test_vmscape_facts_and_running_guests(compat_bin, target_python, tmp_path):
     roots = [str(p) for p in sorted(SNAPSHOTS.iterdir())] + [str(p) for p in _capture_roots(tmp_path)]
     assert len(roots) >= 20
     tasks = [
-        {"name": "facts", "fleetsec.vmscape.vmscape_facts": {"root": "{{ item }}"}, "loop": "{{ roots }}",
-         "register": "facts"},
+        {
+            "name": "facts",
+            "fleetsec.vmscape.vmscape_facts": {"root": "{{ item }}"},
+            "loop": "{{ roots }}",
+            "register": "facts",
+        },
         {"name": "guests", "fleetsec.vmscape.running_guests": {"root": "{{ roots[0] }}"}, "register": "guests"},
-        {"name": "collect", "ansible.builtin.set_fact": {"results": {
-            "facts": "{{ facts.results | map(attribute='ansible_facts') | list }}", "guests": "{{ guests }}"}}},
-    ]  # fmt: skip
+        {
+            "name": "collect",
+            "ansible.builtin.set_fact": {
+                "results": {
+                    "facts": "{{ facts.results | map(attribute='ansible_facts') | list }}",
+                    "guests": "{{ guests }}",
+                }
+            },
+        },
+    ]
     res = run_playbook(compat_bin, target_python, tmp_path, tasks, {"roots": roots})
     probed = 0
     for root, got in zip(roots, res["facts"], strict=True):

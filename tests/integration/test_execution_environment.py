@@ -35,7 +35,9 @@ def _env():
 def context(tmp_path_factory):
     out = tmp_path_factory.mktemp("ee")
     env = dict(_env(), EE_DIR=str(out), VENV=str(BIN.parent), EE_BUILD="never")
-    proc = subprocess.run([str(REPO / "tools" / "ee" / "build.sh")], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [str(REPO / "tools" / "ee" / "build.sh")], capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no image built" in proc.stdout
     return out
@@ -68,9 +70,21 @@ def test_the_build_stages_install_the_collection_and_its_requirements(context, t
     shutil.copytree(context / "context" / "_build", build)
     share = tmp_path / "usr" / "share" / "ansible" / "collections"
     proc = subprocess.run(
-        [str(BIN / "ansible-galaxy"), "collection", "install", "-r", "requirements.yml", "--collections-path", str(share)],
-        cwd=build, capture_output=True, text=True, env=dict(_env(), ANSIBLE_GALAXY_DISABLE_GPG_VERIFY="1"), timeout=300,
-    )  # fmt: skip
+        [
+            str(BIN / "ansible-galaxy"),
+            "collection",
+            "install",
+            "-r",
+            "requirements.yml",
+            "--collections-path",
+            str(share),
+        ],
+        cwd=build,
+        capture_output=True,
+        text=True,
+        env=dict(_env(), ANSIBLE_GALAXY_DISABLE_GPG_VERIFY="1"),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     installed = share / "ansible_collections" / "fleetsec" / "vmscape"
     assert (installed / "MANIFEST.json").is_file()
@@ -78,10 +92,18 @@ def test_the_build_stages_install_the_collection_and_its_requirements(context, t
     # builder stage: introspect.py introspect --write-bindep --write-pip (what the final stage installs)
     bindep, pip = tmp_path / "bindep.txt", tmp_path / "requirements.txt"
     proc = subprocess.run(
-        [sys.executable, str(build / "scripts" / "introspect.py"), "introspect", str(share),
-         f"--write-bindep={bindep}", f"--write-pip={pip}"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(build / "scripts" / "introspect.py"),
+            "introspect",
+            str(share),
+            f"--write-bindep={bindep}",
+            f"--write-pip={pip}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     system = bindep.read_text()
     assert "openssh-clients [platform:rpm]" in system and "# from collection fleetsec.vmscape" in system
@@ -90,11 +112,23 @@ def test_the_build_stages_install_the_collection_and_its_requirements(context, t
     # the final image's collections path serves the collection
     env = dict(_env(), ANSIBLE_COLLECTIONS_PATH=str(share.parent / "collections"))
     for name in ("vmscape_facts", "kernel_cmdline", "vmscape_report"):
-        doc = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", f"fleetsec.vmscape.{name}", "--json"],
-                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+        doc = subprocess.run(
+            [str(BIN / "ansible-doc"), "-t", "module", f"fleetsec.vmscape.{name}", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert doc.returncode == 0, doc.stderr
         assert json.loads(doc.stdout)[f"fleetsec.vmscape.{name}"]["doc"]["collection"] == "fleetsec.vmscape"
     for playbook in ("audit", "remediate", "rollback", "report", "pull"):
-        check = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", f"fleetsec.vmscape.{playbook}"],
-                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+        check = subprocess.run(
+            [str(BIN / "ansible-playbook"), "--syntax-check", f"fleetsec.vmscape.{playbook}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert check.returncode == 0, (playbook, check.stdout + check.stderr)
