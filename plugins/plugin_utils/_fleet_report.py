@@ -194,6 +194,7 @@ class FleetReport:
             "action": dict(sorted(Counter(r.get("action_kind", "?") for r in rows).items())),
             "rebooted": sum(1 for r in rows if r["reboot"] == "rebooted"),
             "reboot_pending": sum(1 for r in rows if r["reboot"] == "pending"),
+            "by_action": _by(rows, "action_kind"),
             "by_cpu_class": _by(rows, "cpu_class"),
             "by_kernel": _by(rows, "kernel"),
         }

@@ -67,8 +67,21 @@ def render(doc: Mapping, template: str | None = None) -> str:
             report=doc,
             groups=ordered,
             result_order=RESULT_ORDER,
-            report_json=Markup(_script_json(doc)),
+            # the rows, not the per-host records (those are in the JSON file): the page stays small
+            report_json=Markup(_script_json({k: v for k, v in doc.items() if k != "hosts"})),
         )
     except TemplateError as exc:
-        where = f"{path}:{exc.lineno}" if getattr(exc, "lineno", None) else path
+        line = getattr(exc, "lineno", None) or _template_line(exc, path)
+        where = f"{path}:{line}" if line else path
         raise ReportTemplateError(f"report template {where}: {exc}") from None
+
+
+def _template_line(exc: BaseException, path: str) -> int | None:
+    """The template line a render-time error came from (Jinja2 rewrites its traceback so the
+    template's frames carry the template's file name and line)."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
