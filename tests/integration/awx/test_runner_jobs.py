@@ -75,6 +75,10 @@ def test_audit_then_remediate_check_as_awx_runs_them(fleet, collection, tmp_path
     vmscape.write_text("Vulnerable\n")
     roots = {h: _tree_digest(base / "roots" / h) for h in hosts}
 
+    # job 2 with pipelining on (docs/awx.md recommends it): the facts take the direct path
+    # (plugin_utils/_facts_direct.py), job 1 ran the vmscape_facts module; hosts nobody touched
+    # must read the same
+    (pdd / "env" / "envvars").write_text((pdd / "env" / "envvars").read_text() + "ANSIBLE_PIPELINING: 'True'\n")
     rem = run_job(
         pdd,
         "remediate.yml",
@@ -90,6 +94,10 @@ def test_audit_then_remediate_check_as_awx_runs_them(fleet, collection, tmp_path
     assert sorted(rows2) == hosts and stats2["meta"]["check_mode"] is True
     assert rows2[victim]["before"] == "Vulnerable", rows2[victim]  # not the cached IBPB
     assert rows2[victim]["result"] == "would_reboot" or rows2[victim]["reboot"] == "would_reboot", rows2[victim]
+    same = ("cpu", "kernel", "before", "expected")
+    for row1 in doc["rows"]:
+        if row1["host"] != victim:
+            assert {k: rows2[row1["host"]][k] for k in same} == {k: row1[k] for k in same}, row1["host"]
     doc2, _ = report_files(reports, "job2")
     assert {r["host"]: r["result"] for r in doc2["rows"]} == {h: r["result"] for h, r in rows2.items()}
     assert {h: _tree_digest(base / "roots" / h) for h in hosts} == roots  # --check wrote nothing

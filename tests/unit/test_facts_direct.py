@@ -1,0 +1,67 @@
+"""The facts collector without AnsiballZ (plugins/plugin_utils/_facts_direct.py): the program that
+travels on stdin, run here by real interpreters exactly as the host runs it (``python -I -S -``),
+must return what the vmscape_facts module returns (the same collect_facts), and its refusals."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _facts_direct
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SNAPSHOTS = os.path.join(REPO, "tests", "data", "facts", "snapshots")
+PY27 = os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python2.7")
+
+
+def run(python, root, probe="auto"):
+    proc = subprocess.run(
+        [python, "-I", "-S", "-"] if not python.endswith("2.7") else [python, "-E", "-s", "-S", "-"],
+        input=_facts_direct.program(root, probe),
+        capture_output=True,
+        timeout=300,
+        env={"PATH": os.environ["PATH"]},
+        cwd="/",
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("snapshot", sorted(os.listdir(SNAPSHOTS)))
+def test_same_facts_as_the_module(snapshot):
+    root = os.path.join(SNAPSHOTS, snapshot)
+    _kernel_probe._MEMO.clear()
+    expected = json.loads(json.dumps(collect_facts(root, "always")))
+    assert run(sys.executable, root, "always") == {"facts": expected}
+    if os.path.exists("/usr/bin/python3"):  # the Debian host Python the bench hosts use
+        assert run("/usr/bin/python3", root, "always") == {"facts": expected}
+
+
+def test_refusals():
+    with pytest.raises(FactsError) as exc:
+        collect_facts("/nonexistent-root")
+    assert run(sys.executable, "/nonexistent-root") == {"failed": True, "msg": str(exc.value)}
+    if os.access(PY27, os.X_OK):  # an interpreter too old is named, not a traceback
+        out = run(PY27, SNAPSHOTS)
+        assert out["failed"] and "needs Python 3.6 or newer" in out["msg"] and "is 2.7" in out["msg"]
+
+
+def test_payload_is_the_collector_and_nothing_from_ansible():
+    sources = _facts_direct._closure()
+    names = {n.rsplit(".", 1)[1] for n in sources}
+    assert {"_vmscape_collect", "_cpuinfo", "_kernel_probe", "_rootpath", "_boot_entry"} <= names
+    assert "_grub_defaults" not in names and "_cmdline_journal" not in names  # the writers stay home
+    assert len(_facts_direct.program("/", "auto")) < 64 * 1024
+
+
+def test_command_shapes():
+    assert _facts_direct.command(["/usr/libexec/platform-python"]) == "/usr/libexec/platform-python -I -S -"
+    cmd = _facts_direct.command(["python3.12", "/usr/bin/python3", "python3"])
+    assert cmd.startswith("for p in python3.12 /usr/bin/python3 python3; do") and 'exec "$p" -I -S -' in cmd
+    out = subprocess.run(["sh", "-c", _facts_direct.command(["no-such-python-x", "no-such-python-y"])],
+                         capture_output=True, text=True)  # fmt: skip
+    assert (out.returncode, out.stderr.strip()) == (127, "fleetsec.vmscape: no Python interpreter found")
