@@ -7,8 +7,11 @@ library only, so it does not need AnsiballZ, which starts every module run by im
 ``ansible.module_utils.basic`` on the host (~0.1 s of host CPU, more than the collector itself on
 most hosts). Here the collector's modules travel compressed inside one small Python program on
 the command's stdin - the way pipelining sends modules - and are imported from memory on the host
-(nothing written there), run by ``python -I -S`` (isolated, no site packages: standard library
-only). Same code, same answer as the vmscape_facts module.
+(nothing written there but the probe cache below), run by ``python -I -S`` (isolated, no site
+packages: standard library only). Same code, same answer as the vmscape_facts module; where an
+earlier run probed the same kernel image, its answers come from ``PROBE_CACHE`` (a directory of
+the connecting user's own, 0700, on /run) instead of decompressing the image again, and the
+evidence says so.
 
 Used where module pipelining is enabled and possible (``ActionBase._is_pipelining_enabled``: the
 connection supports it, the configuration enables it, the become method allows it), so it adds no
@@ -34,6 +37,10 @@ ENTRY = "_vmscape_collect"
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
 AUTO = ("auto", "auto_silent", "auto_legacy", "auto_legacy_silent")
 MAX_OUTPUT = 64 * 1024 * 1024
+# Answers of the kernel-image probe, kept between runs on tmpfs (a reboot, the moment kernels
+# change, clears them) and keyed by the image file's identity (device, inode, size, mtime, ctime)
+# and the question: an audit after the first decompresses no image. Off: vmscape_probe_cache=false.
+PROBE_CACHE = "/run/fleetsec-vmscape/kernel-probe.json"
 
 # The program run on the host (Python 3.6+): imports the shipped modules from memory and prints
 # {"facts": ...} or {"failed": true, "msg": ...}. %(blob)s, %(root)s, %(probe)s filled in below.
@@ -86,10 +93,73 @@ def run_command(argv):
     return p.returncode, out, err
 
 root = os.path.expanduser(os.path.expandvars(%(root)r))
+CACHE = %(cache)r
+REUSED = "image: answers reused from the same file probed earlier by this process"
+
+
+def _cache_path():
+    # under root (a snapshot root keeps its own); a directory of ours only (0700, our uid), never a
+    # symlink: an answer planted by someone else must not decide
+    d = os.path.join(root, os.path.dirname(CACHE).lstrip("/"))
+    try:
+        if not os.path.isdir(d):
+            os.makedirs(d, 0o700)
+        st = os.lstat(d)
+    except OSError:
+        return None
+    if os.path.islink(d) or not os.path.isdir(d) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return None
+    return os.path.join(d, os.path.basename(CACHE))
+
+
+def _load(path, memo):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o077 or (st.st_mode & 0o170000) != 0o100000:
+                return
+            for key, value in json.loads(f.read(4 * 1024 * 1024).decode("utf-8")):
+                memo[tuple(key)] = (dict(value[0]), list(value[1]), list(value[2]))
+    except (OSError, ValueError, TypeError, IndexError, KeyError):
+        memo.clear()
+
+
+def _save(path, memo):
+    tmp = path + ".%%d.tmp" %% os.getpid()
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            json.dump([[list(k), [v[0], v[1], v[2]]] for k, v in memo.items()], f)
+        os.rename(tmp, path)
+    except (OSError, TypeError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+path = _cache_path() if CACHE else None
+if path:
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe
+    memo = getattr(_kernel_probe, "_MEMO", None)
+    if isinstance(memo, dict):
+        _load(path, memo)
+        known = dict(memo)
+    else:
+        path = None
 try:
     result = {"facts": collect_facts(root, %(probe)r, run_command)}
 except FactsError as e:
     result = {"failed": True, "msg": str(e)}
+if path and "facts" in result:
+    cached = "image: answers reused from the probe cache %%s (the same file: device, inode, size, times)" %% CACHE
+    boot = result["facts"].get("boot_kernel") or {}
+    boot["evidence"] = [cached if e == REUSED else e for e in boot.get("evidence") or []]
+    if memo != known:
+        _save(path, memo)
 sys.stdout.write(json.dumps(result))
 """
 
@@ -118,10 +188,11 @@ def _closure() -> dict[str, str]:
     return sources
 
 
-def program(root: str, probe_image: str) -> bytes:
-    """The Python program (stdin of the host's interpreter) that collects the facts under ``root``."""
+def program(root: str, probe_image: str, cache: str | None = None) -> bytes:
+    """The Python program (stdin of the host's interpreter) that collects the facts under ``root``;
+    ``cache``: host path of the kernel-probe cache (None: none)."""
     blob = base64.b64encode(zlib.compress(json.dumps(_closure()).encode("utf-8"), 9)).decode("ascii")
-    return (_PROGRAM % {"blob": blob, "root": root or "/", "probe": probe_image}).encode("utf-8")
+    return (_PROGRAM % {"blob": blob, "root": root or "/", "probe": probe_image, "cache": cache}).encode("utf-8")
 
 
 def command(interpreters: list[str]) -> str:
@@ -160,8 +231,13 @@ def usable(action) -> bool:
 
 def gather(action, task_vars: dict, root: str, probe_image: str) -> tuple[dict | None, str | None]:
     """(facts, None) or (None, error message), from one command on the host."""
+    cache = task_vars.get("vmscape_probe_cache", True)
+    cache = action._templar.template(cache) if isinstance(cache, str) else cache
+    use_cache = str(cache).strip().lower() not in ("false", "no", "0", "off", "n", "f")
     res = action._low_level_execute_command(
-        command(interpreters(action, task_vars)), sudoable=True, in_data=program(root, probe_image)
+        command(interpreters(action, task_vars)),
+        sudoable=True,
+        in_data=program(root, probe_image, PROBE_CACHE if use_cache else None),
     )
     out = res.get("stdout") or ""
     if res.get("rc") != 0 or not out.strip():

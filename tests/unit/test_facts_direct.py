@@ -65,3 +65,44 @@ def test_command_shapes():
     out = subprocess.run(["sh", "-c", _facts_direct.command(["no-such-python-x", "no-such-python-y"])],
                          capture_output=True, text=True)  # fmt: skip
     assert (out.returncode, out.stderr.strip()) == (127, "fleetsec.vmscape: no Python interpreter found")
+
+
+def _strip(facts, line_prefix):
+    out = json.loads(json.dumps(facts))
+    out["boot_kernel"]["evidence"] = [e for e in out["boot_kernel"]["evidence"] if not e.startswith(line_prefix)]
+    return out
+
+
+def run_cached(root, probe="always"):
+    proc = subprocess.run([sys.executable, "-I", "-S", "-"], input=_facts_direct.program(root, probe, _facts_direct.PROBE_CACHE),
+                          capture_output=True, timeout=300, cwd="/")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)["facts"]
+
+
+def test_probe_cache_on_tmpfs_is_ours_only_and_follows_the_image(tmp_path):
+    import shutil
+    import stat
+
+    root = str(tmp_path / "root")
+    shutil.copytree(os.path.join(SNAPSHOTS, "debian12-skylake"), root, symlinks=True)
+    cache = os.path.join(root, "run", "fleetsec-vmscape", "kernel-probe.json")
+    first = run_cached(root)
+    assert not any("probe cache" in e for e in first["boot_kernel"]["evidence"])
+    assert stat.S_IMODE(os.stat(os.path.dirname(cache)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    second = run_cached(root)
+    hit = "image: answers reused from the probe cache /run/fleetsec-vmscape/kernel-probe.json"
+    assert any(e.startswith(hit) for e in second["boot_kernel"]["evidence"])
+    assert _strip(second, hit) == first  # the same answers, without decompressing
+    # an answer planted in a file others may write is ignored
+    os.chmod(cache, 0o644)
+    assert not any(e.startswith(hit) for e in run_cached(root)["boot_kernel"]["evidence"])
+    # a new image (a kernel update rewrote the file): its own probe, not the old answers
+    run_cached(root)
+    image = os.path.join(root, first["boot_kernel"]["image"].lstrip("/"))
+    data = open(image, "rb").read()
+    os.unlink(image)
+    with open(image, "wb") as f:
+        f.write(data)
+    assert not any(e.startswith(hit) for e in run_cached(root)["boot_kernel"]["evidence"])
