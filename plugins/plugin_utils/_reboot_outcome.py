@@ -142,15 +142,7 @@ def outcome(
                 "would empty the host: the reboot would stay pending"
             )
         else:
-            steps = []
-            if drained:
-                steps.append(f"drain {before} guest(s) with {drain_tasks}")
-            steps.append("reboot")
-            steps.append("verify")
-            if drained and undrain_tasks:
-                steps.append(f"undrain with {undrain_tasks}")
-            record["status"] = WOULD_REBOOT
-            record["reason"] = "check mode: the host would " + ", ".join(steps[:-1]) + " and " + steps[-1]
+            record["status"] = WOULD_REBOOT  # the gate's reason; the drain note says the rest
     elif not may_reboot:
         record["status"] = PENDING
         where = _guests(left, guests_after if after_n is not None else guests)
