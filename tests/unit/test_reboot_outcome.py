@@ -128,7 +128,8 @@ def test_check_mode_predicts_the_real_run():
     rec = outcome(WOULD, TWO, SKIPPED, SKIPPED, check_mode=True, **HOOKS)
     assert rec["status"] == "would_reboot" and rec["guests"] == 2
     assert rec["drain"]["note"] == (
-        "would drain with drain/libvirt.yml (2 guest(s), check mode); undrain with undrain/libvirt.yml after verification"
+        "would drain with drain/libvirt.yml (2 guest(s), check mode); "
+        "undrain with undrain/libvirt.yml after verification"
     )
     assert undrain_due(rec, True)  # the undrain tasks run in check mode too
     assert "would undrain with undrain/libvirt.yml" in undrained(rec)["drain"]["note"]
