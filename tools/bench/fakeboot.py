@@ -23,7 +23,7 @@ Everything else in the root (run/, var/) stays: this machine keeps running.
 The command returns at once; the boot runs in a detached process (double fork, setsid, SIGHUP
 ignored, every descriptor closed) so the SSH session ends (lab-notes: a fake reboot must detach
 properly). Each boot appends one JSON line to --log: host, start, up (epoch seconds), cmdline,
-vmscape.
+vmscape, and the libvirt domains still running when the host went down (guests_at_boot).
 
     fakeboot.py --root R --spec SPEC.json --observed OBSERVED.json --log BOOTS.jsonl [--down 1.5]
 
@@ -82,9 +82,18 @@ def write(root: str, rel: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def running_domains(root: str) -> list[str]:
+    """libvirt domains running when the host goes down (<root>/run/libvirt/qemu/<name>.xml)."""
+    try:
+        return sorted(n[:-4] for n in os.listdir(os.path.join(root, "run/libvirt/qemu")) if n.endswith(".xml"))
+    except OSError:
+        return []
+
+
 def boot(args, spec: dict) -> None:
     root = args.root
     start = time.time()
+    guests = running_domains(root)
     try:
         os.unlink(os.path.join(root, BOOT_ID))
     except FileNotFoundError:
@@ -110,6 +119,7 @@ def boot(args, spec: dict) -> None:
         "up": time.time(),
         "cmdline": cmdline,
         "vmscape": text,
+        "guests_at_boot": guests,
         "note": None
         if text is not None
         else f"no oracle observation for {spec['kernel']} {spec['profile']} {' '.join(extra)!r}",
