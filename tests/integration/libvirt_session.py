@@ -151,7 +151,8 @@ class Daemon:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"libvirtd {self.name} did not start: {(self.lab.dir / f'{self.name}.libvirtd.log').read_text()}")
+        log_text = (self.lab.dir / f"{self.name}.libvirtd.log").read_text()
+        raise RuntimeError(f"libvirtd {self.name} did not start: {log_text}")
 
     def virsh(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         p = subprocess.run(["virsh", "-q", "-c", self.uri, *args], capture_output=True, text=True, timeout=120)
@@ -160,7 +161,8 @@ class Daemon:
         return p
 
     def running(self) -> list[str]:
-        return sorted(n.strip() for n in self.virsh("list", "--name", "--state-running").stdout.splitlines() if n.strip())
+        out = self.virsh("list", "--name", "--state-running").stdout
+        return sorted(n.strip() for n in out.splitlines() if n.strip())
 
     def defined(self) -> list[str]:
         return sorted(n.strip() for n in self.virsh("list", "--name", "--all").stdout.splitlines() if n.strip())

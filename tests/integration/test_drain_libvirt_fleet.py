@@ -19,6 +19,7 @@ state is checked independently of the playbook, with virsh from the test.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,7 +35,8 @@ SKY_OFF = "deb-6.1__intel-skylake-sp__vmscape-off"
 ZEN5 = "deb-6.1__amd-zen5__none"
 IBPB = "Mitigation: IBPB before exit to userspace"
 # client-side live migration between two daemons on this machine: the data stream on loopback
-MIGRATE = ["--live", "--persistent", "--undefinesource", "--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
+MIGRATE = ["--live", "--persistent", "--undefinesource"]
+MIGRATE += ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,7 @@ def lab(tmp_path_factory):
                 run_dir = lf.root(name) / "run" / "libvirt"
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "qemu").symlink_to(daemons[daemon].qemu_run_dir)
-            yield lab, daemons, lf
+            yield SimpleNamespace(lab=lab, daemons=daemons, fleet=lf)
         finally:
             lf.stop()
     finally:
@@ -95,22 +97,20 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def check_run(lab):
-    lab_, daemons, lf = lab
-    p = lf.playbook("remediate.yml", "--check", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
-    return p, lf.report(), {n: d.running() for n, d in daemons.items()}
+    p = lab.fleet.playbook("remediate.yml", "--check", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    return SimpleNamespace(p=p, rows=lab.fleet.report(), running={n: d.running() for n, d in lab.daemons.items()})
 
 
 @pytest.fixture(scope="module")
 def real_run(lab, check_run):
-    lab_, daemons, lf = lab
+    lf = lab.fleet
     p = lf.playbook("remediate.yml", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
-    return p, lf.report(), lf.boot_log(), lf.event_log()
+    return SimpleNamespace(p=p, rows=lf.report(), boots=lf.boot_log(), events=lf.event_log())
 
 
 def test_check_mode_changes_no_domain(lab, check_run):
-    lab_, daemons, lf = lab
-    p, rows, running = check_run
-    assert running == {"a": ["web-a"], "b": ["web-b"], "c": ["pin-c", "web-c"], "peer": []}
+    lf, p, rows = lab.fleet, check_run.p, check_run.rows
+    assert check_run.running == {"a": ["web-a"], "b": ["web-b"], "c": ["pin-c", "web-c"], "peer": []}
     assert lf.boot_log() == []
     assert "would migrate web-a to qemu+unix:///session?socket=" in p.stdout
     assert "would managedsave web-b" in p.stdout and "would managedsave web-c" in p.stdout
@@ -122,51 +122,50 @@ def test_check_mode_changes_no_domain(lab, check_run):
 
 
 def test_migrated_guest_left_for_the_reboot_and_came_back_live(lab, real_run):
-    lab_, daemons, lf = lab
-    p, rows, boots, events = real_run
-    boot = next(b for b in boots if b["host"] == "kvm-a")
+    daemons, rows, events = lab.daemons, real_run.rows, real_run.events
+    boot = next(b for b in real_run.boots if b["host"] == "kvm-a")
     assert boot["guests_at_boot"] == []  # nothing ran on the host when it went down
     assert daemons["a"].running() == ["web-a"] and daemons["peer"].defined() == []
-    assert lab_.guest_up_count("web-a") == 1  # live: the guest never booted again
-    assert (rows["kvm-a"]["result"], rows["kvm-a"]["reboot"], rows["kvm-a"]["observed"]) == ("pass", "rebooted", IBPB)
+    assert lab.lab.guest_up_count("web-a") == 1  # live: the guest never booted again
+    row = rows["kvm-a"]
+    assert (row["result"], row["reboot"], row["observed"]) == ("pass", "rebooted", IBPB)
     assert "undrained with undrain/libvirt.yml after verification" in rows["kvm-a"]["why"]
 
     def at(task):
-        return next(e["t"] for e in events if e.get("host") == "kvm-a" and e["task"].endswith(task) and e["event"] == "ok")
+        return next(
+            e["t"] for e in events if e.get("host") == "kvm-a" and e["task"].endswith(task) and e["event"] == "ok"
+        )
 
     assert at(": Live-migrate each running domain to the peer") < boot["start"]
     assert boot["up"] < at(": Verify the host against its plan") < at(": Live-migrate each domain back from the peer")
 
 
 def test_saved_guest_was_resumed_after_the_verified_reboot(lab, real_run):
-    lab_, daemons, lf = lab
-    p, rows, boots, events = real_run
-    boot = next(b for b in boots if b["host"] == "kvm-b")
+    daemons, lf, rows = lab.daemons, lab.fleet, real_run.rows
+    boot = next(b for b in real_run.boots if b["host"] == "kvm-b")
     assert boot["guests_at_boot"] == []
     assert daemons["b"].running() == ["web-b"]
     assert daemons["b"].dominfo("web-b")["Managed save"] == "no"
-    assert lab_.guest_up_count("web-b") == 1  # restored from the saved state, not booted again
+    assert lab.lab.guest_up_count("web-b") == 1  # restored from the saved state, not booted again
     assert rows["kvm-b"]["result"] == "pass" and rows["kvm-b"]["reboot"] == "rebooted"
     assert not (lf.root("kvm-b") / "var" / "lib" / "fleetsec-vmscape" / "libvirt-drain.json").exists()
 
 
 def test_host_that_cannot_be_emptied_is_not_rebooted_and_gets_its_guests_back(lab, real_run):
-    lab_, daemons, lf = lab
-    p, rows, boots, events = real_run
-    assert "kvm-c" not in {b["host"] for b in boots}
-    assert daemons["c"].running() == ["pin-c", "web-c"]
-    assert lab_.guest_up_count("web-c") == 1 and lab_.guest_up_count("pin-c") == 1
-    row = rows["kvm-c"]
+    assert "kvm-c" not in {b["host"] for b in real_run.boots}
+    assert lab.daemons["c"].running() == ["pin-c", "web-c"]
+    assert lab.lab.guest_up_count("web-c") == 1 and lab.lab.guest_up_count("pin-c") == 1
+    row = real_run.rows["kvm-c"]
     assert row["reboot"] == "pending"
     assert "1 guest(s) (pin-c) still running after the drain tasks drain/libvirt.yml: reboot pending" in row["why"]
     assert "not rebooted, undrained with undrain/libvirt.yml" in row["why"]
 
 
 def test_state_files_are_gone_and_a_second_run_changes_nothing(lab, real_run):
-    lab_, daemons, lf = lab
+    daemons, lf = lab.daemons, lab.fleet
     for host in ("kvm-a", "kvm-b", "kvm-c"):
         assert not (lf.root(host) / "var" / "lib" / "fleetsec-vmscape" / "libvirt-drain.json").exists()
-    p = lf.playbook("remediate.yml", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    lf.playbook("remediate.yml", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
     rows = lf.report()
     assert rows["kvm-a"]["reboot"] == rows["kvm-b"]["reboot"] == "not_needed"
     assert [b["host"] for b in lf.boot_log()].count("kvm-a") == 1
