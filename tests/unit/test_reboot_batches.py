@@ -4,7 +4,7 @@ are checked on random fleets, and the sizes are fed through Ansible's own serial
 
 import pytest
 from ansible.playbook.play import Play
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.fleetsec.vmscape.plugins.filter.vmscape_reboot import FilterModule
@@ -81,6 +81,7 @@ def _ansible_slices(order, sizes):
     return pe._get_serialized_batches(play)
 
 
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.sampled_from(["r1", "r2", "r3", "r4", None]), min_size=1, max_size=40),
     st.one_of(
