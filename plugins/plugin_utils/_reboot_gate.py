@@ -78,7 +78,7 @@ def parse_days(days) -> frozenset[int]:
         if not isinstance(item, str):
             raise GateError(f"{VAR_DAYS}: {item!r} is not a day name (mon..sun)")
         if "-" in item:
-            first, _, last = item.partition("-")
+            first, last = item.split("-", 1)
             a, b = _day(first, item), _day(last, item)
             out.update((a + i) % 7 for i in range((b - a) % 7 + 1))
         else:
