@@ -55,22 +55,33 @@ DOMAIN = {s["name"]: s["vars"]["vmscape_failure_domain"] for s in SPECS}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def fleet(tmp_path_factory):
     lf = light_fleet.start(tmp_path_factory.mktemp("fleet"), SPECS)
     try:
-        p = lf.playbook(
-            "remediate.yml",
-            "-e",
-            "vmscape_serial=3",
-            "-e",
-            "vmscape_serial_per_domain=1",
-            "-e",
-            "vmscape_max_fail_percentage=100",
-            check=False,
-        )
-        yield lf, p
+        yield lf
     finally:
         lf.stop()
+
+
+@pytest.fixture(scope="module")
+def bad_settings(fleet):
+    """A run with a wrong timezone and a wrong batch size, before the real run."""
+    grub = {h: (fleet.root(h) / "etc" / "default" / "grub").read_text() for h in DOMAIN}
+    p = fleet.playbook(
+        "remediate.yml",
+        "-e",
+        "vmscape_serial=3x",
+        "-e",
+        '{"vmscape_maintenance_timezone": "Europe/Berln"}',
+        check=False,
+    )
+    return p, grub
+
+
+@pytest.fixture(scope="module")
+def run(fleet, bad_settings):
+    args = ["-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1", "-e", "vmscape_max_fail_percentage=100"]
+    return fleet, fleet.playbook("remediate.yml", *args, check=False)
 
 
 def _hooks(lf, host):
@@ -78,6 +89,25 @@ def _hooks(lf, host):
     if not path.exists():
         return {}
     return {line.split()[0]: float(line.split()[1]) for line in path.read_text().splitlines()}
+
+
+def test_wrong_settings_stop_every_host_before_any_change(fleet, bad_settings):
+    p, grub = bad_settings
+    assert p.returncode == 2
+    recap = p.stdout[p.stdout.index("PLAY RECAP") :]
+    lines = [line for line in recap.splitlines() if line[:3] in ("r1-", "r2-", "r3-") and ": ok=" in line]
+    # one check for the play (run_once, any_errors_fatal): it fails on the first host and the play ends
+    # for every host (Ansible counts the failure once), no host changed
+    assert len(lines) == 8 and all("changed=0" in line for line in lines), recap
+    assert sum("failed=1" in line for line in lines) == 1, recap
+    assert "PLAY [VMSCAPE | rolling reboots" not in p.stdout
+    assert "vmscape_serial: '3x' is not a number of hosts or a percentage" in p.stdout
+    assert "vmscape_maintenance_timezone: 'Europe/Berln' is not an IANA timezone" in p.stdout
+    assert "(hosts: r1-a, r1-b, r1-c, r2-a, r2-b and 3 more)" in p.stdout
+    for h, text in grub.items():
+        assert (fleet.root(h) / "etc" / "default" / "grub").read_text() == text
+        assert not (fleet.root(h) / "hooks.log").exists()
+    assert fleet.boot_log() == []
 
 
 def test_run_fails_only_the_broken_hosts(run):
