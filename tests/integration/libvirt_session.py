@@ -99,6 +99,16 @@ class Lab:
         p = self.console(domain)
         return p.read_bytes().count(b"GUEST-UP") if p.exists() else 0
 
+    def wait_up(self, names: list[str], timeout: float = 180) -> float:
+        """Seconds until every guest printed GUEST-UP (they boot in parallel)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if all(self.guest_up_count(n) for n in names):
+                return time.monotonic() - t0
+            time.sleep(0.5)
+        missing = [n for n in names if not self.guest_up_count(n)]
+        raise RuntimeError(f"guests {missing} did not come up in {timeout}s")
+
     def close(self) -> None:
         for d in self.daemons:
             d.stop()
@@ -174,20 +184,14 @@ class Daemon:
             out[key.strip()] = value.strip()
         return out
 
-    def guest(self, name: str, timeout: float = 90) -> None:
-        """Define and start a guest; return once it printed GUEST-UP."""
+    def guest(self, name: str) -> None:
+        """Define and start a guest (Lab.wait_up waits until it printed GUEST-UP)."""
         xml = self.lab.dir / f"{name}.xml"
         xml.write_text(
             DOMAIN_XML.format(name=name, kernel=self.lab.kernel, initrd=self.lab.initrd, console=self.lab.console(name))
         )
         self.virsh("define", str(xml))
         self.virsh("start", name)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.lab.guest_up_count(name):
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"guest {name} on {self.name} did not come up in {timeout}s")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -19,6 +19,7 @@ state is checked independently of the playbook, with virsh from the test.
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -44,10 +45,13 @@ def lab(tmp_path_factory):
     kernel = fetch_all(["deb-6.1"], log=lambda *_: None)["deb-6.1"].dir / "vmlinuz"
     lab = libvirt_session.Lab(kernel)
     try:
+        t0 = time.monotonic()
         daemons = {n: lab.daemon(n) for n in ("a", "b", "c", "peer")}
         for daemon, guests in (("a", ["web-a"]), ("b", ["web-b"]), ("c", ["web-c", "pin-c"])):
             for g in guests:
                 daemons[daemon].guest(g)
+        lab.wait_up(["web-a", "web-b", "web-c", "pin-c"])
+        print(f"libvirt lab: 4 daemons, 4 guests up in {time.monotonic() - t0:.1f}s")
 
         def host(name, capture, daemon, domain, **extra):
             return {
@@ -98,6 +102,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def check_run(lab):
     p = lab.fleet.playbook("remediate.yml", "--check", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    print(f"remediate.yml --check: {p.seconds:.1f}s")
     return SimpleNamespace(p=p, rows=lab.fleet.report(), running={n: d.running() for n, d in lab.daemons.items()})
 
 
@@ -105,6 +110,7 @@ def check_run(lab):
 def real_run(lab, check_run):
     lf = lab.fleet
     p = lf.playbook("remediate.yml", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    print(f"remediate.yml: {p.seconds:.1f}s")
     return SimpleNamespace(p=p, rows=lf.report(), boots=lf.boot_log(), events=lf.event_log())
 
 
