@@ -28,12 +28,22 @@ from pathlib import Path
 from tools.oracle.initramfs import newc_archive
 
 USER = "nobody"
+# The guest powers off on the ACPI power button (virsh shutdown) when the kernel's button and evdev
+# modules are in the initramfs (they are modules in Debian's kernels): busybox acpid runs
+# /etc/acpi/PWRF/00000080 for the power button event.
 INIT = b"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
 /bin/busybox mount -t devtmpfs dev /dev
+for m in /lib/acpi/evdev.ko /lib/acpi/button.ko; do [ -f $m ] && /bin/busybox insmod $m; done
+[ -f /lib/acpi/button.ko ] && /bin/busybox acpid -c /etc/acpi -l /dev/null
 echo GUEST-UP > /dev/ttyS0
 while true; do /bin/busybox sleep 3600; done
+"""
+POWER_BUTTON = b"""#!/bin/busybox sh
+echo GUEST-POWEROFF > /dev/ttyS0
+/bin/busybox poweroff -f
 """
 DOMAIN_XML = """<domain type='qemu'>
   <name>{name}</name>
@@ -54,6 +64,24 @@ DOMAIN_XML = """<domain type='qemu'>
 """
 
 
+def acpi_modules(kernel, into: Path) -> list[Path]:
+    """button.ko and evdev.ko of a fetched kernel (tools/oracle/kernels.Kernel), from its cached .deb."""
+    rel = kernel.meta["release"]
+    debs = sorted((kernel.dir.parent.parent / "debs").glob(f"{kernel.meta['package']}_*.deb"))
+    debs = [d for d in debs if kernel.meta["debian_version"] in d.name] or debs
+    if not debs:
+        raise RuntimeError(f"no cached .deb of {kernel.meta['package']} (tools/oracle/kernels.py fetches it)")
+    members = [
+        f"./lib/modules/{rel}/kernel/drivers/input/evdev.ko",
+        f"./lib/modules/{rel}/kernel/drivers/acpi/button.ko",
+    ]
+    into.mkdir(parents=True, exist_ok=True)
+    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[-1])], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(into), *members], stdin=tar.stdout, check=True, timeout=120)
+    tar.wait(timeout=120)
+    return [into / m for m in members]
+
+
 def available() -> str | None:
     """None when libvirt can run here, else what is missing."""
     for tool in ("/usr/sbin/libvirtd", "/usr/bin/virsh", "/usr/bin/qemu-system-x86_64", "/bin/busybox"):
@@ -69,7 +97,7 @@ def available() -> str | None:
 class Lab:
     """One temporary directory (traversable by nobody) holding the guest image and the daemons."""
 
-    def __init__(self, kernel: Path):
+    def __init__(self, kernel: Path, acpi_modules: list[Path] = ()):
         self.dir = Path(tempfile.mkdtemp(prefix="vmscape-lv-", dir="/tmp"))
         os.chmod(self.dir, 0o755)
         self.nobody = pwd.getpwnam(USER)
@@ -78,6 +106,11 @@ class Lab:
         self.initrd = self.dir / "guest.cpio.gz"
         busybox = Path("/bin/busybox").read_bytes()
         entries = [("bin", 0o040755, b""), ("bin/busybox", 0o100755, busybox), ("init", 0o100755, INIT)]
+        if acpi_modules:
+            entries += [("lib", 0o040755, b""), ("lib/acpi", 0o040755, b"")]
+            entries += [(f"lib/acpi/{m.name}", 0o100644, m.read_bytes()) for m in acpi_modules]
+            entries += [("etc", 0o040755, b""), ("etc/acpi", 0o040755, b""), ("etc/acpi/PWRF", 0o040755, b"")]
+            entries += [("etc/acpi/PWRF/00000080", 0o100755, POWER_BUTTON)]
         self.initrd.write_bytes(gzip.compress(newc_archive(entries), compresslevel=1))
         for f in (self.kernel, self.initrd):
             os.chmod(f, 0o644)

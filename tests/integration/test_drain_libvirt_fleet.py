@@ -14,6 +14,8 @@ state is checked independently of the playbook, with virsh from the test.
     kvm-b  drain managedsave  web-b  saved, rebooted, verified, restored (resumed, not booted again)
     kvm-c  drain managedsave  web-c saved, pin-c excluded (vmscape_libvirt_skip_domains): the host
                               cannot be emptied -> reboot pending, web-c restored right away
+    kvm-d  drain shutdown     web-d powered off through ACPI (the guest's busybox acpid), rebooted,
+                              verified, started again (boots)
 """
 
 from __future__ import annotations
@@ -42,16 +44,17 @@ MIGRATE += ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    kernel = fetch_all(["deb-6.1"], log=lambda *_: None)["deb-6.1"].dir / "vmlinuz"
-    lab = libvirt_session.Lab(kernel)
+    t0 = time.monotonic()
+    kernel = fetch_all(["deb-6.1"], log=lambda *_: None)["deb-6.1"]
+    modules = libvirt_session.acpi_modules(kernel, tmp_path_factory.mktemp("acpi"))
+    lab = libvirt_session.Lab(kernel.dir / "vmlinuz", modules)
     try:
-        t0 = time.monotonic()
-        daemons = {n: lab.daemon(n) for n in ("a", "b", "c", "peer")}
-        for daemon, guests in (("a", ["web-a"]), ("b", ["web-b"]), ("c", ["web-c", "pin-c"])):
+        daemons = {n: lab.daemon(n) for n in ("a", "b", "c", "d", "peer")}
+        for daemon, guests in (("a", ["web-a"]), ("b", ["web-b"]), ("c", ["web-c", "pin-c"]), ("d", ["web-d"])):
             for g in guests:
                 daemons[daemon].guest(g)
-        lab.wait_up(["web-a", "web-b", "web-c", "pin-c"])
-        print(f"libvirt lab: 4 daemons, 4 guests up in {time.monotonic() - t0:.1f}s")
+        lab.wait_up(["web-a", "web-b", "web-c", "pin-c", "web-d"])
+        print(f"libvirt lab: 5 daemons, 5 guests up in {time.monotonic() - t0:.1f}s")
 
         def host(name, capture, daemon, domain, **extra):
             return {
@@ -85,10 +88,11 @@ def lab(tmp_path_factory):
                 vmscape_libvirt_drain_method="managedsave",
                 vmscape_libvirt_skip_domains=["pin-c"],
             ),
+            host("kvm-d", SKY_OFF, "d", "az4", vmscape_libvirt_drain_method="shutdown"),
         ]
         lf = light_fleet.start(tmp_path_factory.mktemp("fleet"), specs)
         try:
-            for name, daemon in (("kvm-a", "a"), ("kvm-b", "b"), ("kvm-c", "c")):
+            for name, daemon in (("kvm-a", "a"), ("kvm-b", "b"), ("kvm-c", "c"), ("kvm-d", "d")):
                 run_dir = lf.root(name) / "run" / "libvirt"
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "qemu").symlink_to(daemons[daemon].qemu_run_dir)
@@ -101,7 +105,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def check_run(lab):
-    p = lab.fleet.playbook("remediate.yml", "--check", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    p = lab.fleet.playbook("remediate.yml", "--check", "-e", "vmscape_serial=4", "-e", "vmscape_serial_per_domain=1")
     print(f"remediate.yml --check: {p.seconds:.1f}s")
     return SimpleNamespace(p=p, rows=lab.fleet.report(), running={n: d.running() for n, d in lab.daemons.items()})
 
@@ -109,18 +113,19 @@ def check_run(lab):
 @pytest.fixture(scope="module")
 def real_run(lab, check_run):
     lf = lab.fleet
-    p = lf.playbook("remediate.yml", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    p = lf.playbook("remediate.yml", "-e", "vmscape_serial=4", "-e", "vmscape_serial_per_domain=1")
     print(f"remediate.yml: {p.seconds:.1f}s")
     return SimpleNamespace(p=p, rows=lf.report(), boots=lf.boot_log(), events=lf.event_log())
 
 
 def test_check_mode_changes_no_domain(lab, check_run):
     lf, p, rows = lab.fleet, check_run.p, check_run.rows
-    assert check_run.running == {"a": ["web-a"], "b": ["web-b"], "c": ["pin-c", "web-c"], "peer": []}
+    assert check_run.running == {"a": ["web-a"], "b": ["web-b"], "c": ["pin-c", "web-c"], "d": ["web-d"], "peer": []}
     assert lf.boot_log() == []
     assert "would migrate web-a to qemu+unix:///session?socket=" in p.stdout
     assert "would managedsave web-b" in p.stdout and "would managedsave web-c" in p.stdout
-    for host in ("kvm-a", "kvm-b", "kvm-c"):
+    assert "would shutdown web-d" in p.stdout
+    for host in ("kvm-a", "kvm-b", "kvm-c", "kvm-d"):
         assert rows[host]["reboot"] == "would_reboot"
         assert "would drain with drain/libvirt.yml (" in rows[host]["why"]
         state = lf.root(host) / "var" / "lib" / "fleetsec-vmscape" / "libvirt-drain.json"
@@ -157,6 +162,22 @@ def test_saved_guest_was_resumed_after_the_verified_reboot(lab, real_run):
     assert not (lf.root("kvm-b") / "var" / "lib" / "fleetsec-vmscape" / "libvirt-drain.json").exists()
 
 
+def test_shut_down_guest_was_booted_again_after_the_verified_reboot(lab, real_run):
+    boot = next(b for b in real_run.boots if b["host"] == "kvm-d")
+    assert boot["guests_at_boot"] == []
+    assert lab.daemons["d"].running() == ["web-d"]
+    # ACPI power button -> the guest's acpid powered it off; the undrain's virsh start booted it again
+    # (virsh start returns before the guest is up: give it the time a boot takes)
+    deadline = time.monotonic() + 90
+    while lab.lab.guest_up_count("web-d") < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    console = lab.lab.console("web-d").read_text()
+    assert console.count("GUEST-UP") == 2 and console.count("GUEST-POWEROFF") == 1
+    assert console.index("GUEST-POWEROFF") < console.rindex("GUEST-UP")
+    row = real_run.rows["kvm-d"]
+    assert (row["result"], row["reboot"]) == ("pass", "rebooted")
+
+
 def test_host_that_cannot_be_emptied_is_not_rebooted_and_gets_its_guests_back(lab, real_run):
     assert "kvm-c" not in {b["host"] for b in real_run.boots}
     assert lab.daemons["c"].running() == ["pin-c", "web-c"]
@@ -169,9 +190,9 @@ def test_host_that_cannot_be_emptied_is_not_rebooted_and_gets_its_guests_back(la
 
 def test_state_files_are_gone_and_a_second_run_changes_nothing(lab, real_run):
     daemons, lf = lab.daemons, lab.fleet
-    for host in ("kvm-a", "kvm-b", "kvm-c"):
+    for host in ("kvm-a", "kvm-b", "kvm-c", "kvm-d"):
         assert not (lf.root(host) / "var" / "lib" / "fleetsec-vmscape" / "libvirt-drain.json").exists()
-    lf.playbook("remediate.yml", "-e", "vmscape_serial=3", "-e", "vmscape_serial_per_domain=1")
+    lf.playbook("remediate.yml", "-e", "vmscape_serial=4", "-e", "vmscape_serial_per_domain=1")
     rows = lf.report()
     assert rows["kvm-a"]["reboot"] == rows["kvm-b"]["reboot"] == "not_needed"
     assert [b["host"] for b in lf.boot_log()].count("kvm-a") == 1
