@@ -400,7 +400,10 @@ def _grub(root, grub_dir, cfg_text, warnings):
             raw = plain[-1]
             if "saved_entry" in raw:
                 if env_text is None:
-                    guessed = "%s takes the default entry from saved_entry in %s" % (cfg_path, _missing(env_path, env_why, env_absent))
+                    guessed = "%s takes the default entry from saved_entry in %s" % (
+                        cfg_path,
+                        _missing(env_path, env_why, env_absent),
+                    )
                 spec = genv.get("saved_entry") or ""
                 source = "grubenv_saved"
                 if not spec:
@@ -432,9 +435,7 @@ def _grub(root, grub_dir, cfg_text, warnings):
             cmdline_why = "BLS entry %s has no options line" % entry.id
         elif env_text is None:
             # EL8 keeps the whole cmdline in grubenv ($kernelopts): without grubenv it is unknown.
-            missing = sorted(
-                {m.group(1) or m.group(2) for m in _VAR_RE.finditer(fields["options"])} - set(cfg_env)
-            )
+            missing = sorted({m.group(1) or m.group(2) for m in _VAR_RE.finditer(fields["options"])} - set(cfg_env))
             if missing:
                 cmdline = None
                 cmdline_why = "BLS entry %s takes %s from %s" % (

@@ -66,7 +66,7 @@ def parse_build_string(text):
 
 
 def _ubuntu_package_version(full):
-    """"5.15.0-91.101-generic" -> "5.15.0-91.101" (the flavour is not part of the package version),
+    """ "5.15.0-91.101-generic" -> "5.15.0-91.101" (the flavour is not part of the package version),
     so the running kernel's signature and its image's banner compare equal."""
     return re.sub(r"-[A-Za-z][A-Za-z0-9-]*$", "", full)
 

@@ -97,7 +97,7 @@ def _version_of(obs: Observed, same_build: bool, boot: bool) -> tuple[str | None
     for version, source, where in cands:
         if version and source in _BUILD_STRING_SOURCES:
             return version, True, f"upstream {version} from {where}"
-    for version, source, where in cands:
+    for version, _source, where in cands:
         if version:
             missing = "no distribution build string in /proc/version, /proc/version_signature or the image"
             return version, False, f"{version} from {where} ({missing})"
@@ -254,7 +254,9 @@ def ibpb_on_vmexit(obs: Observed) -> Answer:
     files = {"retbleed": obs.sysfs.get("retbleed"), "spec_rstack_overflow": obs.sysfs.get("spec_rstack_overflow")}
     if ibpb_elsewhere(files["retbleed"], files["spec_rstack_overflow"]):
         return Answer(True, SYSFS, "retbleed or spec_rstack_overflow uses IBPB")
-    missing = [f"{VULN_DIR}/{n} {'absent' if n not in obs.sysfs else 'unreadable'}" for n, v in files.items() if v is None]
+    missing = [
+        f"{VULN_DIR}/{n} {'absent' if n not in obs.sysfs else 'unreadable'}" for n, v in files.items() if v is None
+    ]
     if missing:
         return Answer(None, UNKNOWN, "; ".join(missing))
     return Answer(False, SYSFS, "neither retbleed nor spec_rstack_overflow uses IBPB")

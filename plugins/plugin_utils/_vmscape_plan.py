@@ -99,7 +99,10 @@ class Unknowns:
 
     def worlds(self) -> list[World]:
         names = list(_WHAT)
-        return [World(**dict(zip(names, combo))) for combo in itertools.product(*(self.candidates(n) for n in names))]
+        return [
+            World(**dict(zip(names, combo, strict=True)))
+            for combo in itertools.product(*(self.candidates(n) for n in names))
+        ]
 
 
 def _outcomes(unknowns: Unknowns, params) -> dict:
@@ -192,8 +195,13 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
     boot_unknowns = Unknowns({"generation": boot.generations, "listed": boot.listed, **common})
 
     if cpu.family is None or cpu.model is None or cpu.vendor is None:
-        missing = [k for k, v in (("vendor_id", cpu.vendor), ("cpu family", cpu.family), ("model", cpu.model)) if v is None]
-        cls_kind, cls_why = "unknown", "CPU identity unknown: /proc/cpuinfo has no " + ", ".join(f"'{m}'" for m in missing) + " line"
+        missing = [
+            k for k, v in (("vendor_id", cpu.vendor), ("cpu family", cpu.family), ("model", cpu.model)) if v is None
+        ]
+        cls_kind, cls_why = (
+            "unknown",
+            "CPU identity unknown: /proc/cpuinfo has no " + ", ".join(f"'{m}'" for m in missing) + " line",
+        )
     else:
         cls = classify_cpu(cpu.vendor, cpu.family, cpu.model)
         cls_kind, cls_why = cls.kind, cls.why
@@ -237,7 +245,9 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
                     f"kernel reports {observed_current!r}"
                 )
         else:
-            reasons.append("cannot predict the running kernel's string: " + _unknown_reason(run_unknowns, run_out, running.name))
+            reasons.append(
+                "cannot predict the running kernel's string: " + _unknown_reason(run_unknowns, run_out, running.name)
+            )
     if common["vmexit"].value:
         reasons.append("retbleed or SRSO already uses IBPB: the kernel reports IBPB on VMEXIT (facts §3)")
 
@@ -346,12 +356,15 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
             if cls_kind == "bhi":
                 if G3 not in gens:
                     reasons.append(
-                        f"BHI-only CPU: BHB clear needs a kernel with the BHB series (G3); this {gen_text} kernel offers IBPB only: vmscape=ibpb"
+                        "BHI-only CPU: BHB clear needs a kernel with the BHB series (G3); "
+                        f"this {gen_text} kernel offers IBPB only: vmscape=ibpb"
                     )
                 elif gens != (G3,):
                     reasons.append(f"BHI-only CPU: whether {boot.name} carries the BHB series is unknown: vmscape=ibpb")
                 elif cpu.bhi_ctrl is None:
-                    reasons.append(f"BHI_CTRL could not be read ({cpu.bhi_ctrl_reason}): cannot promise BHB clear; vmscape=ibpb")
+                    reasons.append(
+                        f"BHI_CTRL could not be read ({cpu.bhi_ctrl_reason}): cannot promise BHB clear; vmscape=ibpb"
+                    )
                 else:
                     reasons.append("CPU does not enumerate BHI_CTRL: BHB clear unavailable; vmscape=ibpb")
             else:
@@ -409,4 +422,3 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
 def _yn(answer: ev.Answer) -> str:
     word = {True: "yes", False: "no", None: "unknown"}[answer.value]
     return f"{word} ({answer.source}: {answer.detail})"
-

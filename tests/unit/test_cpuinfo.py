@@ -135,7 +135,9 @@ def test_missing_identity_lines_warn():
 
 def test_absent_bugs_line_is_unknown_not_empty():
     """x86 kernels print "bugs\t\t:" even with no bug set; a stanza without it was cut or edited."""
-    cpu, warnings = parse_cpuinfo("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t: 85\nflags\t: fpu ibpb\n\n")
+    cpu, warnings = parse_cpuinfo(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t: 85\nflags\t: fpu ibpb\n\n"
+    )
     assert cpu["bugs"] is None
     assert cpu["bugs_reason"] == "/proc/cpuinfo: boot CPU has no 'bugs' line"
     assert cpu["bugs_reason"] in warnings

@@ -205,7 +205,11 @@ def test_systemd_boot_default_glob(tmp_path):
         "image": "/efi/mid/6.1.0-56-amd64/linux",
         "source_reason": None,
     }
-    assert loader == {"backend": "systemd-boot", "configured_cmdline": "root=/dev/vda1 ro", "configured_cmdline_reason": None}
+    assert loader == {
+        "backend": "systemd-boot",
+        "configured_cmdline": "root=/dev/vda1 ro",
+        "configured_cmdline_reason": None,
+    }
     write(tmp_path, "efi/loader/loader.conf", "timeout 3\n")
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
     assert boot["release"] == "6.12.117+deb12-amd64"  # newest first without a default
@@ -310,6 +314,7 @@ def test_el8_kernelopts_without_grubenv_is_unknown_not_empty(tmp_path):
     boot, loader, _w = find_boot_kernel(str(tmp_path), None)
     assert loader["configured_cmdline"] is None
     assert loader["configured_cmdline_reason"] == (
-        "BLS entry mid-4.18.0-553.el8_10.x86_64 takes $kernelopts, $tuned_params from /boot/grub2/grubenv, which is absent"
+        "BLS entry mid-4.18.0-553.el8_10.x86_64 takes $kernelopts, $tuned_params from /boot/grub2/grubenv,"
+        " which is absent"
     )
     assert "saved_entry in /boot/grub2/grubenv, which is absent" in boot["source_reason"]

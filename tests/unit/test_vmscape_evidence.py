@@ -47,7 +47,11 @@ def test_absent_bugs_line_is_not_a_line_without_vmscape():
     # no bugs line: whether the list has the CPU is unknown; force gives the same string in both
     # cases (facts §3: force sets the bug), so the plan hedges with it and says why
     unknown = make_plan(rhel(vendor=AMD, family=0x1A, model=0x02, bugs=None))
-    assert (unknown["action"], unknown["cmdline"], unknown["expected_sysfs"]) == ("set", {"vmscape": "force"}, IBPB_EXIT)
+    assert (unknown["action"], unknown["cmdline"], unknown["expected_sysfs"]) == (
+        "set",
+        {"vmscape": "force"},
+        IBPB_EXIT,
+    )
     assert "lists this CPU is unknown" in reasons(unknown) and "no 'bugs' line" in reasons(unknown)
     # a pinned ibpb cannot hedge: its outcome depends on the unknown list
     pinned = make_plan(rhel(vendor=AMD, family=0x1A, model=0x02, bugs=None), {"mode": "ibpb"})
@@ -180,7 +184,9 @@ def test_absent_retbleed_or_srso_blocks_naming_the_file(missing):
 
 def test_one_file_saying_ibpb_is_enough():
     plan = make_plan(
-        facts(vendor=AMD, family=0x17, model=0x31, sysfs={"retbleed": "Mitigation: IBPB", "spec_rstack_overflow": ABSENT})
+        facts(
+            vendor=AMD, family=0x17, model=0x31, sysfs={"retbleed": "Mitigation: IBPB", "spec_rstack_overflow": ABSENT}
+        )
     )
     assert plan["expected_sysfs"] == IBPB_VMEXIT
 
@@ -235,7 +241,11 @@ def test_guessed_next_boot_is_blocked():
 
 def test_unknown_next_boot_parameters_are_blocked():
     f = facts(bugs=["vmscape"])
-    f["bootloader"].update(configured_cmdline=None, tokens=None, configured_cmdline_reason="BLS entry x takes $kernelopts from /boot/grub2/grubenv, which is absent")
+    f["bootloader"].update(
+        configured_cmdline=None,
+        tokens=None,
+        configured_cmdline_reason="BLS entry x takes $kernelopts from /boot/grub2/grubenv, which is absent",
+    )
     plan = make_plan(f)
     assert plan["action"] == "blocked" and "$kernelopts" in reasons(plan)
 

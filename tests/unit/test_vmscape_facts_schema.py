@@ -52,7 +52,11 @@ def without(path):
         ("kernel.version", "6.1.x", "facts.kernel.version: '6.1.x' is not an upstream version X.Y[.Z]"),
         ("kernel.version", "6.1.192\n", "is not an upstream version"),
         ("kernel.version_source", "guess", "facts.kernel.version_source: 'guess' is not one of proc_version,"),
-        ("boot_kernel.release", "6.1.0 ; reboot", "facts.boot_kernel.release: '6.1.0 ; reboot' is not a kernel release"),
+        (
+            "boot_kernel.release",
+            "6.1.0 ; reboot",
+            "facts.boot_kernel.release: '6.1.0 ; reboot' is not a kernel release",
+        ),
         ("boot_kernel.release", "../../etc", "is not a kernel release"),
         ("boot_kernel.source", "magic", "facts.boot_kernel.source: 'magic' is not one of grub_cfg"),
         ("boot_kernel.knows_vmscape", "yes", "facts.boot_kernel.knows_vmscape: expected bool or null"),

@@ -266,7 +266,9 @@ def test_bad_facts_name_the_field(path, value, message):
 def test_missing_section_is_named():
     f = facts()
     del f["cpu"]
-    with pytest.raises(PlanError, match=r"^facts\.cpu: missing \(is this the output of fleetsec\.vmscape\.vmscape_facts\?\)"):
+    with pytest.raises(
+        PlanError, match=r"^facts\.cpu: missing \(is this the output of fleetsec\.vmscape\.vmscape_facts\?\)"
+    ):
         make_plan(f)
 
 
