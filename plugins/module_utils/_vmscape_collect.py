@@ -186,8 +186,9 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
 
 def observation(root):
     """When and where these facts were observed: a random id of this observation, the target's
-    clock, the boot id (``<root>/proc/sys/kernel/random/boot_id``, null when absent), and ``run``,
-    which only the controller sets (the Ansible run that gathered them; docs/DESIGN.md)."""
+    clock, the boot id (``<root>/proc/sys/kernel/random/boot_id``, null when absent), and ``run`` and
+    ``host``, which only the controller sets (the Ansible run and inventory host that gathered them;
+    plugins/plugin_utils/_action_facts.py)."""
     boot_id = None
     try:
         data = _rootpath.read_bytes(root, BOOT_ID, 64)
@@ -196,4 +197,4 @@ def observation(root):
     if data:
         text = data.decode("ascii", "replace").strip()
         boot_id = text if len(text) == 36 else None
-    return {"id": uuid.uuid4().hex, "time": round(time.time(), 3), "boot_id": boot_id, "run": None}
+    return {"id": uuid.uuid4().hex, "time": round(time.time(), 3), "boot_id": boot_id, "run": None, "host": None}

@@ -191,6 +191,7 @@ def read_facts(facts) -> Observed:
     _typed(facts, "observation.time", (int, float))
     _typed(facts, "observation.boot_id", str, nullable=True)
     _typed(facts, "observation.run", str, nullable=True)
+    _typed(facts, "observation.host", str, nullable=True)
     for section in ("cpu", "kernel", "boot_kernel", "cmdline", "bootloader"):
         _typed(facts, section, Mapping)
 

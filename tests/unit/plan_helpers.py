@@ -56,7 +56,7 @@ def facts(
     return {
         "schema": 2,
         "root": "/",
-        "observation": {"id": "0" * 32, "time": 1764600000.0, "boot_id": None, "run": None},
+        "observation": {"id": "0" * 32, "time": 1764600000.0, "boot_id": None, "run": None, "host": None},
         "warnings": [],
         "cpu": {
             "vendor": vendor,
