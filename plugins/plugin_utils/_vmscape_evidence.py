@@ -34,6 +34,7 @@ from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_t
     classify_cpu,
     generation_from_version,
     listed_by_branch,
+    listed_by_every_branch,
     parse_version,
 )
 
@@ -221,6 +222,8 @@ def listing(obs: Observed, running_view: bool, knows: Answer, version: str | Non
         if listed is not None:
             branch = ".".join(map(str, branch_of(parse_version(version)) or ()))
             return Answer(listed, TABLES, f"the {branch} branch's list {'has' if listed else 'lacks'} it (facts §4)")
+    if listed_by_every_branch(cpu.vendor, cpu.family, cpu.model):
+        return Answer(True, TABLES, "every CPU list of facts §4 (newest and each stable branch's) has it")
     missing = []
     if running_view:
         missing.append(
