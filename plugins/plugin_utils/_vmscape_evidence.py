@@ -275,4 +275,6 @@ def cpu_flag(obs: Observed, name: str) -> Answer:
 def bhi_ctrl(obs: Observed) -> Answer:
     if obs.cpu.bhi_ctrl is None:
         return Answer(None, UNKNOWN, f"BHI_CTRL unknown: {obs.cpu.bhi_ctrl_reason or 'not read'}")
-    return Answer(obs.cpu.bhi_ctrl, CPUID, f"CPUID.(7,2):EDX[4] BHI_CTRL = {int(obs.cpu.bhi_ctrl)}")
+    return Answer(
+        obs.cpu.bhi_ctrl, CPUID, f"BHI_CTRL = {int(obs.cpu.bhi_ctrl)} (CPUID leaf 7 through /dev/cpu/0/cpuid)"
+    )
