@@ -478,11 +478,14 @@ def _insert_bls(tree, entries, env):
 
 
 def _systemd_boot(root, warnings):
+    # Only a loader.conf (bootctl install always writes one) makes a directory systemd-boot's: BLS
+    # entries alone are also GRUB's (blscfg on Fedora/RHEL), whose default lives in grub.cfg and
+    # grubenv, and reading them as systemd-boot's would guess the next boot.
     for ldir in LOADER_DIRS:
         conf = _read(root, ldir + "/loader.conf", warnings)
-        entries = read_bls_entries(root, ldir + "/entries", warnings)
-        if conf is None and not entries:
+        if conf is None:
             continue
+        entries = read_bls_entries(root, ldir + "/entries", warnings)
         default = None
         for line in (conf or "").split("\n"):
             parts = line.strip().split(None, 1)

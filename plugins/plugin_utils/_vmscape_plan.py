@@ -277,12 +277,21 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
         "policy": {"mode": pol.mode, "allow_remove_mitigations_off": pol.allow_remove_mitigations_off},
     }
 
-    unchanged_known, unchanged = False, None
-    if next_params is not None and boot.knows.value is not None:
-        unchanged_known, unchanged = _single(_outcomes(boot_unknowns, next_params))
+    unchanged_known, unchanged, unchanged_why = False, None, None
+    if next_params is None:
+        unchanged_why = f"the next boot's kernel parameters are unknown ({obs.next_cmdline_reason})"
+    elif boot.knows.value is None:
+        unchanged_why = f"whether {boot.name} knows VMSCAPE is unknown ({boot.knows.detail})"
+    else:
+        unchanged_outcomes = _outcomes(boot_unknowns, next_params)
+        unchanged_known, unchanged = _single(unchanged_outcomes)
+        if not unchanged_known:
+            unchanged_why = _unknown_reason(boot_unknowns, unchanged_outcomes, boot.name)
 
     def finish(action: str, expected: str | None) -> dict:
         plan["action"] = action
+        if action == "none" and not unchanged_known and unchanged_why:
+            reasons.append(f"what the next boot will print is unknown: {unchanged_why}")
         plan["expected_sysfs"] = expected
         if action in ("blocked", "kernel_upgrade") and plan["mode"] != "none":
             plan["wanted_mode"], plan["mode"] = plan["mode"], "none"

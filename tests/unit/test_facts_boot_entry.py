@@ -318,3 +318,13 @@ def test_el8_kernelopts_without_grubenv_is_unknown_not_empty(tmp_path):
         " which is absent"
     )
     assert "saved_entry in /boot/grub2/grubenv, which is absent" in boot["source_reason"]
+
+
+def test_bls_entries_without_grub_cfg_are_not_systemd_boot(tmp_path):
+    """RHEL's /boot/loader/entries belong to GRUB (blscfg): with grub.cfg gone the next boot is a
+    guess, not systemd-boot's first entry (systemd-boot is recognised by its loader.conf)."""
+    for v in ("5.14.0-503.el9.x86_64", "5.14.0-570.el9.x86_64"):
+        bls(tmp_path, f"mid-{v}", v, "root=/dev/sda2 ro")
+    boot, loader, _w = find_boot_kernel(str(tmp_path), "5.14.0-570.el9.x86_64")
+    assert (boot["source"], loader["backend"]) == ("newest_installed", "unknown")
+    assert "guessed the newest installed kernel" in boot["source_reason"]
