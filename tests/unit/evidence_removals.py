@@ -2,7 +2,7 @@
 and the plan stays the same, or becomes less confident with a reason naming what is missing.
 
 Shared by tests/unit/test_evidence_metamorphic.py (committed snapshot roots) and
-tests/integration/oracle/test_evidence_metamorphic.py (roots of real-kernel captures).
+tests/integration/oracle/test_metamorphic_real_kernels.py (roots of real-kernel captures).
 
 A removal edits a scratch root in place and ``undo()``s afterwards; it never rewrites a file in
 place (a new file replaces it), so hard-linked kernel files are never changed.

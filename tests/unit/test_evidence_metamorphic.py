@@ -1,7 +1,7 @@
 """Metamorphic test (issue 9) over every committed snapshot root: tests/data/facts/snapshots and
 tests/data/distros. One optional piece of evidence is taken away at a time; the plan must stay the
 same or become less confident with a reason naming the piece (evidence_removals.judge). The roots
-of real-kernel captures get the same test in tests/integration/oracle/test_evidence_metamorphic.py
+of real-kernel captures get the same test in tests/integration/oracle/test_metamorphic_real_kernels.py
 (they need the fetched kernels)."""
 
 import shutil
