@@ -39,14 +39,14 @@ COLUMNS = (
 # unreachable hosts (facts do not), and they exist only for hosts of this run: a persistent fact
 # cache (AWX) can hold vmscape facts of an earlier run, registered results never.
 REGISTERED = (
-    "__vmscape_audited",
-    "__vmscape_assessed",
+    "__vmscape_audit_result",
+    "__vmscape_assess_result",
     "vmscape_cmdline",
     "vmscape_rollback_restore",
-    "__vmscape_rollback_planned",
-    "vmscape_gate",
-    "vmscape_reboot_result",
-    "__vmscape_verified",
+    "__vmscape_rollback_plan_result",
+    "__vmscape_gate",
+    "__vmscape_reboot_result",
+    "__vmscape_verify_result",
 )
 
 
@@ -98,6 +98,8 @@ class FleetReport:
         if isinstance(result.get("verify"), Mapping):
             rec["verify"] = dict(result["verify"])
             return
+        if (rec.get("verify") or {}).get("status") == "fail":
+            return  # the reboot play's rescue re-raising a failed verification: that stays the result
         rec["error"] = {"task": task, "msg": str(result.get("msg") or result.get("stderr") or "failed")}
 
     def unreachable(self, host: str, task: str, result: Mapping) -> None:
@@ -355,6 +357,8 @@ def _why(rec: Mapping, plan: Mapping, verify: Mapping) -> str:
     reboot = rec.get("reboot") or {}
     if reboot.get("status") in ("pending", "would_reboot") and reboot.get("reason"):
         parts.append(reboot["reason"])
+    if isinstance(reboot.get("drain"), Mapping) and reboot["drain"].get("note"):
+        parts.append(reboot["drain"]["note"])
     if not parts and plan and plan.get("action") in ("blocked", "kernel_upgrade"):
         parts.append((plan.get("reasons") or [""])[-1])
     seen = []

@@ -31,28 +31,28 @@ def test_registered_results_of_every_outcome():
     assert r.registered(
         "ok",
         {
-            "__vmscape_assessed": {"plan": SKY_OK, "changed": False},
-            "__vmscape_verified": {"verify": {"status": "pass", "observed": IBPB, "reasons": []}},
+            "__vmscape_assess_result": {"plan": SKY_OK, "changed": False},
+            "__vmscape_verify_result": {"verify": {"status": "pass", "observed": IBPB, "reasons": []}},
         },
     )
     r.registered(
         "staged",
         {
-            "__vmscape_assessed": {"plan": SKY_OFF},
+            "__vmscape_assess_result": {"plan": SKY_OFF},
             "vmscape_cmdline": {"changed": True, "backend": "grub", "effective_cmdline": "ro vmscape=ibpb"},
             "vmscape_reboot": {"status": "pending", "reason": "vmscape_reboot_policy is stage"},
-            "__vmscape_verified": {"verify": {"status": "pending", "observed": "Vulnerable", "reasons": []}},
+            "__vmscape_verify_result": {"verify": {"status": "pending", "observed": "Vulnerable", "reasons": []}},
         },
     )
-    r.registered("gone", {"__vmscape_assessed": {"unreachable": True, "msg": "ssh: connect to host gone port 22"}})
+    r.registered("gone", {"__vmscape_assess_result": {"unreachable": True, "msg": "ssh: connect to host gone port 22"}})
     r.registered(
         "bad",
         {
-            "__vmscape_assessed": {"plan": SKY_OFF},
+            "__vmscape_assess_result": {"plan": SKY_OFF},
             "vmscape_cmdline": {"failed": True, "msg": "/etc/default/grub:3: command substitution"},
         },
     )
-    r.registered("skipped", {"__vmscape_assessed": {"plan": SKY_OK}, "vmscape_cmdline": {"skipped": True}})
+    r.registered("skipped", {"__vmscape_assess_result": {"plan": SKY_OK}, "vmscape_cmdline": {"skipped": True}})
     rows = {row["host"]: row for row in r.rows()}
     assert sorted(rows) == ["bad", "gone", "ok", "skipped", "staged"]
     assert (rows["ok"]["result"], rows["staged"]["result"], rows["staged"]["reboot"]) == ("pass", "pending", "pending")
