@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
+import hashlib
 import json
 import os
 import shlex
+import tempfile
 import zlib
 
 from ansible import constants as C
@@ -41,6 +44,7 @@ MAX_OUTPUT = 64 * 1024 * 1024
 # change, clears them) and keyed by the image file's identity (device, inode, size, mtime, ctime)
 # and the question: an audit after the first decompresses no image. Off: vmscape_probe_cache=false.
 PROBE_CACHE = "/run/fleetsec-vmscape/kernel-probe.json"
+_BLOB: str | None = None
 
 # The program run on the host (Python 3.6+): imports the shipped modules from memory and prints
 # {"facts": ...} or {"failed": true, "msg": ...}. %(blob)s, %(root)s, %(probe)s filled in below.
@@ -188,11 +192,43 @@ def _closure() -> dict[str, str]:
     return sources
 
 
+def _signature() -> str:
+    """Names, sizes and mtimes of the module_utils files: what the payload is built from."""
+    h = hashlib.sha256()
+    for entry in sorted(os.scandir(MODULE_UTILS), key=lambda e: e.name):
+        if entry.name.endswith(".py"):
+            st = entry.stat()
+            h.update(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def _blob() -> str:
+    """The collector's modules, compressed. Building it (parsing ~80 kB of source) costs ~40 ms,
+    which every task's worker process would pay per host: it is built once per run and kept in the
+    run's local temporary directory, shared by the workers."""
+    global _BLOB
+    if _BLOB is None:
+        path = None
+        with contextlib.suppress(Exception):  # no usable local tmp: build it here
+            path = os.path.join(C.DEFAULT_LOCAL_TMP, f"fleetsec-vmscape-facts-{_signature()}.b64")
+            with open(path, encoding="ascii") as f:
+                _BLOB = f.read()
+        if not _BLOB:
+            _BLOB = base64.b64encode(zlib.compress(json.dumps(_closure()).encode("utf-8"), 6)).decode("ascii")
+            if path:
+                with contextlib.suppress(OSError):
+                    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".fleetsec-facts-")
+                    with os.fdopen(fd, "w", encoding="ascii") as f:
+                        f.write(_BLOB)
+                    os.replace(tmp, path)
+    return _BLOB
+
+
 def program(root: str, probe_image: str, cache: str | None = None) -> bytes:
     """The Python program (stdin of the host's interpreter) that collects the facts under ``root``;
     ``cache``: host path of the kernel-probe cache (None: none)."""
-    blob = base64.b64encode(zlib.compress(json.dumps(_closure()).encode("utf-8"), 9)).decode("ascii")
-    return (_PROGRAM % {"blob": blob, "root": root or "/", "probe": probe_image, "cache": cache}).encode("utf-8")
+    values = {"blob": _blob(), "root": root or "/", "probe": probe_image, "cache": cache}
+    return (_PROGRAM % values).encode("utf-8")
 
 
 def command(interpreters: list[str]) -> str:
