@@ -35,7 +35,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import (
     PARAM_NAME_RE,
     normalize_name,
     parse_token,
-    split_raw,
+    split_spans,
     validate_param,
 )
 
@@ -259,13 +259,7 @@ def check_result(before, after, request, strict=True):
 
 def token_spans(text):
     """[(start, end, raw)] for each token of ``text`` (kernel splitting rules)."""
-    out = []
-    pos = 0
-    for raw in split_raw(text):
-        start = text.index(raw, pos)
-        out.append((start, start + len(raw), raw))
-        pos = start + len(raw)
-    return out
+    return [(start, end, text[start:end]) for start, end in split_spans(text)]
 
 
 _BLANKS = " \t"

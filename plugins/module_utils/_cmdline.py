@@ -105,19 +105,19 @@ def parse_token(raw):
     return CmdlineToken(raw, name, value)
 
 
+# One argument as next_arg scans it: runs of non-space characters and quoted runs (a quote
+# toggles quoting anywhere; an unterminated quote runs to the end). Linear time.
+_ARG_RE = re.compile(r'(?:[^ \t\n\v\f\r"]+|"[^"]*"?)+')
+
+
+def split_spans(text):
+    """[(start, end)] of each raw argument of a command line, in order."""
+    return [m.span() for m in _ARG_RE.finditer(text)]
+
+
 def split_raw(text):
     """Split a command line into raw argument strings (quotes kept), all of them."""
-    out = []
-    pos = 0
-    n = len(text)
-    while pos < n:
-        while pos < n and text[pos] in _SPACE:
-            pos += 1
-        if pos >= n:
-            break
-        raw, pos = _next_arg(text, pos)
-        out.append(raw)
-    return out
+    return [m.group(0) for m in _ARG_RE.finditer(text)]
 
 
 def tokenize(text):
