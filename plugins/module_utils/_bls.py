@@ -56,7 +56,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot imp
 ENTRIES_DIR = "/boot/loader/entries"
 GRUBENV_PATHS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
 _VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-_KEY_RE = re.compile(r"^(\s*)(\S+)(\s*)(.*?)(\r?)$")
+_KEY_RE = re.compile(r"^(\s*)(\S+)(\s*)(.*?)(\r?)\Z")
 
 
 def _decode(data):
@@ -403,3 +403,9 @@ def check_entries(root, request):
         for p in check_result(toks, toks, request, strict=False):
             problems.append("%s: %s" % (e.real_path, p))
     return problems
+
+
+def add_regeneration_for_restore(root, plan, request):
+    """The regeneration of a restore: grub2-mkconfig, then every entry checked against ``request``."""
+    _host, env_real = find_grubenv(root)
+    add_regeneration(root, plan, env_real, lambda: (check_entries(root, request), []))

@@ -27,9 +27,9 @@ _SPACE = " \t\n\v\f\r"
 # A parameter name as the kernel accepts it in practice: letters, digits and ._-/ (module
 # parameters are "module.param"; a few built-in names carry '/' or ':'). Used to validate
 # names we are asked to write, never to reject what a running kernel already has.
-PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,127}$")
+PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,127}\Z")
 # A value we agree to write unquoted: no whitespace, quotes, shell or GRUB metacharacters.
-PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]{0,255}$")
+PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]{0,255}\Z")
 
 
 class CmdlineToken(object):

@@ -65,10 +65,10 @@ JOURNAL_DIR = "/var/lib/fleetsec-vmscape"
 JOURNAL_FILE = JOURNAL_DIR + "/kernel_cmdline-journal.json"
 FORMAT = 1
 KEEP = 50
-ID_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+$")
+ID_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+\Z")
 _ID_TIME = "%Y%m%dT%H%M%S.%fZ"
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_BACKUP_SUFFIX_RE = r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d(?:\.\d+)?~$"
+_SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_BACKUP_SUFFIX_RE = r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d(?:\.\d+)?~\Z"
 
 
 class JournalError(BootConfigError):
@@ -382,14 +382,20 @@ def _drop_backups(root, entry):
 
 
 def record_change(root, entry, keep=None, now=None):
-    """Append ``entry`` (an id is given to it); drop the oldest beyond ``keep`` (KEEP). Returns warnings.
+    """Append ``entry``; drop the oldest beyond ``keep`` (KEEP). Returns warnings.
+
+    The entry keeps the id it carries (the run's id, also in its intent) when that is later than
+    every id in the journal; otherwise (or without one) it gets a new one.
 
     Raises JournalError before anything is written. The backups of dropped entries are
     deleted after the journal is written, best effort (failures are warnings).
     """
     with _Locked(root):
         journal = load(root)
-        entry["id"] = new_id(journal.entries, now or _now())
+        wanted = entry.get("id")
+        last = journal.entries[-1]["id"] if journal.entries else None
+        if not (wanted and ID_RE.match(wanted) and (last is None or _id_time(wanted) > _id_time(last))):
+            entry["id"] = new_id(journal.entries, now or _now())
         entry["time"] = (now or _now()).astimezone(_utc()).strftime("%Y-%m-%dT%H:%M:%SZ")
         journal.entries.append(entry)
         keep = keep or KEEP

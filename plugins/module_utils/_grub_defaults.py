@@ -64,7 +64,7 @@ DROPIN_HEADER = (
     "# Managed by fleetsec.vmscape.kernel_cmdline: kernel parameters for every GRUB entry,\n"
     "# added here because no other file assigns GRUB_CMDLINE_LINUX. update-grub reads it.\n"
 )
-_SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]*$")
+_SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]*\Z")
 _UNSAFE_IN_SOURCE = set("'\"\\$`")
 _BLANKS = " \t"
 

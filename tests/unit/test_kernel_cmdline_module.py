@@ -170,7 +170,9 @@ def test_snapshot_restore_removes_new_files_and_restores_old(tmp_path):
     (d / "b.conf").write_text("created")
     (tmp_path / "absent").write_text("created")
     assert snap.changed_paths() == sorted([str(d / "a.conf"), str(d / "b.conf"), str(tmp_path / "absent")])
-    assert snap.restore() == []
+    errors, removed, left = snap.restore()
+    assert errors == [] and left == []
+    assert removed == sorted([str(d / "b.conf"), str(tmp_path / "absent")])
     assert sorted(os.listdir(d)) == ["a.conf"] and (d / "a.conf").read_text() == "old"
     assert not (tmp_path / "absent").exists()
 
