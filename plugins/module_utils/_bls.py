@@ -38,7 +38,7 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults, _grubenv, _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_menu, _grub_defaults, _grubenv, _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
@@ -373,6 +373,7 @@ def build_plan(root, request, backend):
         return problems
 
     plan.verify = verify
+    plan.expected_cmdline = lambda: plan.effective_after.split()
     add_regeneration(root, plan, st.env_real, lambda: (verify(strict=False), []))
     return plan
 
@@ -382,14 +383,30 @@ def add_regeneration(root, plan, env_real, verify_regen):
 
     Shared by a change and by a restore from the journal, so both regenerate the same way.
     """
-    _grub_defaults.regen_commands(root, plan, bls=True)
+    cfg = _grub_defaults.regen_commands(root, plan, bls=True)
     if plan.regen:
         entries_real = _rootpath.under(root, ENTRIES_DIR)
         for cmd in plan.regen:
             cmd.touch_globs.append((entries_real, "*.conf"))
             if env_real:
                 cmd.touches.append(env_real)
-        plan.verify_regen = verify_regen
+        before = _boot_menu.default_boot(root, plan.backend)[0]
+        real_cfg = _rootpath.under(root, cfg)
+
+        def verify():
+            problems, warnings = verify_regen()
+            data = read_bytes(real_cfg)
+            if data is None or not data.strip():
+                problems.append("%s is %s" % (real_cfg, "missing" if data is None else "empty"))
+                return problems, warnings
+            problems.extend(
+                _boot_menu.script_check(root, cfg, _grub_defaults.command_for_root, _grub_defaults.find_tool)
+            )
+            expected = plan.expected_cmdline() if plan.expected_cmdline is not None else None
+            p2, w2 = _boot_menu.check(root, plan.backend, before, expected, real_cfg)
+            return problems + p2, warnings + w2
+
+        plan.verify_regen = verify
 
 
 def check_entries(root, request):

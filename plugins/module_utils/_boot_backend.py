@@ -392,6 +392,7 @@ class Plan(object):
         self.regen_stale = None  # reason string when the generated config is out of date
         self.verify = None  # callable() -> problems after the steps
         self.verify_regen = None  # callable() -> (problems, warnings) after regeneration
+        self.expected_cmdline = None  # callable() -> tokens the default entry must carry, in order
         self.warnings = []
         self.notes = []
 

@@ -563,5 +563,6 @@ def plan_restore(root, entry, backend, add_regeneration, effective_now, force=Fa
         return out
 
     plan.verify = verify
+    plan.expected_cmdline = lambda: split_raw(effective_now() or "")
     plan.effective_after = entry["previous_cmdline"]
     return RestorePlan(entry, plan, notes)

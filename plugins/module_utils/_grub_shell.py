@@ -85,6 +85,19 @@ def _word_special_re(terminators):
     return rx
 
 
+def _shown(tok, eof="end of file"):
+    """How an error message shows a token: operators and reserved words as they are, anything
+    else as "a word" - a message never echoes the file's text (a drop-in may be a link to a
+    secret)."""
+    if tok.kind == "EOF" or not tok.text:
+        return eof
+    if tok.kind == "NL":
+        return "end of line"
+    if tok.kind == "OP" or tok.text in _RESERVED:
+        return "'%s'" % tok.text
+    return "a word"
+
+
 class ShellError(Exception):
     """Code that cannot be followed safely, with the file and line it sits on."""
 
@@ -531,7 +544,7 @@ class Parser(object):
     def expect_word(self, word):
         tok = self.lx.next()
         if not self.is_word(tok, word):
-            self.error(tok, "syntax error: expected '%s', found %r" % (word, tok.text or "end of file"))
+            self.error(tok, "syntax error: expected '%s', found %s" % (word, _shown(tok)))
         return tok
 
     # ----- grammar
@@ -539,7 +552,7 @@ class Parser(object):
         body = self.parse_list(terminators=())
         tok = self.lx.peek()
         if tok.kind != "EOF":
-            self.error(tok, "syntax error near %r" % tok.text)
+            self.error(tok, "syntax error near %s" % _shown(tok))
         return body
 
     def at_terminator(self, terminators):
@@ -564,7 +577,7 @@ class Parser(object):
             elif self.is_op(tok, ";"):
                 self.lx.next()
             elif tok.kind not in ("NL", "EOF") and not self.at_terminator(terminators):
-                self.error(tok, "syntax error near %r" % tok.text)
+                self.error(tok, "syntax error near %s" % _shown(tok))
             items.append(node)
 
     def parse_and_or(self):
@@ -782,7 +795,7 @@ class Parser(object):
         if not assigns and not words:
             if first.kind == "EOF":
                 self.error(first, "syntax error: unexpected end of file")
-            self.error(first, "syntax error near %r" % (first.text or "end of line"))
+            self.error(first, "syntax error near %s" % _shown(first, "end of line"))
         return ("simple", assigns, words, self.line(first), first.start)
 
     def _skip_array(self, open_tok):
@@ -988,16 +1001,15 @@ class ShellState(object):
             self._refuse(
                 ctx,
                 line,
-                "the command name %r is computed at run time; it could be anything "
-                "(eval, ., export ...)" % words[0].text,
+                "the command name is computed at run time; it could be anything (eval, ., export ...)",
             )
         args = words[1:]
         while cmd in ("command", "builtin", "exec", "nohup", "time") and args:
             if cmd == "exec":
-                self._refuse(ctx, line, "exec %s would replace grub-mkconfig's shell" % args[0].text)
+                self._refuse(ctx, line, "exec would replace grub-mkconfig's shell")
             nxt = static_text(args[0].parts)
             if nxt is None:
-                self._refuse(ctx, line, "the command name %r is computed at run time" % args[0].text)
+                self._refuse(ctx, line, "the command name after %s is computed at run time" % cmd)
             cmd, args = nxt, args[1:]
         for w in args:
             self._eval_parts(w.parts, ctx, self._line(ctx, w))
@@ -1045,7 +1057,7 @@ class ShellState(object):
             name = m.group(1) if m else (text if _NAME_RE.fullmatch(text) else None)
             if name is None:
                 if any(v in text for v in self.watched):
-                    self._refuse(ctx, line, "%s %s cannot be followed" % (cmd, text))
+                    self._refuse(ctx, line, "%s of a computed name cannot be followed" % cmd)
                 continue
             if name in self.watched and cmd != "export":
                 self._refuse(
@@ -1062,7 +1074,7 @@ class ShellState(object):
         for w in args:
             text = static_text(w.parts)
             if text is None:
-                self._refuse(ctx, line, "unset of a computed name %r" % w.text)
+                self._refuse(ctx, line, "unset of a computed name")
                 continue
             if text == "-f":
                 functions = True
