@@ -19,10 +19,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
+import harness
 
 REPORT = Path(os.environ.get("FAULTS_REPORT", str(harness.REPO / "build" / "faults-report.json")))
 ROWS_DIR = REPORT.parent / "faults-rows"
+KEYS = ("injected", "runs", "data_lost", "unbootable", "clear_errors", "succeeded")
 
 
 def pytest_configure(config):
@@ -34,12 +35,18 @@ def pytest_configure(config):
 
 
 def _rows():
+    """The tallies of every test (and xdist worker), rows of one fault class added up."""
     if not ROWS_DIR.exists():
         return []
-    out = []
+    out = {}
     for f in sorted(ROWS_DIR.iterdir()):
-        out.append(json.loads(f.read_text()))
-    return out
+        r = json.loads(f.read_text())
+        have = out.setdefault(r["fault"], dict(r, **dict.fromkeys(KEYS, 0)))
+        for k in KEYS:
+            have[k] += r[k]
+        if have is not r:
+            have["notes"] = have.get("notes", []) + r.get("notes", [])
+    return [out[k] for k in sorted(out)]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -95,7 +102,7 @@ def tally():
     yield make
     ROWS_DIR.mkdir(parents=True, exist_ok=True)
     for t in made:
-        name = "%s-%d.json" % (t.fault.replace("/", "_").replace(" ", "_"), os.getpid())
+        name = "%s-%d-%d.json" % (t.fault.replace("/", "_").replace(" ", "_"), os.getpid(), id(t))
         (ROWS_DIR / name).write_text(json.dumps(t.as_dict()) + "\n")
 
 
@@ -113,12 +120,12 @@ def pytest_terminal_summary(terminalreporter):
         return
     tr = terminalreporter
     tr.section("fault injection: what was tried and what held")
-    tr.write_line("%-34s %6s %9s %10s %12s %9s" % ("fault", "runs", "data lost", "unbootable", "clear errors", "succeeded"))
-    totals = [0, 0, 0, 0, 0]
-    keys = ("runs", "data_lost", "unbootable", "clear_errors", "succeeded")
+    fmt = "%-34s %8s %6s %9s %10s %12s %9s"
+    tr.write_line(fmt % ("fault", "injected", "runs", "data lost", "unbootable", "clear errors", "succeeded"))
+    totals = [0] * len(KEYS)
     for r in rows:
-        tr.write_line("%-34s %6d %9d %10d %12d %9d" % ((r["fault"],) + tuple(r[k] for k in keys)))
-        for i, k in enumerate(keys):
+        tr.write_line(fmt % ((r["fault"],) + tuple(r[k] for k in KEYS)))
+        for i, k in enumerate(KEYS):
             totals[i] += r[k]
-    tr.write_line("%-34s %6d %9d %10d %12d %9d" % ("total", *totals))
+    tr.write_line(fmt % ("total", *totals))
     tr.write_line("report: %s" % REPORT)

@@ -265,8 +265,30 @@ class Sandbox:
         return out
 
     def config(self):
-        """The GRUB defaults only (what a change edits and a restore must give back byte for byte)."""
-        return {k: v for k, v in self.files().items() if k.startswith("etc/default/") and not k.endswith("~")}
+        """The GRUB defaults grub-mkconfig reads (/etc/default/grub, grub.d/*.cfg): what a change
+        edits and a restore must give back byte for byte."""
+        return {
+            k: v
+            for k, v in self.files().items()
+            if k == "etc/default/grub" or (k.startswith("etc/default/grub.d/") and k.endswith(".cfg"))
+        }
+
+    def litter(self):
+        """Files a run leaves that it should not: temporary files, and copies (``~``) that no
+        journal entry owns."""
+        owned = set()
+        for e in (self.journal() or {}).get("entries", []):
+            for rec in e["files"] + ((e.get("restored") or {}).get("files") or []):
+                if rec.get("backup"):
+                    owned.add(rec["backup"])
+        out = []
+        for d, host in ((self.etc_default, "/etc/default"), (self.boot, "/boot")):
+            for dirpath, _dirs, names in os.walk(d):
+                for n in names:
+                    hp = host + "/" + str((Path(dirpath) / n).relative_to(d))
+                    if n.endswith(".fleetsec-tmp") or (n.endswith("~") and hp not in owned):
+                        out.append(hp)
+        return sorted(out)
 
     def journal(self):
         data = read(self.varlib / "fleetsec-vmscape" / "kernel_cmdline-journal.json")
@@ -373,11 +395,13 @@ def judge(etc_default, boot):
 
 # --------------------------------------------------------------------------- counting
 class Tally:
-    """Counts of one fault class for the report: runs, data lost, unbootable, clear errors."""
+    """Counts of one fault class for the report: faults injected, module runs (the faulty ones and
+    the ones after them), data lost, unbootable outcomes, clear errors, runs that succeeded."""
 
     def __init__(self, fault, tried):
         self.fault = fault
         self.tried = tried
+        self.injected = 0
         self.runs = 0
         self.data_lost = 0
         self.unbootable = 0
@@ -389,6 +413,7 @@ class Tally:
         return {
             "fault": self.fault,
             "tried": self.tried,
+            "injected": self.injected,
             "runs": self.runs,
             "data_lost": self.data_lost,
             "unbootable": self.unbootable,

@@ -41,6 +41,7 @@ def test_faulty_regeneration_changes_nothing_and_says_why(tmp_path, tally):
         start = time.monotonic()
         res, rc, seconds, err = sb.run_module(dict(CHANGE, **extra))
         t.runs += 1
+        t.injected += 1
         assert res is not None, err
         after = sb.files()
         lost = after != before or sb.intent_exists()
@@ -62,7 +63,9 @@ def test_faulty_regeneration_changes_nothing_and_says_why(tmp_path, tally):
 
 @pytest.mark.parametrize("mode", ["honest", "real"])
 def test_honest_regeneration_succeeds_and_boots(tmp_path, tally, mode):
-    t = tally("regeneration: honest (%s)" % mode, "stand-in grub-mkconfig" if mode == "honest" else "real grub-mkconfig")
+    t = tally(
+        "regeneration: honest (%s)" % mode, "stand-in grub-mkconfig" if mode == "honest" else "real grub-mkconfig"
+    )
     from harness import Sandbox
 
     sb = Sandbox(tmp_path / "sb", mode=mode)
@@ -89,6 +92,7 @@ def test_menu_without_10_linux_section_warns(tmp_path, tally):
     sb = Sandbox(tmp_path / "sb", mode="custom-only")
     res, _rc, _s, err = sb.run_module(CHANGE)
     t.runs += 1
+    t.injected += 1
     assert res is not None and not res.get("failed"), (res, err)
     t.succeeded += 1
     assert "no 10_linux section" in json.dumps(res.get("warnings")), res.get("warnings")
