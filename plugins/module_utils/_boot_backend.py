@@ -566,14 +566,20 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
             wal.begin(snap, backups)
         for path in sorted(backups):
             made.append(backups[path])  # (a partial copy is removed by backup_file itself)
-            _atomic_write.backup_file(path, snap.files[path], backups[path])
+            try:
+                _atomic_write.backup_file(path, snap.files[path], backups[path])
+            except (IOError, OSError) as e:
+                raise OSError(e.errno, "cannot copy it to %s: %s" % (backups[path], e.strerror or e), path) from None
             d = os.path.dirname(path)
             if d in snap.dirs and snap.dirs[d] is not None:
                 snap.dirs[d] = sorted(set(snap.dirs[d]) | {os.path.basename(backups[path])})
         if wal is not None:
             wal.ready()
     except (BootConfigError, IOError, OSError) as e:
-        why = e.message if isinstance(e, BootConfigError) else "%s: %s" % (getattr(e, "filename", None) or "", e)
+        if isinstance(e, BootConfigError):
+            why = e.message
+        else:
+            why = "%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e)
         errors = drop_copies()
         if wal is not None and not errors:
             try:

@@ -41,11 +41,13 @@ def _rows():
     out = {}
     for f in sorted(ROWS_DIR.iterdir()):
         r = json.loads(f.read_text())
-        have = out.setdefault(r["fault"], dict(r, **dict.fromkeys(KEYS, 0)))
+        if r["fault"] not in out:
+            out[r["fault"]] = r
+            continue
+        have = out[r["fault"]]
         for k in KEYS:
             have[k] += r[k]
-        if have is not r:
-            have["notes"] = have.get("notes", []) + r.get("notes", [])
+        have["notes"] = have.get("notes", []) + r.get("notes", [])
     return [out[k] for k in sorted(out)]
 
 
@@ -102,7 +104,7 @@ def tally():
     yield make
     ROWS_DIR.mkdir(parents=True, exist_ok=True)
     for t in made:
-        name = "%s-%d-%d.json" % (t.fault.replace("/", "_").replace(" ", "_"), os.getpid(), id(t))
+        name = "{}-{}-{}.json".format(t.fault.replace("/", "_").replace(" ", "_"), os.getpid(), id(t))
         (ROWS_DIR / name).write_text(json.dumps(t.as_dict()) + "\n")
 
 
@@ -124,8 +126,8 @@ def pytest_terminal_summary(terminalreporter):
     tr.write_line(fmt % ("fault", "injected", "runs", "data lost", "unbootable", "clear errors", "succeeded"))
     totals = [0] * len(KEYS)
     for r in rows:
-        tr.write_line(fmt % ((r["fault"],) + tuple(r[k] for k in KEYS)))
+        tr.write_line(fmt % ((r["fault"], *tuple(r[k] for k in KEYS))))
         for i, k in enumerate(KEYS):
             totals[i] += r[k]
     tr.write_line(fmt % ("total", *totals))
-    tr.write_line("report: %s" % REPORT)
+    tr.write_line(f"report: {REPORT}")

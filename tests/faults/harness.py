@@ -61,12 +61,15 @@ mode=$(cat {mode_file} 2>/dev/null || echo honest)
 cfg=/boot/grub/grub.cfg
 case "$mode" in
   real) exec /usr/sbin/grub-mkconfig -o "$cfg" ;;
-  real-then-truncate) /usr/sbin/grub-mkconfig -o "$cfg"; head -c 300 "$cfg" > "$cfg.cut"; cat "$cfg.cut" > "$cfg"; rm -f "$cfg.cut"; exit 0 ;;
+  real-then-truncate)
+    /usr/sbin/grub-mkconfig -o "$cfg"
+    head -c 300 "$cfg" > "$cfg.cut"; cat "$cfg.cut" > "$cfg"; rm -f "$cfg.cut"; exit 0 ;;
   fail) echo "grub-probe: error: disk \`hd0,msdos1' not found." >&2; exit 1 ;;
   fail-50mb) head -c 52428800 /dev/zero | tr '\0' 'x'; echo; echo "grub-mkconfig: error: out of cheese" >&2; exit 1 ;;
   hang) echo "probing devices..."; sleep 3600 ;;
   hang-child) (sleep 3600 &) ; sleep 3600 ;;
-  extra-files-fail) echo junk > /boot/grub/grub.cfg.bak; echo junk > /boot/grub/unicode.pf2.tmp; echo "x" > "$cfg.new"; exit 2 ;;
+  extra-files-fail)
+    echo junk > /boot/grub/grub.cfg.bak; echo junk > /boot/grub/unicode.pf2.tmp; echo "x" > "$cfg.new"; exit 2 ;;
 esac
 {source_defaults}
 {{
@@ -93,14 +96,16 @@ echo "### END /etc/grub.d/10_linux ###"
 }} > "$cfg.new"
 case "$mode" in
   empty) : > "$cfg.new" ;;
-  no-linux) printf '### BEGIN /etc/grub.d/00_header ###\nset default="0"\n### END /etc/grub.d/00_header ###\n' > "$cfg.new" ;;
-  custom-only) sed -e 's|/etc/grub.d/10_linux|/etc/grub.d/40_custom|' "$cfg.new" > "$cfg.cut"; mv "$cfg.cut" "$cfg.new" ;;
+  no-linux)
+    printf '### BEGIN /etc/grub.d/00_header ###\nset default="0"\n### END /etc/grub.d/00_header ###\n' > "$cfg.new" ;;
+  custom-only)
+    sed -e 's|/etc/grub.d/10_linux|/etc/grub.d/40_custom|' "$cfg.new" > "$cfg.cut"; mv "$cfg.cut" "$cfg.new" ;;
   truncated) head -c 400 "$cfg.new" > "$cfg.cut"; mv "$cfg.cut" "$cfg.new" ;;
 esac
 [ "$mode" = slow ] && sleep 0.4
-if [ "$mode" = honest ] || [ "$mode" = slow ] || [ "$mode" = drop-param ] || [ "$mode" = missing-kernel ] || [ "$mode" = custom-only ]; then
-  {script_check} "$cfg.new"
-fi
+case "$mode" in
+  honest|slow|drop-param|missing-kernel|custom-only) {script_check} "$cfg.new" ;;
+esac
 cat "$cfg.new" > "$cfg"
 rm -f "$cfg.new"
 """
@@ -159,7 +164,7 @@ def read(path):
 class Sandbox:
     """One scratch host (see the module docstring)."""
 
-    def __init__(self, base, case="debian12-default", mode="honest", generate=True):
+    def __init__(self, base, case="debian12-default", mode="honest", generate=True, scratch=None, extra_kernels=0):
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         self.etc_default = self.base / "etc-default"
@@ -170,7 +175,8 @@ class Sandbox:
         self.mode_file = self.base / "mode"
         shutil.copytree(CORPUS / case / "root" / "etc" / "default", self.etc_default, symlinks=True)
         (self.boot / "grub").mkdir(parents=True)
-        for k in KERNELS:
+        kernels = list(KERNELS) + [f"6.1.0-{100 + i}-amd64" for i in range(extra_kernels)]
+        for k in kernels:
             (self.boot / f"vmlinuz-{k}").write_bytes(b"MZ\x00fake kernel image " + k.encode() + b"\n" * 64)
             (self.boot / f"initrd.img-{k}").write_bytes(b"fake initrd\n")
         for d in (self.varlib, self.sbin, self.run):
@@ -186,8 +192,9 @@ class Sandbox:
         if not probe_works():
             (self.base / "grub-probe-stub").write_text(PROBE_STUB)
             (self.base / "grub-probe-stub").chmod(0o755)
-        self.args_dir = self.base / "args"
-        self.args_dir.mkdir(exist_ok=True)
+        # the harness's own files (module arguments) live outside the host when asked (full disks)
+        self.args_dir = Path(scratch) if scratch else self.base / "args"
+        self.args_dir.mkdir(parents=True, exist_ok=True)
         self._n = 0
         if generate:
             self.regenerate()

@@ -68,4 +68,4 @@ try:
     runpy.run_path(MODULE, run_name="__main__")
 finally:
     if TARGET == 0:
-        sys.stderr.write("KILLPOINT-EVENTS %d\n" % COUNT[0])
+        sys.stderr.write(f"KILLPOINT-EVENTS {COUNT[0]}\n")

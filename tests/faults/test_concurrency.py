@@ -42,10 +42,10 @@ def _both(sb, first, second, delay=0.05):
 
 
 def test_two_changes_at_once_both_land(tmp_path, tally):
-    t = tally("concurrency: two changes at once", "%d rounds of 2 simultaneous changes (different parameters)" % ROUNDS)
+    t = tally("concurrency: two changes at once", f"{ROUNDS} rounds of 2 simultaneous changes (different parameters)")
     problems = []
     for r in range(ROUNDS):
-        sb = Sandbox(tmp_path / ("round-%d" % r), mode="slow")
+        sb = Sandbox(tmp_path / f"round-{r}", mode="slow")
         original = sb.config()
         first, second = (A, B) if r % 2 == 0 else (B, A)
         results = _both(sb, first, second)
@@ -53,32 +53,32 @@ def test_two_changes_at_once_both_land(tmp_path, tally):
         t.runs += 2
         for res, err in results:
             if not res or res.get("failed"):
-                problems.append("round %d: a run failed: %s" % (r, (res or {}).get("msg") or err[-300:]))
+                problems.append(f"round {r}: a run failed: {(res or {}).get('msg') or err[-300:]}")
             else:
                 t.succeeded += 1
         cfg = (sb.boot / "grub" / "grub.cfg").read_text()
         normal = [toks for toks in _tokens(cfg) if "single" not in toks]
         if not normal or not all("vmscape=ibpb" in toks and "nowatchdog" in toks for toks in normal):
             t.data_lost += 1
-            problems.append("round %d: a change reported successful is missing from grub.cfg" % r)
+            problems.append(f"round {r}: a change reported successful is missing from grub.cfg")
         entries = (sb.journal() or {}).get("entries", [])
         if len(entries) != 2:
             t.data_lost += 1
-            problems.append("round %d: %d journal entries, want 2" % (r, len(entries)))
-        bootable, why = sb.judge()
+            problems.append(f"round {r}: {len(entries)} journal entries, want 2")
+        bootable, _why = sb.judge()
         t.unbootable += int(not bootable)
         undo_all(sb, t)
         if sb.config() != original:
             t.data_lost += 1
-            problems.append("round %d: two restores did not give the original configuration back" % r)
+            problems.append(f"round {r}: undoing both changes did not give the original configuration back")
     assert not problems, problems
 
 
 def test_change_racing_a_restore(tmp_path, tally):
-    t = tally("concurrency: change racing a restore", "%d rounds: restore: latest and a new change at once" % ROUNDS)
+    t = tally("concurrency: change racing a restore", f"{ROUNDS} rounds: restore: latest and a new change at once")
     problems = []
     for r in range(ROUNDS):
-        sb = Sandbox(tmp_path / ("round-%d" % r), mode="slow")
+        sb = Sandbox(tmp_path / f"round-{r}", mode="slow")
         original = sb.config()
         res, _rc, _s, err = sb.run_module(A)
         assert res and not res.get("failed"), err
@@ -88,7 +88,7 @@ def test_change_racing_a_restore(tmp_path, tally):
         t.runs += 3
         for res, err in results:
             if not res or res.get("failed"):
-                problems.append("round %d: %s" % (r, (res or {}).get("msg") or err[-300:]))
+                problems.append(f"round {r}: {(res or {}).get('msg') or err[-300:]}")
             else:
                 t.succeeded += 1
         cfg = (sb.boot / "grub" / "grub.cfg").read_text()
@@ -102,13 +102,13 @@ def test_change_racing_a_restore(tmp_path, tally):
             ("vmscape=ibpb" in toks) == want_a and ("nowatchdog" in toks) == want_b for toks in normal
         ):
             t.data_lost += 1
-            problems.append("round %d: grub.cfg is not what one order of the two runs gives (undid %s)" % (r, undid))
-        bootable, why = sb.judge()
+            problems.append(f"round {r}: grub.cfg is not what one order of the two runs gives (undid {undid})")
+        bootable, _why = sb.judge()
         t.unbootable += int(not bootable)
         undo_all(sb, t)
         if sb.config() != original:
             t.data_lost += 1
-            problems.append("round %d: the original configuration did not come back" % r)
+            problems.append(f"round {r}: the original configuration did not come back")
     assert not problems, problems
 
 
@@ -136,7 +136,7 @@ def test_busy_lock_names_the_holder_and_changes_nothing(tmp_path, tally):
     t.injected += 1
     t.runs += 2
     msg = (res or {}).get("msg", "")
-    ok = bool(res and res.get("failed")) and _holders_named(msg) and ("%d" % holder.pid) in msg
+    ok = bool(res and res.get("failed")) and _holders_named(msg) and str(holder.pid) in msg
     t.clear_errors += int(ok)
     holder.communicate(timeout=120)
     assert ok, msg or err[-500:]

@@ -39,7 +39,7 @@ def test_faulty_regeneration_changes_nothing_and_says_why(tmp_path, tally):
         sb = Sandbox(tmp_path / mode, mode=mode)
         before = sb.files()
         start = time.monotonic()
-        res, rc, seconds, err = sb.run_module(dict(CHANGE, **extra))
+        res, _rc, seconds, err = sb.run_module(dict(CHANGE, **extra))
         t.runs += 1
         t.injected += 1
         assert res is not None, err
@@ -57,19 +57,17 @@ def test_faulty_regeneration_changes_nothing_and_says_why(tmp_path, tally):
         if mode.startswith("hang"):
             # the deadline, the TERM grace and the module's own start, nothing more
             assert time.monotonic() - start < 3 + 5 + 30, mode
-        t.notes.append("%s: %.1f s, result %d bytes" % (mode, seconds, size))
+        t.notes.append(f"{mode}: {seconds:.1f} s, result {size} bytes")
     assert not problems, problems
 
 
 @pytest.mark.parametrize("mode", ["honest", "real"])
 def test_honest_regeneration_succeeds_and_boots(tmp_path, tally, mode):
-    t = tally(
-        "regeneration: honest (%s)" % mode, "stand-in grub-mkconfig" if mode == "honest" else "real grub-mkconfig"
-    )
+    t = tally(f"regeneration: honest ({mode})", "stand-in grub-mkconfig" if mode == "honest" else "real grub-mkconfig")
     from harness import Sandbox
 
     sb = Sandbox(tmp_path / "sb", mode=mode)
-    res, rc, _s, err = sb.run_module(CHANGE)
+    res, _rc, _s, err = sb.run_module(CHANGE)
     t.runs += 1
     assert res is not None and not res.get("failed"), (res, err)
     t.succeeded += 1

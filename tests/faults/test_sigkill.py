@@ -62,7 +62,7 @@ def _interrupted_note(res):
 
 
 def _one(tmp_path, ref, seed, t, kind):
-    sb = Sandbox(tmp_path / ("seed-%d" % seed))
+    sb = Sandbox(tmp_path / f"seed-{seed}")
     rnd = random.Random(seed)
     if kind == "restore":
         res, _rc, _s, err = sb.run_module(CHANGE)
@@ -80,23 +80,23 @@ def _one(tmp_path, ref, seed, t, kind):
         os.kill(p.pid, signal.SIGKILL)
         p.communicate(timeout=120)
         rc = p.returncode
-        where = "%.2f s" % delay
+        where = f"{delay:.2f} s"
     else:
         _res, rc, _s, _err = sb.run_module(killed_args, killpoint=point)
-        where = "step %d" % point
+        where = f"step {point}"
     t.runs += 1
     t.injected += 1
-    assert sb.wait_quiet(60), "the run lock stayed held after the kill (seed %d)" % seed
+    assert sb.wait_quiet(60), f"the run lock stayed held after the kill (seed {seed})"
     problems = []
     # 1. As it is now, as if the power went out right after the kill.
     bootable, why = sb.judge()
     if not bootable:
         t.unbootable += 1
-        problems.append("unbootable after the kill at %s: %s" % (where, why))
+        problems.append(f"unbootable after the kill at {where}: {why}")
     now = sb.config()
     if now not in expect_states:
         t.data_lost += 1
-        problems.append("after the kill at %s the GRUB defaults are neither the old nor the new ones" % where)
+        problems.append(f"after the kill at {where} the GRUB defaults are neither the old nor the new ones")
     had_intent = sb.intent_exists()
     # 2. The next run undoes or finishes it.
     reapply = kind == "event" and seed % 4 == 0
@@ -105,7 +105,7 @@ def _one(tmp_path, ref, seed, t, kind):
         t.runs += 1
         if not res or res.get("failed") or sb.config() != ref["intended"]:
             t.data_lost += 1
-            problems.append("re-applying after the kill at %s: %s" % (where, (res or {}).get("msg") or err[-300:]))
+            problems.append("re-applying after the kill at {}: {}".format(where, (res or {}).get("msg") or err[-300:]))
         else:
             t.succeeded += 1
     else:
@@ -116,23 +116,23 @@ def _one(tmp_path, ref, seed, t, kind):
                 break
         if sb.config() != ref["original"]:
             t.data_lost += 1
-            problems.append("the original configuration did not come back after the kill at %s" % where)
+            problems.append(f"the original configuration did not come back after the kill at {where}")
         else:
             t.succeeded += 1
     if had_intent:
         if _interrupted_note(res):
             t.clear_errors += 1
         else:
-            problems.append("the run after the kill at %s did not report the interrupted run" % where)
+            problems.append(f"the run after the kill at {where} did not report the interrupted run")
     if sb.intent_exists():
-        problems.append("an intent record stayed after recovery (kill at %s)" % where)
+        problems.append(f"an intent record stayed after recovery (kill at {where})")
     if sb.litter():
-        problems.append("left behind after recovery (kill at %s): %s" % (where, sb.litter()))
+        problems.append(f"left behind after recovery (kill at {where}): {sb.litter()}")
     bootable, why = sb.judge()
     if not bootable:
         t.unbootable += 1
-        problems.append("unbootable after recovery (kill at %s): %s" % (where, why))
-    t.notes.append("seed %d: %s, rc %s, intent left: %s" % (seed, where, rc, had_intent))
+        problems.append(f"unbootable after recovery (kill at {where}): {why}")
+    t.notes.append(f"seed {seed}: {where}, rc {rc}, intent left: {had_intent}")
     return problems
 
 
@@ -144,7 +144,7 @@ def _chunk(seeds, i):
 def test_sigkill_at_every_kind_of_step(tmp_path, reference, tally, chunk):
     t = tally(
         "SIGKILL during a change (step)",
-        "%d seeds; kill at a random state-changing step (%d per run)" % (len(EVENT_SEEDS), reference["steps"]),
+        f"{len(EVENT_SEEDS)} seeds; kill at a random state-changing step ({reference['steps']} per run)",
     )
     problems = []
     for seed in _chunk(EVENT_SEEDS, chunk):
@@ -154,11 +154,10 @@ def test_sigkill_at_every_kind_of_step(tmp_path, reference, tally, chunk):
 
 @pytest.mark.parametrize("chunk", range(2))
 def test_sigkill_from_outside_and_during_restore(tmp_path, reference, tally, chunk):
-    t = tally("SIGKILL during a change (timed)", "%d seeds; kill -9 after a random delay" % len(TIMED_SEEDS))
+    t = tally("SIGKILL during a change (timed)", f"{len(TIMED_SEEDS)} seeds; kill -9 after a random delay")
     t2 = tally(
         "SIGKILL during a restore (step)",
-        "%d seeds; kill at a random step of restore: latest (%d per run)"
-        % (len(RESTORE_SEEDS), reference["restore_steps"]),
+        f"{len(RESTORE_SEEDS)} seeds; kill at a random step of restore: latest ({reference['restore_steps']} per run)",
     )
     problems = []
     for seed in TIMED_SEEDS[chunk::2]:
