@@ -73,7 +73,8 @@ _MAX_INTENT = 16 * 1024 * 1024
 
 
 def intent_path(root):
-    return _rootpath.under(root, INTENT_FILE)
+    """The intent file's real path: its directory's links followed inside root, never its own."""
+    return os.path.join(_rootpath.under(root, JOURNAL_DIR), os.path.basename(INTENT_FILE))
 
 
 def _corrupt(path, what):
@@ -134,7 +135,7 @@ def read(root):
     """The intent left under ``root`` (a dict) or None. JournalError when it is corrupt."""
     path = intent_path(root)
     try:
-        data = _atomic_write.read_bytes(path, _MAX_INTENT)
+        data = _atomic_write.read_bytes(path, _MAX_INTENT, follow=False)
     except (IOError, OSError) as e:
         raise JournalError("%s: cannot read it: %s; nothing was touched" % (path, e.strerror or e)) from None
     if data is None:
@@ -238,9 +239,10 @@ def _owned_by(entry):
     return out
 
 
-def _delete_backups(root, doc, keep=()):
+def _delete_backups(root, doc, keep=(), partial_ok=False):
     """Delete the intent's backups (only ours: named like backups of the file, with the recorded
-    content); returns warnings."""
+    content - or, with ``partial_ok``, a beginning of the file's current content, when the copy
+    was cut short by a kill and the file is verified unchanged); returns warnings."""
     warnings = []
     for rec in doc["files"]:
         hb = rec.get("backup")
@@ -251,7 +253,11 @@ def _delete_backups(root, doc, keep=()):
             data = _atomic_write.read_bytes(real)
             if data is None:
                 continue
-            if sha256(data) != rec["sha256_before"]:
+            partial = False
+            if partial_ok:
+                current = _atomic_write.read_bytes(_rootpath.under(root, rec["path"])) or b""
+                partial = current.startswith(data)
+            if sha256(data) != rec["sha256_before"] and not partial:
                 warnings.append("%s: not the content recorded for it; left in place" % real)
                 continue
             _atomic_write.remove_file(real)
@@ -298,7 +304,7 @@ def recover(root):
                 "%s: %s was making backups, yet %s changed since; not touching anything: check by hand, then "
                 "move %s away" % (path, what, ", ".join(problems), path)
             )
-        warnings = _delete_backups(root, doc)
+        warnings = _delete_backups(root, doc, partial_ok=True)
         clear(root)
         return ["%s had not changed anything yet; its partial backups were removed" % what], warnings
     entry = _finished(root, doc)

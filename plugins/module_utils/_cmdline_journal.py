@@ -65,6 +65,7 @@ JOURNAL_DIR = "/var/lib/fleetsec-vmscape"
 JOURNAL_FILE = JOURNAL_DIR + "/kernel_cmdline-journal.json"
 FORMAT = 1
 KEEP = 50
+MAX_JOURNAL = 64 * 1024 * 1024
 ID_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+\Z")
 _ID_TIME = "%Y%m%dT%H%M%S.%fZ"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
@@ -80,8 +81,10 @@ def sha256(data):
 
 
 def journal_paths(root):
-    """(directory, file) real paths of the journal under ``root``."""
-    return _rootpath.under(root, JOURNAL_DIR), _rootpath.under(root, JOURNAL_FILE)
+    """(directory, file) real paths of the journal under ``root`` (the directory's links followed
+    inside root; the file itself is never a link: it is read and written as it is)."""
+    directory = _rootpath.under(root, JOURNAL_DIR)
+    return directory, os.path.join(directory, os.path.basename(JOURNAL_FILE))
 
 
 def host_path(root, real):
@@ -250,9 +253,11 @@ def load(root):
     """The journal under ``root`` (empty when the file does not exist). Raises JournalError."""
     _d, path = journal_paths(root)
     try:
-        data = _atomic_write.read_bytes(path)
+        data = _atomic_write.read_bytes(path, MAX_JOURNAL, follow=False)
     except (IOError, OSError) as e:
-        raise JournalError("%s: cannot read the journal: %s" % (path, e.strerror or e)) from None
+        raise JournalError(
+            "%s: cannot read the journal: %s; the journal was left as it is" % (path, e.strerror or e)
+        ) from None
     if data is None:
         return Journal(path, [], False)
     return parse(data, path)

@@ -400,12 +400,14 @@ def plan_defaults(root, request):
 
 def _dead_occurrences(files, state, request):
     """Warnings for named parameters in assignments a later one overrides (left as they are)."""
+    keys = request.keys
+    # Where the named parameters that do reach the kernel start (a few origins, not every
+    # character's: the values can be megabytes).
     live = set()
     for name in (LINUX, DEFAULT):
         v = state.value(name)
         if v is not None:
-            live.update(o for o in v.origins if o is not None)
-    keys = request.keys
+            live.update(v.origins[s] for s, _e, raw in token_spans(v.text) if token_key(raw) in keys)
     out = []
     for a in state.assignments:
         if a.kind != "assign" or a.value is None:

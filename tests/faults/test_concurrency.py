@@ -71,7 +71,7 @@ def test_two_changes_at_once_both_land(tmp_path, tally):
         if sb.config() != original:
             t.data_lost += 1
             problems.append(f"round {r}: undoing both changes did not give the original configuration back")
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
 
 
 def test_change_racing_a_restore(tmp_path, tally):
@@ -109,7 +109,7 @@ def test_change_racing_a_restore(tmp_path, tally):
         if sb.config() != original:
             t.data_lost += 1
             problems.append(f"round {r}: the original configuration did not come back")
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
 
 
 def undo_all(sb, t):

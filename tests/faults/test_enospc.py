@@ -158,7 +158,7 @@ def test_full_file_system_at_every_step(tmp_path, tally):
     problems = []
     for k in BLOCKS:
         _case(tmp_path, t, k, "blocks", problems)
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
     assert t.succeeded and t.clear_errors  # both outcomes were reached
 
 
@@ -167,5 +167,5 @@ def test_inode_exhaustion_at_every_step(tmp_path, tally):
     problems = []
     for k in INODES_FREE:
         _case(tmp_path, t, k, "inodes", problems)
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
     assert t.succeeded and t.clear_errors

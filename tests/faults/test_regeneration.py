@@ -58,7 +58,7 @@ def test_faulty_regeneration_changes_nothing_and_says_why(tmp_path, tally):
             # the deadline, the TERM grace and the module's own start, nothing more
             assert time.monotonic() - start < 3 + 5 + 30, mode
         t.notes.append(f"{mode}: {seconds:.1f} s, result {size} bytes")
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize("mode", ["honest", "real"])

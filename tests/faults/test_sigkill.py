@@ -149,7 +149,7 @@ def test_sigkill_at_every_kind_of_step(tmp_path, reference, tally, chunk):
     problems = []
     for seed in _chunk(EVENT_SEEDS, chunk):
         problems += _one(tmp_path, reference, seed, t, "event")
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize("chunk", range(2))
@@ -164,4 +164,4 @@ def test_sigkill_from_outside_and_during_restore(tmp_path, reference, tally, chu
         problems += _one(tmp_path, reference, seed, t, "timed")
     for seed in RESTORE_SEEDS[chunk::2]:
         problems += _one(tmp_path, reference, seed, t2, "restore")
-    assert not problems, problems
+    assert not problems, "\n".join(map(str, problems))
