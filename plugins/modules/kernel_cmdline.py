@@ -55,6 +55,19 @@ description:
   - Writes are atomic (temporary file + rename in the same directory) and keep owner, group, mode and
     the SELinux context (C(security.selinux) extended attribute). grubenv is written with
     C(grub2-editenv)/C(grub-editenv) when installed (GRUB rewrites that block in place at boot).
+  - "One run at a time, write-ahead: every run that may write holds a host-wide lock (see O(lock_timeout))
+    from before it reads the configuration; before anything is written it records its intent
+    (C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline-intent.json): the files it may write, their backups
+    and checksums) and copies every such file (fsynced). A run killed at any point is undone by the next
+    run, which says so; a full file system or no free inode at any step leaves the previous configuration
+    (or the intent for the next run). Copies are deleted only after a restore was checked."
+  - "The regenerated menu is checked, not trusted: grub.cfg not empty and accepted by the real
+    C(grub-script-check), the default entry booting a kernel image that exists and is not empty, the
+    previous default kernel still offered, the configured command line on the default entry; otherwise
+    every file is put back and the task fails. Commands are bounded (O(regenerate_timeout), output cut)."
+  - "systemd-boot: when C(/etc/kernel/cmdline) is created from C(/proc/cmdline), one-off boot parameters
+    are never carried over (C(systemd.unit), C(init), C(single), C(rd.break), C(emergency), C(rescue),
+    C(s), C(S), C(1), C(rd.shell), C(systemd.debug_shell) and more; docs/kernel_cmdline.md has the list)."
   - "Change journal: a run that changes the configuration with O(backup=true) appends an entry to
     C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline-journal.json) (directory 0700, file 0600, written
     atomically under a lock): its id, the UTC time, O(params), O(remove), the backend, the command line
@@ -369,7 +382,7 @@ restored_entry:
         before the restore, C(backup_sha256), C(sha256) after the restore).
       type: dict
 output:
-  description: Output of the command that failed.
+  description: Output of the command that failed (the first 16 KiB and the last 48 KiB of each stream).
   returned: failure
   type: str
 """
@@ -397,6 +410,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     detect,
     diff_entry,
     execute,
+    find_tool,
     unified_diff,
 )
 
@@ -452,7 +466,11 @@ def make_runner(module, lock_fd=None):
     def runner(argv):
         argv = list(argv)
         if not os.path.isabs(argv[0]):
-            found = module.get_bin_path(argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
+            # the same search order the backends used to choose the command (find_tool):
+            # /usr/local/sbin first, as in root's PATH on Debian and RHEL
+            found = find_tool("/", (argv[0],)) or module.get_bin_path(
+                argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]
+            )
             if found is None:
                 return _command_runner.Result(argv, 127, "", "%s: command not found" % argv[0], False, 0.0, 0)
             argv[0] = found

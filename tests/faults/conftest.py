@@ -10,6 +10,7 @@ and /etc/kernel are checksummed before and after the session and must not change
 """
 
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ import harness
 
 REPORT = Path(os.environ.get("FAULTS_REPORT", str(harness.REPO / "build" / "faults-report.json")))
 ROWS_DIR = REPORT.parent / "faults-rows"
+_SEQ = itertools.count()
 KEYS = ("injected", "runs", "data_lost", "unbootable", "clear_errors", "succeeded")
 
 
@@ -104,7 +106,7 @@ def tally():
     yield make
     ROWS_DIR.mkdir(parents=True, exist_ok=True)
     for t in made:
-        name = "{}-{}-{}.json".format(t.fault.replace("/", "_").replace(" ", "_"), os.getpid(), id(t))
+        name = "{}-{}-{}.json".format(t.fault.replace("/", "_").replace(" ", "_"), os.getpid(), next(_SEQ))
         (ROWS_DIR / name).write_text(json.dumps(t.as_dict()) + "\n")
 
 
