@@ -51,6 +51,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     token_key,
     token_spans,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import plan_kernel_cmdline
 
 ENTRIES_DIR = "/boot/loader/entries"
@@ -373,7 +374,11 @@ def build_plan(root, request, backend):
         return problems
 
     plan.verify = verify
-    plan.expected_cmdline = lambda: plan.effective_after.split()
+
+    def expected_cmdline():
+        return split_raw(plan.effective_after or "")
+
+    plan.expected_cmdline = expected_cmdline
     add_regeneration(root, plan, st.env_real, lambda: (verify(strict=False), []))
     return plan
 

@@ -91,6 +91,8 @@ def kind_of(st):
 
 
 def _not_regular(path, what):
+    if what == "a directory":  # the system's own words, as open() + read() would say
+        return OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     return OSError(errno.EINVAL, "not a regular file (%s); refusing to read it" % what, path)
 
 
