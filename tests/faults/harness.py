@@ -66,8 +66,8 @@ case "$mode" in
     head -c 300 "$cfg" > "$cfg.cut"; cat "$cfg.cut" > "$cfg"; rm -f "$cfg.cut"; exit 0 ;;
   fail) echo "grub-probe: error: disk \`hd0,msdos1' not found." >&2; exit 1 ;;
   fail-50mb) head -c 52428800 /dev/zero | tr '\0' 'x'; echo; echo "grub-mkconfig: error: out of cheese" >&2; exit 1 ;;
-  hang) echo "probing devices..."; sleep 3600 ;;
-  hang-child) (sleep 3600 &) ; sleep 3600 ;;
+  hang) echo "probing devices..."; sleep 300 ;;  # bounded, should a test die before killing it
+  hang-child) (sleep 300 &) ; sleep 300 ;;
   extra-files-fail)
     echo junk > /boot/grub/grub.cfg.bak; echo junk > /boot/grub/unicode.pf2.tmp; echo "x" > "$cfg.new"; exit 2 ;;
 esac
