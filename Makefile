@@ -20,7 +20,7 @@ include $(sort $(wildcard mk/*.mk))
 help:
 	@echo "make demo   - set everything up and assess/remediate the local lab fleet"
 	@echo "make test   - set everything up and run the whole suite (CI runs this)"
-	@echo "make unit | lint | sanity | oracle | integration | lab-molecule - parts of the suite"
+	@echo "make unit | lint | sanity | oracle | integration | faults | lab-molecule - parts of the suite"
 	@echo "make compat - unit, sanity, runner jobs under ansible-core 2.16; modules on Python 3.6 (mk/compat.mk)"
 	@echo "make ee     - execution environment context (ansible-builder; image where podman/docker runs)"
 	@echo "make ci-fresh - .ci/run on a clean clone with an empty cache (as CI on a new machine)"
@@ -66,9 +66,9 @@ integration: venv deps
 
 # The whole suite: static checks, unit tests, sanity, the same under the oldest supported
 # ansible-core with modules on the oldest target Python (compat), the real-kernel oracle, the
-# real-tool integration tests, and the molecule scenario on the lab fleet (create, converge =
-# remediate.yml, idempotence, verify, destroy).
-test: venv deps lint unit sanity compat oracle integration lab-molecule
+# real-tool integration tests, the fault-injection suite (mk/faults.mk), and the molecule scenario
+# on the lab fleet (create, converge = remediate.yml, idempotence, verify, destroy).
+test: venv deps lint unit sanity compat oracle integration faults lab-molecule
 
 # `.ci/run` on a clean clone of the committed HEAD with CI=true and an EMPTY cache, as CI on a new
 # machine runs it (docs/testing.md); prints the wall time. Use it before a stop that changes what is

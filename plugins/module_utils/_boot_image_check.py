@@ -56,7 +56,7 @@ def _image_problems(root, image):
     if st.st_size == 0:
         return ["%s: 0 bytes" % image], 0
     try:
-        with open(real, "rb") as f:
+        with _rootpath.open_regular(real, follow=False) as f:  # never blocks on a FIFO swapped in
             head = f.read(HEAD)
     except OSError as exc:
         return ["%s: cannot be read (%s)" % (image, exc.strerror or exc)], st.st_size

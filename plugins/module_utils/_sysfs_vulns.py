@@ -59,13 +59,12 @@ def read_vulnerabilities(root, vuln_dir=VULN_DIR):
         return None, reason, warnings
     for name in names:
         shown = vuln_dir + "/" + name
-        path = os.path.join(real_dir, name)
-        if os.path.isdir(path):
+        # Links are followed inside root only; FIFOs and devices are refused, never read.
+        if _rootpath.isdir(root, shown):
             warnings.append("%s: is a directory; ignored" % shown)
             continue
         try:
-            with open(path, "rb") as f:
-                data = f.read(SIZE_CAP + 1)
+            data = _rootpath.read_bytes(root, shown, SIZE_CAP)
         except OSError as exc:
             warnings.append(_rootpath.describe_oserror(shown, exc))
             values[name] = None
