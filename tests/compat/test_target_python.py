@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -231,6 +232,12 @@ def _timeless(facts: dict) -> dict:
     facts = json.loads(json.dumps(facts))
     for key in ("id", "time", "run", "host"):
         (facts.get("observation") or {}).pop(key, None)
+    # how far a zstd/lz4 pipe was read when the probe stopped depends on how the pipe's reads
+    # fell (timing), not on the Python: the amount is masked, the rest of the line compared
+    boot = facts.get("boot_kernel") or {}
+    boot["evidence"] = [
+        re.sub(r"decompressed [0-9.]+ MiB", "decompressed N MiB", e) for e in boot.get("evidence") or []
+    ]
     return facts
 
 
