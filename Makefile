@@ -24,7 +24,7 @@ help:
 	@echo "make compat - unit, sanity, runner jobs under ansible-core 2.16; modules on Python 3.6 (mk/compat.mk)"
 	@echo "make ee     - execution environment context (ansible-builder; image where podman/docker runs)"
 	@echo "make ci-fresh - .ci/run on a clean clone with an empty cache (as CI on a new machine)"
-	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100 hosts)"
+	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100/500 hosts)"
 	@echo "make lab-start | lab-status | lab-stop - the lab fleet (docs/lab.md)"
 
 # Debian packages (QEMU, busybox, GRUB tools, ...): installed when missing.

@@ -4,7 +4,8 @@
     tools/bench/benchctl stop                 stop every server this tool started (and their sessions)
     tools/bench/benchctl status               which servers run and answer
 
-Host i listens only on 127.0.0.<2+i>:P (default 22022), reads its own root (tools/bench/fleet.py). The
+Host i listens only on its own loopback address (127.0.0.2, .3, ..., then 127.0.1.2, ...) and port P
+(default 22022), reads its own root (tools/bench/fleet.py). The
 inventory goes to inventories/bench/hosts.yml; state lives in $VMSCAPE_CACHE/bench. The machine's own
 sshd and /etc/ssh are never touched; the only path outside the cache is sshd's privilege-separation
 directory /run/sshd, created (0755) when missing as Debian's sshd.service would.
