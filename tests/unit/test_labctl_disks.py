@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "lab"))
 
-import labctl  # noqa: E402
+import labctl
 
 
 @pytest.fixture
@@ -94,7 +94,9 @@ def test_an_overlay_on_an_older_image_that_still_exists_is_stale_too(lab):
     old = make_base(lab_dir, "1111")
     provision(host, old)
     make_base(lab_dir, "2222")
-    assert labctl.provisioned_stale(host) == "it is built on base-1111.qcow2, not on the current lab image base-2222.qcow2"
+    assert (
+        labctl.provisioned_stale(host) == "it is built on base-1111.qcow2, not on the current lab image base-2222.qcow2"
+    )
 
 
 def test_destroy_on_a_stale_cache_succeeds(lab, capsys):
