@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from facts_fixtures import CPUINFO, REPO, SNAPSHOTS, build_debian12_skylake, write
+from skip_policy import needs_path
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
 
@@ -176,7 +177,7 @@ def test_bad_options(tmp_path):
         collect_facts(str(tmp_path / "nope"))
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="needs Linux")
+@needs_path("/proc/cpuinfo", "none: a Linux kernel with procfs mounted")
 def test_this_machine():
     facts = collect_facts("/", probe_image="never")
     assert_same_shape(facts)

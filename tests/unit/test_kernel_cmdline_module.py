@@ -19,6 +19,7 @@ import stat
 import sys
 
 import pytest
+from skip_policy import missing
 from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
@@ -131,7 +132,7 @@ def test_owner_mode_and_selinux_context_are_kept(tmp_path):
     try:
         os.setxattr(path, "security.selinux", context)
     except OSError:
-        pytest.skip("this filesystem does not store security.selinux")
+        missing("this filesystem does not store security.selinux (extended attributes in the security namespace)")
     inode = os.stat(path).st_ino
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed and res["changed"]
