@@ -256,9 +256,7 @@ def score(files_result, equivalents):
             "other": sum(v for k, v in counts.items() if k not in KILLED | {"survived", "no tests"}),
             "equivalent": len(equivalent),
             "score": round(100.0 * killed / scored, 1) if scored else 100.0,
-            "not_killed": [
-                {k: s[k] for k in ("function", "status", "removed", "added")} for s in open_
-            ],
+            "not_killed": [{k: s[k] for k in ("function", "status", "removed", "added")} for s in open_],
         }
     return rows, used
 
