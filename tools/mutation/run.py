@@ -4,16 +4,18 @@
 
 What it does (docs/testing.md, "Mutation testing"):
 
-1. Builds a scratch workspace ``build/mutation/`` (removed first: every run is a fresh run). mutmut
-   names a mutant after the module path of the file it mutated, with a leading ``src.`` dropped,
-   and activates it only when the running function's ``__module__`` has that name. The collection
-   is imported as ``ansible_collections.fleetsec.vmscape.plugins...``, so the workspace holds a copy
-   of ``plugins/`` at ``src/ansible_collections/fleetsec/vmscape/plugins``. mutmut copies it to
-   ``mutants/src/...`` and writes the mutants there; ``mutants/`` also gets a copy of ``tests/``
-   (symlinks kept: the snapshot fixtures contain links) and the links the tests use to find the
-   collection (``mutants/collections/ansible_collections/fleetsec/vmscape``) and the repository
-   (``docs``, ``tools``, ...: read only). The tests then import the mutated code exactly as they
-   import the real code, and the repository itself is never modified.
+1. Builds (or refreshes) a scratch workspace ``build/mutation/``. mutmut names a mutant after
+   the module path of the file it mutated, with a leading ``src.`` dropped, and activates it only
+   when the running function's ``__module__`` has that name. The collection is imported as
+   ``ansible_collections.fleetsec.vmscape.plugins...``, so the workspace holds a copy of
+   ``plugins/`` at ``src/ansible_collections/fleetsec/vmscape/plugins``. mutmut copies it to
+   ``mutants/src/...`` and writes the mutants there; ``mutants/`` also gets a fresh copy of
+   ``tests/`` (symlinks kept: the snapshot fixtures contain links) and the links the tests use to
+   find the collection (``mutants/collections/ansible_collections/fleetsec/vmscape``) and the
+   repository (``docs``, ``tools``, ...: read only). The tests then import the mutated code
+   exactly as they import the real code; the repository itself is never modified. Generated
+   mutants are kept between runs and regenerated only for files that changed (``--fresh``
+   regenerates all); which test reaches which function is recorded anew on every run.
 2. Runs ``mutmut run`` there. mutmut runs the fast suite (``tests/unit``, no QEMU) once to record
    which test calls which function, then runs every mutant in a forked process against only the
    tests that reached the mutated function, fastest first, stopping at the first failure.
@@ -85,12 +87,18 @@ KILLED = {"killed", "timeout", "segfault"}
 PROGRESS = re.compile(r"(\d+)/(\d+)\s+🎉 (\d+) 🫥 (\d+)\s+⏰ (\d+)\s+🤔 (\d+)\s+🙁 (\d+)")
 
 
-def mutmut_config(files, jobs):
-    src = [str(PKG / f) for f in files]
+def module_glob(f):
+    """mutmut's name pattern for every mutant of repository file ``f``."""
+    return ".".join(("ansible_collections", "fleetsec", "vmscape", *Path(f).with_suffix("").parts, "*"))
+
+
+def mutmut_config():
+    src = [str(PKG / f) for f in FILES]
     return "\n".join(
         [
             "[tool.mutmut]",
             f"source_paths = [{json.dumps(str(PKG / 'plugins'))}]",
+            # every file is mutated (generation is cached); --mutate picks the mutants that run
             f"only_mutate = {json.dumps(src)}",
             # the fast suite: unit tests only (no QEMU, no lab)
             'pytest_add_cli_args_test_selection = ["tests/unit"]',
@@ -118,23 +126,53 @@ def _ignore(_dir, names):
     return {n for n in names if n in ("__pycache__", ".hypothesis", ".pytest_cache", "output") or n.endswith(".pyc")}
 
 
-def prepare(work, files, jobs):
-    if work.exists():
+def sync_tree(src, dst):
+    """Make ``dst`` hold ``src``'s .py files; a file is rewritten (new mtime) only when it changed,
+    so mutmut regenerates the mutants of changed files only."""
+    wanted = set()
+    for path in src.rglob("*"):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        rel = path.relative_to(src)
+        wanted.add(rel)
+        target = dst / rel
+        if target.is_file() and target.read_bytes() == path.read_bytes():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    for path in list(dst.rglob("*")):
+        if path.is_file() and path.relative_to(dst) not in wanted:
+            path.unlink()
+
+
+def prepare(work, fresh):
+    """The workspace: kept between runs (mutant generation is cached by mtime), except what the
+    results depend on: the tests are copied again and the test-to-function map is rebuilt."""
+    config = mutmut_config() + "\n" + pytest_config()
+    old = work / "pyproject.toml"
+    if work.exists() and (fresh or not old.is_file() or old.read_text() != config):
+        # another file list or setting: a file mutmut once copied unmutated would stay so
         shutil.rmtree(work)
-    (work / PKG).mkdir(parents=True)
-    shutil.copytree(REPO / "plugins", work / PKG / "plugins", ignore=_ignore)
-    (work / "pyproject.toml").write_text(mutmut_config(files, jobs) + "\n" + pytest_config())
+    (work / PKG).mkdir(parents=True, exist_ok=True)
+    sync_tree(REPO / "plugins", work / PKG / "plugins")
+    old.write_text(config)
 
     mutants = work / "mutants"
+    (mutants / "mutmut-stats.json").unlink(missing_ok=True)
+    if (mutants / "tests").exists():
+        shutil.rmtree(mutants / "tests")
     shutil.copytree(REPO / "tests", mutants / "tests", symlinks=True, ignore=_ignore)
-    (mutants / PKG).mkdir(parents=True)
-    for name in COLLECTION_LINKS:
-        (mutants / PKG / name).symlink_to(REPO / name)
-    (mutants / "collections/ansible_collections/fleetsec").mkdir(parents=True)
-    (mutants / "collections/ansible_collections/fleetsec/vmscape").symlink_to(Path("../../..") / PKG)
-    (mutants / "plugins").symlink_to(PKG / "plugins")
-    for name in REPO_LINKS:
-        (mutants / name).symlink_to(REPO / name)
+    (mutants / PKG).mkdir(parents=True, exist_ok=True)
+    links = [(mutants / PKG / name, REPO / name) for name in COLLECTION_LINKS]
+    links += [(mutants / name, REPO / name) for name in REPO_LINKS]
+    links += [
+        (mutants / "collections/ansible_collections/fleetsec/vmscape", Path("../../..") / PKG),
+        (mutants / "plugins", PKG / "plugins"),
+    ]
+    for link, target in links:
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
 
 
 def load_equivalents():
@@ -152,11 +190,12 @@ def diff_lines(diff):
     return removed, added
 
 
-def run_mutmut(work, jobs):
+def run_mutmut(work, jobs, files):
     log = work / "mutmut.log"
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTEST_ADDOPTS", None)
-    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)]
+    # naming the mutants re-runs them all, whatever an earlier run found
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *map(module_glob, files)]
     last = ""
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -332,6 +371,7 @@ def main(argv=None):
     p.add_argument("--mutate", action="append", default=[], help="repository path(s) of the files to mutate")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     p.add_argument("--workdir", type=Path, default=WORK)
+    p.add_argument("--fresh", action="store_true", help="rebuild the workspace (regenerate every mutant)")
     p.add_argument("--no-write", action="store_true", help="print the scores, leave docs/ alone")
     p.add_argument("--report-only", action="store_true", help="score an existing workspace, do not run mutmut")
     args = p.parse_args(argv)
@@ -346,8 +386,8 @@ def main(argv=None):
     t0 = time.monotonic()
     if not args.report_only:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
-        prepare(args.workdir, files, args.jobs)
-        run_mutmut(args.workdir, args.jobs)
+        prepare(args.workdir, args.fresh)
+        run_mutmut(args.workdir, args.jobs, files)
     wall = time.monotonic() - t0
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = os.getloadavg()
