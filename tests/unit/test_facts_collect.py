@@ -54,7 +54,10 @@ def test_debian_snapshot():
         "release": "6.1.0-56-amd64",
         "version": "6.1.192",
         "version_source": "proc_version",
-        "proc_version": facts["kernel"]["proc_version"],
+        "proc_version": (
+            "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) "
+            "12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)"
+        ),
         "distro_version": "6.1.192-2",
     }
     bk = facts["boot_kernel"]

@@ -37,6 +37,35 @@ def fake_update_grub(root, body):
     write(os.path.join(root, "usr", "sbin", "update-grub"), "#!/bin/sh\n" + body, 0o755)
 
 
+def mkconfig_like(root, cfg):
+    """An update-grub stand-in that does what matters of grub-mkconfig + 10_linux: source the
+    GRUB defaults the module just wrote (main file, then grub.d/*.cfg) and write one normal
+    entry (GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT) and one recovery entry (single +
+    GRUB_CMDLINE_LINUX). What the test then finds in grub.cfg comes from the module's edit."""
+    etc = os.path.join(root, "etc", "default")
+    body = (
+        "set -e\n"
+        f". '{etc}/grub'\n"
+        f'for x in \'{etc}/grub.d\'/*.cfg; do if [ -e "$x" ]; then . "$x"; fi; done\n'
+        f"cat > '{cfg}' <<EOF\n"
+        "### BEGIN /etc/grub.d/10_linux ###\n"
+        "menuentry 'Debian GNU/Linux' {\n"
+        "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro ${GRUB_CMDLINE_LINUX} ${GRUB_CMDLINE_LINUX_DEFAULT}\n"
+        "}\n"
+        "menuentry 'Debian GNU/Linux (recovery mode)' {\n"
+        "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro single ${GRUB_CMDLINE_LINUX}\n"
+        "}\n"
+        "### END /etc/grub.d/10_linux ###\n"
+        "EOF\n"
+    )
+    fake_update_grub(root, body)
+
+
+def linux_lines(cfg):
+    with open(cfg) as f:
+        return [line.split(None, 2)[2].split() for line in f if line.strip().startswith("linux")]
+
+
 def grub_cfg(lines):
     out = ["### BEGIN /etc/grub.d/00_header ###", "set default=0", "### END /etc/grub.d/00_header ###"]
     out.append("### BEGIN /etc/grub.d/10_linux ###")
@@ -181,14 +210,20 @@ def test_regeneration_runs_and_its_output_is_checked(tmp_path, direct_regen):
     root = copy_case("debian12-serial-vmscape-off", tmp_path)
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     os.makedirs(os.path.dirname(cfg))
-    body = f"cat > {cfg} <<'EOF'\n{grub_cfg(['console=ttyS0 vmscape=ibpb', 'single console=ttyS0 vmscape=ibpb'])}EOF\n"
-    fake_update_grub(root, body)
+    mkconfig_like(root, cfg)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed, res["msg"]
     assert res["regenerated"] is True
     assert res["regenerate_commands"] == [[os.path.join(root, "usr/sbin/update-grub")]]
     assert res["regenerated_files"] == [cfg]
     assert [os.path.relpath(p, root) for p in res["files"]] == [GRUB_MAIN]
+    # the case has GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 vmscape=off": both
+    # entries now carry vmscape=ibpb once, in place of vmscape=off, the other tokens in order
+    rest = ["root=/dev/vda1", "ro"]
+    assert linux_lines(cfg) == [
+        [*rest, "console=tty0", "console=ttyS0,115200n8", "vmscape=ibpb"],
+        [*rest, "single", "console=tty0", "console=ttyS0,115200n8", "vmscape=ibpb"],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -216,10 +251,11 @@ def test_stale_generated_config_is_regenerated_without_file_changes(tmp_path, di
     run_module({"root": root, "params": {"vmscape": "ibpb"}, "regenerate": False})
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     write(cfg, grub_cfg(["console=ttyS0"]))
-    fake_update_grub(root, f"cat > {cfg} <<'EOF'\n{grub_cfg(['console=ttyS0 vmscape=ibpb'])}EOF\n")
+    mkconfig_like(root, cfg)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed
     assert res["files"] == [] and res["regenerated"] and res["changed"]
+    assert [line.count("vmscape=ibpb") for line in linux_lines(cfg)] == [1, 1]
     assert any("out of date" in n for n in res["notes"])
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed and not res["changed"]
