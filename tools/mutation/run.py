@@ -236,7 +236,7 @@ def collect(work, files):
             for name, code in sorted(data.exit_code_by_key.items(), key=lambda kv: _mutant_order(kv[0])):
                 status = status_by_exit_code[code]
                 counts[status] = counts.get(status, 0) + 1
-                if status in KILLED:
+                if status in KILLED or status == "not checked":
                     continue
                 func, cls = orig_function_and_class_names_from_key(name)
                 removed, added = diff_lines(get_diff_for_mutant(name, path=PKG / f))
@@ -292,7 +292,8 @@ def score(files_result, equivalents):
             "timeout": counts.get("timeout", 0) + counts.get("segfault", 0),
             "survived": counts.get("survived", 0),
             "no_tests": counts.get("no tests", 0),
-            "other": sum(v for k, v in counts.items() if k not in KILLED | {"survived", "no tests"}),
+            "not_checked": counts.get("not checked", 0),
+            "other": sum(v for k, v in counts.items() if k not in KILLED | {"survived", "no tests", "not checked"}),
             "equivalent": len(equivalent),
             "score": round(100.0 * killed / scored, 1) if scored else 100.0,
             "not_killed": [{k: s[k] for k in ("function", "status", "removed", "added")} for s in open_],
@@ -359,7 +360,7 @@ def replace_section(text, name, body):
 
 
 def totals(rows):
-    keys = ("mutants", "killed", "timeout", "survived", "no_tests", "other", "equivalent")
+    keys = ("mutants", "killed", "timeout", "survived", "no_tests", "not_checked", "other", "equivalent")
     t = {k: sum(r[k] for r in rows.values()) for k in keys}
     scored = t["mutants"] - t["equivalent"]
     t["score"] = round(100.0 * (t["killed"] + t["timeout"]) / scored, 1) if scored else 100.0

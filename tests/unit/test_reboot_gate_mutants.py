@@ -1,0 +1,125 @@
+"""The reboot gate at its edges, with whole results (found by `make mutation`).
+
+Boundaries of the window (start inclusive, end exclusive, also across midnight and across the
+week), minutes that matter, every decision's exact record and every error's exact text.
+"""
+
+import datetime as dt
+
+import pytest
+
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import (
+    GateError,
+    gate,
+    in_window,
+    parse_days,
+    parse_window,
+)
+
+NEEDS = {"action": "set", "reboot_required": True}
+ALL_DAYS = frozenset(range(7))
+
+
+def at(day, hh, mm):
+    """2026-11-23 is a Monday: day 0 = Monday .. 6 = Sunday."""
+    return dt.datetime(2026, 11, 23 + day, hh, mm)
+
+
+def test_each_decision_is_the_whole_record():
+    assert gate({"action": "set", "reboot_required": False}) == {
+        "status": "not_needed",
+        "reason": "the host already reports what its plan expects",
+    }
+    assert gate(NEEDS, "stage") == {
+        "status": "pending",
+        "reason": "vmscape_reboot_policy is stage: configuration staged, reboot pending",
+    }
+    assert gate(NEEDS, "now", check_mode=True) == {
+        "status": "would_reboot",
+        "reason": "check mode: the host would reboot now",
+    }
+    assert gate(NEEDS, "now") == {"status": "go", "reason": "reboot required to apply the plan"}
+    assert gate(NEEDS, "window", window="09:00-17:00", now=at(2, 8, 59)) == {
+        "status": "pending",
+        "reason": "outside the maintenance window 09:00-17:00 (controller time Wed 08:59): reboot pending",
+    }
+
+
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [
+        (at(0, 0, 59), False),
+        (at(0, 1, 0), True),  # the start minute is inside
+        (at(0, 1, 29), True),
+        (at(0, 1, 30), False),  # the end minute is not
+    ],
+)
+def test_plain_window_edges(now, inside):
+    assert in_window(now, parse_window("01:00-01:30"), ALL_DAYS) is inside
+
+
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [
+        (at(2, 21, 59), False),
+        (at(2, 22, 0), True),  # start of a window that wraps past midnight
+        (at(3, 3, 59), True),
+        (at(3, 4, 0), False),  # its end
+    ],
+)
+def test_wrapping_window_edges(now, inside):
+    assert in_window(now, parse_window("22:00-04:00"), ALL_DAYS) is inside
+
+
+def test_minutes_of_both_ends_count():
+    w = parse_window("01:30-02:45")
+    assert w == (dt.time(1, 30), dt.time(2, 45))
+    assert in_window(at(0, 1, 15), w, ALL_DAYS) is False
+    assert in_window(at(0, 2, 40), w, ALL_DAYS) is True
+    assert in_window(at(0, 2, 50), w, ALL_DAYS) is False
+
+
+def test_early_monday_belongs_to_sundays_window():
+    sunday = parse_days(["sun"])
+    assert sunday == frozenset({6})
+    assert in_window(at(0, 3, 0), parse_window("22:00-04:00"), sunday) is True
+    assert in_window(at(0, 3, 0), parse_window("22:00-04:00"), parse_days(["mon"])) is False
+    assert in_window(at(6, 23, 0), parse_window("22:00-04:00"), sunday) is True
+
+
+def test_days_are_the_first_three_letters_any_case():
+    assert parse_days(None) == ALL_DAYS
+    assert parse_days([]) == ALL_DAYS
+    assert parse_days(["Monday", " TUE ", "wednesday", "thu", "Fri", "sat", "SUNDAY"]) == ALL_DAYS
+    assert parse_days(("fri",)) == frozenset({4})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"policy": "later"}, "vmscape_reboot_policy: 'later' is not one of now, stage, window"),
+        ({"policy": "window", "window": 2200}, "vmscape_maintenance_window: 2200 is not HH:MM-HH:MM (24-hour clock)"),
+        ({"policy": "window"}, "vmscape_maintenance_window: None is not HH:MM-HH:MM (24-hour clock)"),
+        (
+            {"policy": "window", "window": "03:00-03:00"},
+            "vmscape_maintenance_window: '03:00-03:00' is empty (start equals end)",
+        ),
+        ({"policy": "now", "window": "3-4"}, "vmscape_maintenance_window: '3-4' is not HH:MM-HH:MM (24-hour clock)"),
+        ({"days": "mon"}, "vmscape_maintenance_days: 'mon' is not a list of day names"),
+        ({"days": ["mon", "xyz"]}, "vmscape_maintenance_days: 'xyz' is not a day name (mon..sun)"),
+    ],
+)
+def test_errors_are_exact(kwargs, message):
+    with pytest.raises(GateError) as err:
+        gate(NEEDS, **kwargs)
+    assert str(err.value) == message
+
+
+def test_a_window_with_blanks_around_it_is_accepted():
+    assert parse_window(" 22:00-04:00\n") == (dt.time(22, 0), dt.time(4, 0))
+
+
+def test_errors_come_before_the_not_needed_answer():
+    # a typo in the policy variables is reported even on hosts that need no reboot
+    with pytest.raises(GateError):
+        gate({"action": "none"}, "window", window="bad")
