@@ -82,7 +82,8 @@ def test_read_entry_options(tmp_path):
     path = entry(
         tmp_path,
         "e.conf",
-        "title  Debian\n\n   \nlinux   /vmlinuz-6.1 \noptions root=/dev/vda2  ro\noptions\n  options quiet\nversion 6.1\n",
+        "title  Debian\n\n   \nlinux   /vmlinuz-6.1 \noptions root=/dev/vda2  ro\noptions\n"
+        "  options quiet\nversion 6.1\n",
     )
     assert _read_entry_options(path) == ("/vmlinuz-6.1", "root=/dev/vda2  ro  quiet")
     bare = entry(tmp_path, "f.conf", "linux\n")
