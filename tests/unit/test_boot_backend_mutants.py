@@ -1,0 +1,100 @@
+"""Pieces of the boot-config editor no test reached before `make mutation`.
+
+- _bls.check_entries: the check of the BLS entries after ``grub2-mkconfig --update-bls-cmdline``
+  (the EL9 regeneration). The grubenv is written by the real grub-editenv.
+- Request.describe / set_for, CmdlineToken equality, last_value.
+"""
+
+import subprocess
+
+from skip_policy import needs_tool
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import check_entries
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import build_request
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import CmdlineToken, last_value, tokenize
+
+SET = build_request({"vmscape": "ibpb"}, [])
+REMOVE = build_request({}, ["vmscape"])
+
+
+def bls_root(tmp_path, entries, kernelopts=None):
+    d = tmp_path / "boot" / "loader" / "entries"
+    d.mkdir(parents=True)
+    for name, text in entries.items():
+        (d / name).write_text(text)
+    if kernelopts is not None:
+        env = tmp_path / "boot" / "grub2" / "grubenv"
+        env.parent.mkdir(parents=True)
+        subprocess.run(["grub-editenv", str(env), "create"], check=True)
+        subprocess.run(["grub-editenv", str(env), "set", f"kernelopts={kernelopts}"], check=True)
+    return str(tmp_path), str(d)
+
+
+@needs_tool("grub-editenv", "grub-common")
+def test_bls_entries_expanded_with_grubenv_pass(tmp_path):
+    root, _d = bls_root(
+        tmp_path,
+        {"a-5.14.conf": "title a\nlinux /a\noptions $kernelopts\n", "b-5.14.conf": "linux /b\noptions ${kernelopts}\n"},
+        kernelopts="root=/dev/vda2 ro vmscape=ibpb",
+    )
+    assert check_entries(root, SET) == []
+    assert check_entries(root, REMOVE) == [
+        f"{root}/boot/loader/entries/b-5.14.conf: vmscape still occurs 1 times",
+        f"{root}/boot/loader/entries/a-5.14.conf: vmscape still occurs 1 times",
+    ]
+
+
+@needs_tool("grub-editenv", "grub-common")
+def test_bls_each_wrong_entry_is_named(tmp_path):
+    root, d = bls_root(
+        tmp_path,
+        {
+            "1-a.conf": "linux /a\noptions $kernelopts vmscape=ibpb\n",  # twice once expanded
+            "2-b.conf": "linux /b\noptions root=/dev/vda2 vmscape=force\n",
+            "3-c.conf": "linux /c\noptions root=/dev/vda2 quiet\n",
+            "4-d.conf": "title no options line: not checked\nlinux /d\n",
+            "5-e.conf": "linux /e\noptions root=/dev/vda2 vmscape=ibpb\n",
+        },
+        kernelopts="vmscape=ibpb",
+    )
+    # newest first (blscfg's order): by version, then id, reversed
+    assert check_entries(root, SET) == [
+        f"{d}/3-c.conf: vmscape occurs 0 times (want exactly once)",
+        f"{d}/2-b.conf: vmscape has the value 'force' (want 'ibpb')",
+        f"{d}/1-a.conf: vmscape occurs 2 times (want exactly once)",
+    ]
+
+
+def test_bls_without_grubenv_expands_variables_to_nothing(tmp_path):
+    root, d = bls_root(tmp_path, {"a.conf": "linux /a\noptions $kernelopts vmscape=ibpb\n"})
+    assert check_entries(root, SET) == []
+    assert check_entries(root, build_request({"quiet": None}, [])) == [
+        f"{d}/a.conf: quiet occurs 0 times (want exactly once)"
+    ]
+
+
+def test_request_describe_and_set_for():
+    r = build_request({"vmscape": "ibpb", "nosmt": None, "spec-rstack-overflow": "ibpb"}, ["mitigations", "vm-x"])
+    assert r.describe() == "vmscape=ibpb nosmt spec-rstack-overflow=ibpb -mitigations -vm-x"
+    assert r.set_for("vmscape") == ("vmscape", "ibpb")
+    assert r.set_for("spec_rstack_overflow") == ("spec-rstack-overflow", "ibpb")
+    assert r.set_for("nosmt") == ("nosmt", None)
+    assert r.set_for("mitigations") is None
+    assert build_request({}, ["vmscape"]).describe() == "-vmscape"
+
+
+def test_cmdline_token_equality_is_by_raw_text():
+    a, b, c = tokenize('vmscape=ibpb vmscape=ibpb vmscape="ibpb"')[0]
+    assert a == b and hash(a) == hash(b) and a is not b
+    assert a != c and c.value == a.value  # same meaning, other spelling: another token
+    assert a != "vmscape=ibpb"
+    assert len({a, b, c}) == 2
+    assert repr(c) == "CmdlineToken('vmscape=\"ibpb\"')"
+    assert CmdlineToken("x", "x", None) == CmdlineToken("x", "y", "z")
+
+
+def test_last_value_is_the_last_one():
+    toks, _init = tokenize("vmscape=off quiet vmscape=force vmscape=ibpb")
+    assert last_value(toks, "vmscape") == "ibpb"
+    assert last_value(toks, "mitigations", default="auto") == "auto"
+    assert last_value(tokenize("a=1 a=2")[0], "a") == "2"
