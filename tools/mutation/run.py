@@ -176,12 +176,30 @@ def prepare(work, fresh):
 
 
 def load_equivalents():
+    """Entries either name one mutant (``removed`` and ``added`` lines) or a rule (``replace: [old,
+    new]``: every single-line mutant of ``function`` (``*``: any) that is its line with ``old``
+    replaced by ``new``)."""
     entries = yaml.safe_load(EQUIVALENT.read_text()) or []
     for e in entries:
-        missing = {"file", "function", "removed", "added", "why"} - set(e)
+        shape = {"removed", "added"} if "replace" not in e else {"replace"}
+        missing = ({"file", "function", "why"} | shape) - set(e)
         if missing:
             raise SystemExit(f"{EQUIVALENT}: entry {e!r} lacks {sorted(missing)}")
+        if e["file"] not in FILES:
+            raise SystemExit(f"{EQUIVALENT}: {e['file']} is not in the mutation set")
     return entries
+
+
+def matches(entry, f, survivor):
+    if entry["file"] != f or entry["function"] not in ("*", survivor["function"]):
+        return False
+    if "replace" in entry:
+        old, new = entry["replace"]
+        removed, added = survivor["removed"], survivor["added"]
+        return len(removed) == len(added) == 1 and old in removed[0] and removed[0].replace(old, new) == added[0]
+    return [x.strip() for x in entry["removed"]] == survivor["removed"] and [
+        x.strip() for x in entry["added"]
+    ] == survivor["added"]
 
 
 def diff_lines(diff):
@@ -262,28 +280,18 @@ def _mutant_order(name):
 
 def score(files_result, equivalents):
     rows = {}
-    used = set()
+    used = {}
     for f, res in files_result.items():
         counts = res["counts"]
         total = sum(counts.values())
         killed = sum(counts.get(s, 0) for s in KILLED)
         equivalent, open_ = [], []
         for s in res["survivors"]:
-            match = next(
-                (
-                    i
-                    for i, e in enumerate(equivalents)
-                    if e["file"] == f
-                    and e["function"] == s["function"]
-                    and [x.strip() for x in e["removed"]] == s["removed"]
-                    and [x.strip() for x in e["added"]] == s["added"]
-                ),
-                None,
-            )
+            match = next((i for i, e in enumerate(equivalents) if matches(e, f, s)), None)
             if match is None:
                 open_.append(s)
             else:
-                used.add(match)
+                used[match] = used.get(match, 0) + 1
                 equivalent.append(s)
         scored = total - len(equivalent)
         rows[f] = {
@@ -339,14 +347,23 @@ def table_md(summary):
     return "\n".join(out)
 
 
-def equivalents_md(equivalents):
+def equivalents_md(equivalents, used):
     out = []
-    for e in sorted(equivalents, key=lambda e: (FILES.index(e["file"]) if e["file"] in FILES else 99, e["function"])):
-        change = "; ".join(
-            [f"`{r}` -> `{a}`" for r, a in zip(e["removed"], e["added"], strict=False)]
-            or [f"`{r}` removed" for r in e["removed"]]
-        )
-        out.append(f"- `{e['file'].removeprefix('plugins/')}` `{e['function']}`: {change}. {e['why'].strip()}")
+    order = sorted(
+        range(len(equivalents)), key=lambda i: (FILES.index(equivalents[i]["file"]), equivalents[i]["function"])
+    )
+    for i in order:
+        e = equivalents[i]
+        if "replace" in e:
+            change = f"every `{e['replace'][0]}` -> `{e['replace'][1]}`"
+        else:
+            change = "; ".join(
+                [f"`{r}` -> `{a}`" for r, a in zip(e["removed"], e["added"], strict=False)]
+                or [f"`{r}` removed" for r in e["removed"]]
+            )
+        n = used.get(i, 0)
+        count = f" ({n} mutants)" if n > 1 else ""
+        out.append(f"- `{e['file'].removeprefix('plugins/')}` `{e['function']}`: {change}{count}. {e['why'].strip()}")
     return "\n".join(out) if out else "(none)"
 
 
@@ -395,7 +412,7 @@ def main(argv=None):
 
     files_result = collect(args.workdir, files)
     equivalents = load_equivalents()
-    rows, _used = score(files_result, equivalents)
+    rows, used = score(files_result, equivalents)
     (args.workdir / "survivors.md").write_text(survivors_md(files_result, rows))
 
     run = {
@@ -429,12 +446,15 @@ def main(argv=None):
         f"wall {run['wall_s']} s, CPU {run['cpu_s']} s, {args.jobs} jobs on {run['cores']} cores, "
         f"load {load_before[0]:.1f} -> {load_after[0]:.1f}; survivors: {args.workdir / 'survivors.md'}"
     )
+    stale = [e for i, e in enumerate(equivalents) if e["file"] in files and i not in used]
+    for e in stale:
+        print(f"equivalent.yaml entry matched no survivor (code or tests changed?): {e['file']} {e['function']}")
     below = [f for f in files if rows[f]["score"] < TARGET]
     if not args.no_write:
         SUMMARY.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
         text = TESTING_MD.read_text()
         text = replace_section(text, "mutation-score", table_md(summary))
-        text = replace_section(text, "mutation-equivalents", equivalents_md(equivalents))
+        text = replace_section(text, "mutation-equivalents", equivalents_md(equivalents, used))
         TESTING_MD.write_text(text)
         print(f"wrote {SUMMARY.relative_to(REPO)} and the mutation sections of {TESTING_MD.relative_to(REPO)}")
     if below:
