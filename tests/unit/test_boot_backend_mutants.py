@@ -98,3 +98,13 @@ def test_last_value_is_the_last_one():
     assert last_value(toks, "vmscape") == "ibpb"
     assert last_value(toks, "mitigations", default="auto") == "auto"
     assert last_value(tokenize("a=1 a=2")[0], "a") == "2"
+
+
+@needs_tool("grub-editenv", "grub-common")
+def test_an_empty_env_block_is_what_grub_editenv_creates(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import EnvBlock
+
+    subprocess.run(["grub-editenv", str(tmp_path / "env"), "create"], check=True)
+    real = (tmp_path / "env").read_bytes()
+    assert EnvBlock.empty().to_bytes() == real
+    assert len(real) == 1024
