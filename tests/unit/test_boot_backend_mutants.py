@@ -7,7 +7,7 @@
 
 import subprocess
 
-from skip_policy import needs_tool
+from skip_policy import needs_root, needs_tool
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import check_entries
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import build_request
@@ -112,3 +112,58 @@ def test_an_empty_env_block_is_one_grub_editenv_accepts(tmp_path):
     subprocess.run(["grub-editenv", str(env), "set", "kernelopts=ro quiet"], check=True)
     assert len(env.read_bytes()) == 1024
     assert parse(env.read_bytes()).get("kernelopts") == "ro quiet"
+
+
+def test_edit_text_home_or_not():
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import edit_text
+
+    # the home segment gets a missing parameter; another segment only loses a conflicting one
+    assert edit_text("quiet", SET) == ("quiet vmscape=ibpb", ["quiet"], ["quiet", "vmscape=ibpb"])
+    assert edit_text("quiet", SET, home=False) == ("quiet", ["quiet"], ["quiet"])
+    assert edit_text("quiet vmscape=off", SET, home=False) == ("quiet", ["quiet", "vmscape=off"], ["quiet"])
+
+
+def test_commands_run_through_chroot_only_for_another_root():
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import command_for_root
+
+    argv = ["update-grub"]
+    assert command_for_root("/", argv) == ["update-grub"] and command_for_root("/", argv) is not argv
+    assert command_for_root("/srv/root/", ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]) == [
+        "chroot",
+        "/srv/root/",
+        "grub-mkconfig",
+        "-o",
+        "/boot/grub/grub.cfg",
+    ]
+
+
+@needs_root("the chroot check answers only for root")
+def test_chroot_problem_as_root():
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_backend
+
+    # / has /proc, /sys and /dev mounted; /dev is a mount point itself but has none of them
+    assert _boot_backend.chroot_problem("/") is None
+    assert _boot_backend.chroot_problem("/dev") == (
+        "/dev is not prepared for chroot (/proc, /sys, /dev not mounted there); regenerate inside it "
+        "(chroot /dev <command>) after mounting them"
+    )
+
+
+def test_chroot_problem_without_root(monkeypatch):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_backend
+
+    monkeypatch.setattr(_boot_backend.os, "geteuid", lambda: 1000)
+    assert _boot_backend.chroot_problem("/") == "chroot needs root privileges"
+
+
+def test_update_bls_cmdline_support_is_read_from_grub2_mkconfig(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import supports_update_bls_cmdline
+
+    assert supports_update_bls_cmdline(str(tmp_path)) is False  # no grub2-mkconfig at all
+    tool = tmp_path / "usr" / "sbin" / "grub2-mkconfig"
+    tool.parent.mkdir(parents=True)
+    tool.write_text("#!/bin/sh\n# options: -o FILE\n")
+    tool.chmod(0o755)
+    assert supports_update_bls_cmdline(str(tmp_path)) is False
+    tool.write_text("#!/bin/sh\n    --update-bls-cmdline)\n")
+    assert supports_update_bls_cmdline(str(tmp_path)) is True
