@@ -96,7 +96,19 @@ def run(suite, ci):
     if ci:
         env["CI"] = "true"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-p", "no:xdist", str(suite)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:pytest11.testinfra",
+        ]
+        + [str(suite)],
         cwd=suite,
         env=env,
         capture_output=True,
