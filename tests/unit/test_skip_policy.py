@@ -95,20 +95,9 @@ def run(suite, ci):
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "HYPOTHESIS_PROFILE", "PYTEST_ADDOPTS")}
     if ci:
         env["CI"] = "true"
+    plugins = ["-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:pytest11.testinfra"]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-rA",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:xdist",
-            "-p",
-            "no:pytest11.testinfra",
-        ]
-        + [str(suite)],
+        [sys.executable, "-m", "pytest", "-rA", *plugins, str(suite)],
         cwd=suite,
         env=env,
         capture_output=True,
