@@ -8,6 +8,7 @@
 import subprocess
 
 from skip_policy import needs_root, needs_tool
+from test_kernel_cmdline_support import run_module
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import check_entries
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import build_request
@@ -167,3 +168,36 @@ def test_update_bls_cmdline_support_is_read_from_grub2_mkconfig(tmp_path):
     assert supports_update_bls_cmdline(str(tmp_path)) is False
     tool.write_text("#!/bin/sh\n    --update-bls-cmdline)\n")
     assert supports_update_bls_cmdline(str(tmp_path)) is True
+
+
+def test_grubby_hazard_names_the_entry_and_the_token(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import _grubby_hazard, read_entries
+
+    root, d = bls_root(tmp_path, {"a.conf": "linux /a\noptions ro novmscape=1\n", "b.conf": "linux /b\noptions ro\n"})
+    entries = read_entries(root)
+    assert _grubby_hazard(entries, SET) == f"{d}/a.conf: 'novmscape=1' contains 'vmscape'"
+    assert _grubby_hazard(entries, REMOVE) == f"{d}/a.conf: 'novmscape=1' contains 'vmscape'"
+    assert _grubby_hazard(entries, build_request({"quiet": None}, [])) is None
+
+
+def test_grubby_is_only_for_the_grubby_backend_on_the_real_root(monkeypatch):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls
+
+    calls = []
+    # stands in for a host that has /usr/sbin/grubby (Debian has no grubby package)
+    monkeypatch.setattr(_bls, "find_tool", lambda root, names: calls.append((root, names)) or "/usr/sbin/grubby")
+    assert _bls.grubby_tool("/", "grubby") == "/usr/sbin/grubby"
+    assert calls == [("/", ("grubby",))]
+    assert _bls.grubby_tool("/", "grubenv") is None
+    assert _bls.grubby_tool("/srv/root", "grubby") is None
+    assert calls == [("/", ("grubby",))]
+
+
+@needs_tool("grub-editenv", "grub-common")
+def test_bls_entries_with_bytes_that_are_not_utf8_are_edited_byte_exactly(tmp_path):
+    root, _d = bls_root(tmp_path, {"a.conf": "linux /a\noptions ro\n"}, kernelopts="ro")
+    entry = tmp_path / "boot" / "loader" / "entries" / "a.conf"
+    entry.write_bytes(b"title Caf\xe9\nlinux /a\noptions ro\n")
+    res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}, "backend": "grubby"})
+    assert not failed, res["msg"]
+    assert entry.read_bytes() == b"title Caf\xe9\nlinux /a\noptions ro vmscape=ibpb\n"

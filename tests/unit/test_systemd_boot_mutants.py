@@ -146,3 +146,31 @@ def test_verify_reports_a_missing_or_different_file(tmp_path):
     with open(real, "w") as f:
         f.write("quiet\tvmscape=ibpb\n")
     assert plan.verify() == []
+
+
+def test_installed_kernels_need_modules_and_an_image(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import installed_kernels
+
+    for rel in (
+        "lib/modules/6.1.0-28-amd64/",  # image and initrd.img in /boot
+        "boot/vmlinuz-6.1.0-28-amd64",
+        "boot/initrd.img-6.1.0-28-amd64",
+        "lib/modules/5.10.0-1-amd64/",  # modules left behind, no image: not installed
+        "lib/modules/not-a-dir",
+        "usr/lib/modules/6.1.0-28-amd64/",  # the same kernel seen twice: listed once
+        "usr/lib/modules/7.3.4+deb13-amd64/vmlinuz",  # split package: image next to the modules
+        "usr/lib/modules/6.12.9/",  # RHEL-style initramfs name
+        "boot/vmlinuz-6.12.9",
+        "boot/initramfs-6.12.9.img",
+    ):
+        p = tmp_path / rel
+        if rel.endswith("/"):
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("")
+    assert installed_kernels(str(tmp_path)) == [
+        ("6.1.0-28-amd64", "/boot/vmlinuz-6.1.0-28-amd64", "/boot/initrd.img-6.1.0-28-amd64"),
+        ("6.12.9", "/boot/vmlinuz-6.12.9", "/boot/initramfs-6.12.9.img"),
+        ("7.3.4+deb13-amd64", "/usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", None),
+    ]
