@@ -35,6 +35,8 @@ GRUB_MAIN = os.path.join("etc", "default", "grub")
 
 def fake_update_grub(root, body):
     write(os.path.join(root, "usr", "sbin", "update-grub"), "#!/bin/sh\n" + body, 0o755)
+    # the kernel grub_cfg()'s entries boot (the module checks the default entry's image exists)
+    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "MZ fake kernel image\n")
 
 
 def mkconfig_like(root, cfg):
@@ -200,7 +202,9 @@ def test_snapshot_restore_removes_new_files_and_restores_old(tmp_path):
     (d / "b.conf").write_text("created")
     (tmp_path / "absent").write_text("created")
     assert snap.changed_paths() == sorted([str(d / "a.conf"), str(d / "b.conf"), str(tmp_path / "absent")])
-    assert snap.restore() == []
+    errors, removed, left = snap.restore()
+    assert errors == [] and left == []
+    assert removed == sorted([str(d / "b.conf"), str(tmp_path / "absent")])
     assert sorted(os.listdir(d)) == ["a.conf"] and (d / "a.conf").read_text() == "old"
     assert not (tmp_path / "absent").exists()
 
@@ -358,10 +362,15 @@ def test_proxmox_regenerates_with_proxmox_boot_tool(tmp_path, monkeypatch):
 def test_systemd_boot_entries_are_checked_after_regeneration(tmp_path, direct_regen):
     root = copy_case("debian12-sdboot-multiline", tmp_path)
     os.makedirs(os.path.join(root, "lib", "modules", "6.1.0-28-amd64"))
-    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "")
+    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "MZ fake kernel image\n")
     entry = os.path.join(root, "boot/efi/loader/entries/4c4e1b2a7d8f4e3c9b0a1f2e3d4c5b6a-6.1.0-28-amd64.conf")
-    # a kernel-install stand-in that copies /etc/kernel/cmdline into the entry, like 90-loaderentry
-    body = f'opts=$(tr -s "$IFS" " " < {root}/etc/kernel/cmdline)\nsed -i "s|^options .*|options    $opts|" {entry}\n'
+    esp_kernel = os.path.join(root, "boot/efi/4c4e1b2a7d8f4e3c9b0a1f2e3d4c5b6a/6.1.0-28-amd64")
+    # a kernel-install stand-in that copies the kernel to the ESP (90-loaderentry does) and
+    # /etc/kernel/cmdline into the entry
+    body = (
+        f"mkdir -p {esp_kernel} && cp {root}/boot/vmlinuz-6.1.0-28-amd64 {esp_kernel}/linux\n"
+        f'opts=$(tr -s "$IFS" " " < {root}/etc/kernel/cmdline)\nsed -i "s|^options .*|options    $opts|" {entry}\n'
+    )
     write(os.path.join(root, "usr", "sbin", "kernel-install"), "#!/bin/sh\n" + body, 0o755)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed, res["msg"]
