@@ -16,6 +16,7 @@ instead of being wrapped into AnsiballZ and sent over a connection: the module c
 result are real; the transport is what the CLI tests (tests/integration) cover.
 """
 
+import copy
 import json
 import os
 import subprocess
@@ -31,6 +32,8 @@ from ansible.playbook.task import Task
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.template import Templar
+
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import current_run
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / "collections"
@@ -64,7 +67,7 @@ class ModuleRuns:
     def __call__(self, module_name=None, module_args=None, task_vars=None, **_kw):
         self.calls.append((module_name, dict(module_args or {})))
         if self.canned is not None:
-            return self.canned
+            return copy.deepcopy(self.canned)  # the plugin stamps what it gets: keep the original clean
         prefix = "fleetsec.vmscape."
         assert module_name.startswith(prefix), module_name
         return run_module_file(module_name[len(prefix) :], module_args or {})
@@ -84,9 +87,32 @@ def make_action(plugin_class, fqcn, args, check_mode=False, module_runs=None):
     return action
 
 
-def run_action(plugin_class, fqcn, args, task_vars=None, check_mode=False, module_runs=None):
+HOST = "hv01"
+
+
+def observed_here(facts, action, host=HOST):
+    """``facts`` as this collection's actions stamp a document they observed in this run for
+    ``host`` (plugin_utils/_action_facts.py: only such documents are used without a new run)."""
+    doc = copy.deepcopy(facts)
+    doc.setdefault("observation", {}).update(run=current_run(action), host=host)
+    return doc
+
+
+def run_action(plugin_class, fqcn, args, task_vars=None, check_mode=False, module_runs=None, this_run=True):
+    """Run the plugin for ``task_vars`` (inventory_hostname hv01 unless given). With ``this_run``
+    the facts handed over (the ``facts`` option and ``ansible_facts.vmscape``) are stamped as
+    observed in this run for this host, as an earlier task of the same run would have left them."""
+    args = dict(args)
+    task_vars = {"inventory_hostname": HOST, **(task_vars or {})}
     action = make_action(plugin_class, fqcn, args, check_mode=check_mode, module_runs=module_runs)
-    return action.run(task_vars=dict(task_vars or {}))
+    if this_run:
+        host = task_vars["inventory_hostname"]
+        if isinstance(args.get("facts"), dict):
+            action._task.args["facts"] = observed_here(args["facts"], action, host)
+        vm = (task_vars.get("ansible_facts") or {}).get("vmscape")
+        if isinstance(vm, dict):
+            task_vars["ansible_facts"] = {**task_vars["ansible_facts"], "vmscape": observed_here(vm, action, host)}
+    return action.run(task_vars=task_vars)
 
 
 def make_callback(module, name, options):

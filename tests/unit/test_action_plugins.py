@@ -196,21 +196,44 @@ PLAN_IBPB = {
 }
 
 
-def test_verify_passes_after_the_reboot_when_sysfs_and_cmdline_match():
-    res = verify({"plan": PLAN_IBPB, "facts": SKYLAKE_FIXED, "rebooted": True})
+def test_verify_after_a_reboot_observes_again_and_passes_when_sysfs_and_cmdline_match():
+    # facts from before the reboot are never used after it; the host answers with the new boot
+    runs = ModuleRuns(canned={"changed": False, "ansible_facts": {"vmscape": SKYLAKE_FIXED}})
+    res = verify({"plan": PLAN_IBPB, "facts": SKYLAKE_OFF, "rebooted": True}, module_runs=runs)
+    assert runs.calls == [(FACTS_MODULE, {"root": "/", "probe_image": "never"})]
     assert res.get("failed") is not True and res["changed"] is False
     assert res["verify"]["status"] == "pass" and res["verify"]["rebooted"] is True
-    assert res["msg"] == f"pass: reports {IBPB_EXIT!r}"
-    assert res["ansible_facts"] == {"vmscape_verify": res["verify"]}
+    assert res["msg"] == f"pass: reports {IBPB_EXIT!r}" and res["facts_source"] == "gathered"
+    assert "facts_note" not in res
+    assert res["ansible_facts"]["vmscape_verify"] == res["verify"]
 
 
 def test_verify_fails_the_task_with_every_reason():
-    res = verify({"plan": PLAN_IBPB, "facts": SKYLAKE_OFF, "rebooted": True})
+    runs = ModuleRuns(canned={"changed": False, "ansible_facts": {"vmscape": SKYLAKE_OFF}})
+    res = verify({"plan": PLAN_IBPB, "rebooted": True}, module_runs=runs)
     assert res["failed"] is True and res["verify"]["status"] == "fail"
     assert res["msg"] == (
         f"fail: sysfs vmscape reports 'Vulnerable', expected {IBPB_EXIT!r}; "
         "/proc/cmdline has vmscape=off, expected exactly vmscape=ibpb"
     )
+
+
+def test_verify_without_a_reboot_uses_facts_of_this_run_and_notes_others():
+    runs = ModuleRuns()
+    res = verify({"plan": dict(PLAN_IBPB, reboot_required=True), "facts": SKYLAKE_OFF}, module_runs=runs)
+    assert runs.calls == [] and res["facts_source"] == "given"
+    assert res["verify"]["status"] == "pending"
+    stale = ModuleRuns(canned={"changed": False, "ansible_facts": {"vmscape": SKYLAKE_OFF}})
+    res = run_action(
+        vmscape_verify.ActionModule,
+        "fleetsec.vmscape.vmscape_verify",
+        {"plan": dict(PLAN_IBPB, reboot_required=True), "facts": SKYLAKE_OFF},
+        {},
+        module_runs=stale,
+        this_run=False,
+    )
+    assert len(stale.calls) == 1 and res["facts_source"] == "gathered"
+    assert res["facts_note"].startswith("the facts at hand were not used (it carries no observation.run")
 
 
 def test_verify_without_facts_gathers_from_root_without_probing_the_image():
@@ -267,15 +290,17 @@ def test_gate_window_uses_the_controllers_clock(monkeypatch):
     class Clock(dt.datetime):
         @classmethod
         def now(cls, tz=None):
-            return cls(2026, 11, 25, 3, 30)  # a Wednesday, 03:30
+            return cls(2026, 11, 25, 3, 30, tzinfo=dt.UTC)  # a Wednesday, 03:30 UTC
 
     monkeypatch.setattr(_reboot_gate.dt, "datetime", Clock)
-    inside = gate({"plan": PLAN_REBOOT, "policy": "window", "window": "22:00-04:00", "days": ["tue"]})
+    args = {"plan": PLAN_REBOOT, "policy": "window", "window": "22:00-04:00", "timezone": "UTC"}
+    inside = gate({**args, "days": ["tue"]})
     assert inside["gate"]["status"] == "go"  # 03:30 Wednesday belongs to Tuesday's window
-    outside = gate({"plan": PLAN_REBOOT, "policy": "window", "window": "22:00-04:00", "days": ["wed"]})
+    outside = gate({**args, "days": ["wed"]})
     assert outside["gate"]["status"] == "pending"
     assert outside["msg"] == (
-        "pending: outside the maintenance window 22:00-04:00 (controller time Wed 03:30): reboot pending"
+        "pending: outside the maintenance window 22:00-04:00 on wed (UTC, now Wed 2026-11-25 03:30 UTC); "
+        "next opening Wed 2026-11-25 22:00 UTC: reboot pending"
     )
 
 
@@ -284,6 +309,8 @@ def test_gate_errors_name_the_variable():
     assert res["failed"] is True
     assert res["msg"] == "vmscape_maintenance_window: '25:00-26:00' is not HH:MM-HH:MM (24-hour clock)"
     res = gate({"plan": PLAN_REBOOT, "policy": "window", "window": "01:00-02:00", "days": ["someday"]})
-    assert res["msg"] == "vmscape_maintenance_days: 'someday' is not a day name (mon..sun)"
+    assert res["msg"] == (
+        "vmscape_maintenance_days: 'someday' is not a day name (mon..sun, monday..sunday) or a range (mon-fri)"
+    )
     with pytest.raises(AnsibleActionFail, match="value of policy must be one of: now, stage, window, got: sometimes"):
         gate({"plan": PLAN_REBOOT, "policy": "sometimes"})

@@ -63,8 +63,11 @@ def test_stanzas_without_blank_lines_between_them():
 def test_the_only_stanza_cut_mid_line_keeps_its_whole_lines():
     text = stanza(0)[: -len("vmscape\n")]  # cut inside the bugs line
     cpu, warnings = parse(text)
-    assert warnings == ["/x/cpuinfo:1: the only processor stanza is truncated after line 9; using the complete lines"]
-    assert cpu["bugs"] == [] and cpu["flags"] == ["fpu", "ibpb"]
+    assert warnings == [
+        "/x/cpuinfo:1: the only processor stanza is truncated after line 9; using the complete lines",
+        "/x/cpuinfo: boot CPU has no 'bugs' line",
+    ]
+    assert cpu["bugs"] is None and cpu["flags"] == ["fpu", "ibpb"]  # the cut line: unknown, not empty
 
 
 def test_a_value_may_contain_colons():
@@ -95,12 +98,14 @@ def test_errors_are_exact(text, message):
 
 
 def test_missing_identity_lines_are_warned_about():
-    _cpu, warnings = parse("processor\t: 0\nflags\t: fpu\n\n")
+    cpu, warnings = parse("processor\t: 0\nflags\t: fpu\n\n")
     assert warnings == [
         "/x/cpuinfo: boot CPU has no 'vendor_id' line",
         "/x/cpuinfo: boot CPU has no 'cpu family' line",
         "/x/cpuinfo: boot CPU has no 'model' line",
+        "/x/cpuinfo: boot CPU has no 'bugs' line",
     ]
+    assert (cpu["bugs"], cpu["bugs_reason"]) == (None, "/x/cpuinfo: boot CPU has no 'bugs' line")
 
 
 def test_hex_and_decimal_integers():

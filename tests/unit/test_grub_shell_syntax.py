@@ -44,9 +44,9 @@ def test_parser_equals_bin_sh(name, tmp_path):
         ("case x in\n) Y=1;;\nesac\n", 2, "syntax error in case pattern"),
         ("case x in\na b) Y=1;;\nesac\n", 2, "syntax error in case pattern"),
         ("for 1x in a; do :; done\n", 1, "syntax error: bad for loop variable"),
-        ("for x in a\n:\ndone\n", 2, "syntax error: expected 'do', found ':'"),
+        ("for x in a\n:\ndone\n", 2, "syntax error: expected 'do', found a word"),
         ("if true; then\n Y=1\n", 3, "syntax error: 'fi' expected"),
-        ("while false; do\n :\n", 3, "syntax error: expected 'done', found 'end of file'"),
+        ("while false; do\n :\n", 3, "syntax error: expected 'done', found end of file"),
         (
             "if true; then\n if true; then\n  GRUB_CMDLINE_LINUX=x\n fi\nfi\n",
             3,

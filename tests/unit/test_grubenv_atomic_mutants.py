@@ -3,19 +3,25 @@
 given a runner that answers like a failing tool (the runner is the module's injection point)."""
 
 import errno
+import shutil
 import subprocess
 
 import pytest
 from skip_policy import needs_tool
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _command_runner
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import Snapshot, remove_file
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import SIGNATURE, EnvBlock, editenv_writer
 
 
 def real_runner(argv):
-    p = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return p.returncode, p.stdout, p.stderr
+    return _command_runner.run([shutil.which(argv[0]), *argv[1:]], timeout=60)
+
+
+def answer(rc, out, err, timed_out=False):
+    """What a command that failed returns (the module's runner gives a Result)."""
+    return lambda argv: _command_runner.Result(argv, rc, out, err, timed_out, 0.01, 0)
 
 
 @needs_tool("grub-editenv", "grub-common")
@@ -24,9 +30,10 @@ def test_the_writer_runs_grub_editenv_and_records_the_command(tmp_path):
     subprocess.run(["grub-editenv", str(env), "create"], check=True)
     commands = []
     editenv_writer("grub-editenv", str(env), "kernelopts", "root=/dev/vda2 ro vmscape=ibpb")(real_runner, commands)
-    assert commands == [
+    assert [{k: c[k] for k in ("cmd", "rc")} for c in commands] == [
         {"cmd": ["grub-editenv", str(env), "set", "kernelopts=root=/dev/vda2 ro vmscape=ibpb"], "rc": 0}
     ]
+    assert 0 <= commands[0]["seconds"] < 60
     assert EnvBlock(env.read_bytes()).get("kernelopts") == "root=/dev/vda2 ro vmscape=ibpb"
 
 
@@ -34,15 +41,23 @@ def test_a_failing_tool_is_an_error_with_its_message(tmp_path):
     commands = []
     write = editenv_writer("grub2-editenv", "/boot/grub2/grubenv", "kernelopts", "ro")
     with pytest.raises(BootConfigError) as err:
-        write(lambda argv: (1, "", "  grub2-editenv: error: cannot rename the file\n"), commands)
+        write(answer(1, "", "  grub2-editenv: error: cannot rename the file\n"), commands)
     assert str(err.value) == (
         "grub2-editenv /boot/grub2/grubenv set kernelopts=ro failed (rc=1): "
         "grub2-editenv: error: cannot rename the file"
     )
-    assert commands == [{"cmd": ["grub2-editenv", "/boot/grub2/grubenv", "set", "kernelopts=ro"], "rc": 1}]
+    assert err.value.output == "  grub2-editenv: error: cannot rename the file\n"
+    assert commands == [
+        {"cmd": ["grub2-editenv", "/boot/grub2/grubenv", "set", "kernelopts=ro"], "rc": 1, "seconds": 0.01}
+    ]
     with pytest.raises(BootConfigError) as err:
-        write(lambda argv: (2, "usage: ...\n", ""), [])
+        write(answer(2, "usage: ...\n", ""), [])
     assert str(err.value).endswith("failed (rc=2): usage: ...")
+    with pytest.raises(BootConfigError) as err:
+        write(answer(None, "", "", timed_out=True), [])
+    assert (
+        str(err.value) == "grub2-editenv /boot/grub2/grubenv set kernelopts=ro did not finish in time and was killed: "
+    )
 
 
 def test_a_tool_that_did_not_write_the_value_is_an_error(tmp_path):
@@ -50,7 +65,7 @@ def test_a_tool_that_did_not_write_the_value_is_an_error(tmp_path):
     env.write_bytes(EnvBlock.empty().to_bytes())
     write = editenv_writer("grub-editenv", str(env), "kernelopts", "ro quiet")
     with pytest.raises(BootConfigError) as err:
-        write(lambda argv: (0, "", ""), [])
+        write(answer(0, "", ""), [])
     assert str(err.value) == f"{env}: after grub-editenv, kernelopts is None, not 'ro quiet'"
 
 
@@ -93,10 +108,10 @@ def test_restore_reports_what_it_could_not_put_back(tmp_path):
     snap = Snapshot()
     snap.add_glob(str(entries), "*.conf")
     snap.add_file(str(kept))
-    (entries / "new.conf").mkdir()  # a new match that cannot be unlinked
+    (entries / "new.conf").mkdir()
     kept.unlink()
     kept.parent.rmdir()  # the directory to write the old content into is gone
-    errors = snap.restore()
-    assert len(errors) == 2
-    assert errors[0].startswith(f"{entries / 'new.conf'}: [Errno ")
-    assert errors[1].startswith(f"{kept}: [Errno 2] ")
+    errors, removed, left = snap.restore()
+    # a directory matching the glob is not a file the change made: neither removed nor an error
+    assert (errors, removed, left) == ([f"{kept}: No such file or directory"], [], [])
+    assert (entries / "new.conf").is_dir()

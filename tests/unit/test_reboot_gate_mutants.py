@@ -39,9 +39,13 @@ def test_each_decision_is_the_whole_record():
         "reason": "check mode: the host would reboot now",
     }
     assert gate(NEEDS, "now") == {"status": "go", "reason": "reboot required to apply the plan"}
-    assert gate(NEEDS, "window", window="09:00-17:00", now=at(2, 8, 59)) == {
+    assert gate(NEEDS, "window", window="09:00-17:00", now=at(2, 8, 59), timezone="UTC") == {
         "status": "pending",
-        "reason": "outside the maintenance window 09:00-17:00 (controller time Wed 08:59): reboot pending",
+        "reason": (
+            "outside the maintenance window 09:00-17:00 (UTC, now Wed 2026-11-25 08:59 UTC); "
+            "next opening Wed 2026-11-25 09:00 UTC: reboot pending"
+        ),
+        "next_opening": "2026-11-25T09:00:00+00:00",
     }
 
 
@@ -92,6 +96,8 @@ def test_days_are_the_first_three_letters_any_case():
     assert parse_days([]) == ALL_DAYS
     assert parse_days(["Monday", " TUE ", "wednesday", "thu", "Fri", "sat", "SUNDAY"]) == ALL_DAYS
     assert parse_days(("fri",)) == frozenset({4})
+    assert parse_days(["fri-mon"]) == frozenset({4, 5, 6, 0})  # a range may wrap
+    assert parse_days(["tue-thu"]) == frozenset({1, 2, 3})
 
 
 @pytest.mark.parametrize(
@@ -99,14 +105,22 @@ def test_days_are_the_first_three_letters_any_case():
     [
         ({"policy": "later"}, "vmscape_reboot_policy: 'later' is not one of now, stage, window"),
         ({"policy": "window", "window": 2200}, "vmscape_maintenance_window: 2200 is not HH:MM-HH:MM (24-hour clock)"),
-        ({"policy": "window"}, "vmscape_maintenance_window: None is not HH:MM-HH:MM (24-hour clock)"),
+        (
+            {"policy": "window"},
+            "vmscape_reboot_policy is window but none of vmscape_maintenance_window, vmscape_maintenance_days, "
+            "vmscape_maintenance_not_before, vmscape_maintenance_not_after is set: there is no window to reboot in",
+        ),
         (
             {"policy": "window", "window": "03:00-03:00"},
             "vmscape_maintenance_window: '03:00-03:00' is empty (start equals end)",
         ),
         ({"policy": "now", "window": "3-4"}, "vmscape_maintenance_window: '3-4' is not HH:MM-HH:MM (24-hour clock)"),
         ({"days": "mon"}, "vmscape_maintenance_days: 'mon' is not a list of day names"),
-        ({"days": ["mon", "xyz"]}, "vmscape_maintenance_days: 'xyz' is not a day name (mon..sun)"),
+        (
+            {"days": ["mon", "xyz"]},
+            "vmscape_maintenance_days: 'xyz' is not a day name (mon..sun, monday..sunday) or a range (mon-fri)",
+        ),
+        ({"days": ["mon", 3]}, "vmscape_maintenance_days: 3 is not a day name (mon..sun)"),
     ],
 )
 def test_errors_are_exact(kwargs, message):
