@@ -47,6 +47,11 @@ def needs_root(why):
     return pytest.mark.skipif(os.geteuid() != 0, reason=f"not root: {why}")
 
 
+def needs(problem):
+    """Skip (fail under CI=true) when ``problem`` (a reason string; None = all there) is set."""
+    return pytest.mark.skipif(problem is not None, reason=str(problem))
+
+
 def missing(reason):
     """For a prerequisite found missing inside a test: skip outside CI, fail under CI=true."""
     if in_ci():
