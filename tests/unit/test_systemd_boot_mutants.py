@@ -174,3 +174,105 @@ def test_installed_kernels_need_modules_and_an_image(tmp_path):
         ("6.12.9", "/boot/vmlinuz-6.12.9", "/boot/initramfs-6.12.9.img"),
         ("7.3.4+deb13-amd64", "/usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("tokens", "kept", "dropped"),
+    [
+        (["root=/dev/vda2", "ro", "single", "quiet"], ["root=/dev/vda2", "ro", "quiet"], ["single"]),
+        (
+            ["ro", "systemd.unit=rescue.target", "rd.break", "systemd.debug-shell", "-s"],
+            ["ro"],
+            ["systemd.unit=rescue.target", "rd.break", "systemd.debug-shell", "-s"],
+        ),
+        (["ro", "--", "single"], ["ro"], ["single"]),  # a -- left with nothing after it goes too
+        (["ro", "--", "x", "single"], ["ro", "--", "x"], ["single"]),
+        (["ro", "--"], ["ro", "--"], []),  # a trailing -- that was there stays
+        (["single", "--"], ["--"], ["single"]),
+        ([], [], []),
+    ],
+)
+def test_one_off_parameters_are_not_made_permanent(tokens, kept, dropped):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import without_one_off
+
+    assert without_one_off(tokens) == (kept, dropped)
+
+
+def test_proc_cmdline_fallback_drops_one_off_parameters_with_a_warning(tmp_path):
+    write(tmp_path, "/proc/cmdline", "BOOT_IMAGE=/v root=/dev/vda2 ro systemd.unit=rescue.target single quiet\n")
+    warnings = []
+    plan = plan_kernel_cmdline(str(tmp_path), SET, warnings=warnings)
+    assert warnings == [
+        "/etc/kernel/cmdline created from the running kernel's /proc/cmdline (kernel-install's own fallback)",
+        "one-off boot parameters of the running kernel not carried into /etc/kernel/cmdline (they would come "
+        "back at every boot): systemd.unit=rescue.target single",
+    ]
+    assert plan.change.after == b"root=/dev/vda2 ro quiet vmscape=ibpb\n"
+
+
+def regen_root(tmp_path, files):
+    for rel, text in files.items():
+        p = tmp_path / rel
+        if rel.endswith("/"):
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+            if "/sbin/" in rel or "/bin/" in rel:
+                p.chmod(0o755)
+    return str(tmp_path)
+
+
+BASE = {"etc/kernel/cmdline": "root=/dev/vda2 ro\n"}
+
+
+def test_regeneration_needs_a_root_prepared_for_chroot(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+
+    root = regen_root(tmp_path, {**BASE, "usr/bin/kernel-install": "#!/bin/sh\n"})
+    plan = build_plan(root, SET)
+    assert plan.regen == [] and plan.verify_regen is None
+    assert plan.regen_skipped.startswith(f"{root} is not prepared for chroot") or plan.regen_skipped == (
+        "chroot needs root privileges"
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "skipped"),
+    [
+        (
+            {"etc/kernel/proxmox-boot-uuids": "1234\n"},
+            "/etc/kernel/proxmox-boot-uuids exists but proxmox-boot-tool is missing",
+        ),
+        ({}, "kernel-install not found under {root}"),
+        (
+            {"usr/bin/kernel-install": "#!/bin/sh\n", "lib/modules/6.1.0-28-amd64/": ""},
+            "no installed kernel (modules directory plus image) found under {root}",
+        ),
+    ],
+)
+def test_regeneration_skipped_with_the_reason(tmp_path, monkeypatch, files, skipped):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _systemd_boot
+
+    monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
+    root = regen_root(tmp_path, {**BASE, **files})
+    plan = _systemd_boot.build_plan(root, SET)
+    assert plan.regen == [] and plan.regen_skipped == skipped.format(root=root)
+
+
+def test_proxmox_regenerates_with_its_tool_and_says_what_it_cannot_undo(tmp_path, monkeypatch):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _systemd_boot
+
+    monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
+    root = regen_root(
+        tmp_path, {**BASE, "etc/kernel/proxmox-boot-uuids": "1234\n", "usr/sbin/proxmox-boot-tool": "#!/bin/sh\n"}
+    )
+    plan = _systemd_boot.build_plan(root, SET)
+    assert [c.argv for c in plan.regen] == [["chroot", root, "proxmox-boot-tool", "refresh"]]
+    assert plan.notes == [
+        "proxmox-boot-tool refresh writes the ESPs it mounts itself; those copies cannot be snapshotted here "
+        "and are not restored if a later step fails"
+    ]
+    assert plan.regen_skipped is None and callable(plan.verify_regen)
+    assert plan.expected_cmdline() == ["root=/dev/vda2", "ro", "vmscape=ibpb"]
+    assert plan.effective_before == "root=/dev/vda2 ro" and plan.effective_after == "root=/dev/vda2 ro vmscape=ibpb"
