@@ -137,3 +137,130 @@ def test_errors_come_before_the_not_needed_answer():
     # a typo in the policy variables is reported even on hosts that need no reboot
     with pytest.raises(GateError):
         gate({"action": "none"}, "window", window="bad")
+
+
+# --- timezones, dates and the next opening (the window code of issue 15) ---------------------------
+
+UTC = dt.UTC
+
+
+def wed(hh, mm, tz=UTC):
+    return dt.datetime(2026, 11, 25, hh, mm, tzinfo=tz)
+
+
+def test_days_only_window_is_described_as_all_day():
+    out = gate(NEEDS, "window", days=["sat", "sun"], timezone="UTC", now=wed(10, 0))
+    assert out == {
+        "status": "pending",
+        "reason": (
+            "outside the maintenance window all day on sat,sun (UTC, now Wed 2026-11-25 10:00 UTC); "
+            "next opening Sat 2026-11-28 00:00 UTC: reboot pending"
+        ),
+        "next_opening": "2026-11-28T00:00:00+00:00",
+    }
+
+
+def test_controller_time_without_a_timezone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        out = gate(NEEDS, "window", window="01:00-02:00", now=dt.datetime(2026, 11, 25, 3, 0))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert out["reason"] == (
+        "outside the maintenance window 01:00-02:00 (controller time, now Wed 2026-11-25 03:00 UTC); "
+        "next opening Thu 2026-11-26 01:00 UTC: reboot pending"
+    )
+
+
+def test_a_period_that_ended_does_not_open_again():
+    # not_after as a date: the end of that day (Friday 24:00); Saturday's day window never comes
+    out = gate(NEEDS, "window", days=["sat"], not_after="2026-11-27", timezone="UTC", now=wed(10, 0))
+    assert out["next_opening"] is None
+    assert out["reason"].endswith("; it does not open again: reboot pending")
+    ended = gate(NEEDS, "window", window="01:00-02:00", not_after="2026-11-24", timezone="UTC", now=wed(1, 30))
+    assert ended["reason"] == (
+        "the maintenance period ended Wed 2026-11-25 00:00 UTC (UTC, now Wed 2026-11-25 01:30 UTC); "
+        "it does not open again: reboot pending"
+    )
+
+
+def test_a_period_that_starts_later_opens_at_its_start_in_the_window_timezone():
+    out = gate(
+        NEEDS, "window", window="22:00-23:00", not_before="2026-11-28", timezone="Asia/Tokyo", now=wed(22, 30, UTC)
+    )
+    # Wed 22:30 UTC is Thu 07:30 in Tokyo; the first window after Sat 00:00 Tokyo is Sat 22:00 Tokyo
+    assert out["next_opening"] == "2026-11-28T22:00:00+09:00"
+    assert out["reason"].startswith("the maintenance period starts Sat 2026-11-28 00:00 JST (Asia/Tokyo, now Thu ")
+    early = gate(NEEDS, "window", not_before="2026-11-28 06:30", timezone="Asia/Tokyo", now=wed(10, 0, UTC))
+    assert early["next_opening"] == "2026-11-28T06:30:00+09:00"
+
+
+def test_dates_as_yaml_gives_them():
+    go = gate(NEEDS, "window", not_before=dt.datetime(2026, 11, 25, 9, 0), timezone="UTC", now=wed(10, 0))
+    assert go["status"] == "go"
+    wait = gate(NEEDS, "window", not_before=dt.date(2026, 11, 26), timezone="UTC", now=wed(10, 0))
+    assert wait["next_opening"] == "2026-11-26T00:00:00+00:00"
+    local = gate(NEEDS, "window", not_before="2026-11-25 09:00", now=dt.datetime.now(UTC) + dt.timedelta(days=400))
+    assert local["status"] == "go"  # a bound without a timezone is in the controller's local time, aware
+
+
+def test_now_defaults_to_the_real_clock_in_the_window_timezone():
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import local_now, settings
+
+    t = local_now(settings("window", window="01:00-02:00", timezone="Asia/Tokyo"))
+    assert t.utcoffset() == dt.timedelta(hours=9)
+    assert abs(t - dt.datetime.now(UTC)) < dt.timedelta(seconds=5)
+    naive = local_now(settings("window", window="01:00-02:00"), dt.datetime(2026, 11, 25, 3, 0))
+    assert naive.tzinfo is not None and (naive.hour, naive.minute) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"policy": "window", "not_before": "2026-12-02", "not_after": "2026-12-01"},
+            "vmscape_maintenance_not_before (2026-12-02) is not before vmscape_maintenance_not_after (2026-12-01): "
+            "the maintenance period is empty",
+        ),
+        (
+            {"policy": "window", "not_before": 5},
+            "vmscape_maintenance_not_before: 5 is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DD HH:MM)",
+        ),
+        (
+            {"policy": "window", "not_after": "soon"},
+            "vmscape_maintenance_not_after: 'soon' is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DD HH:MM)",
+        ),
+        ({"timezone": 5}, "vmscape_maintenance_timezone: 5 is not an IANA timezone name (e.g. Europe/Berlin)"),
+        (
+            {"timezone": "Mars/Base"},
+            "vmscape_maintenance_timezone: 'Mars/Base' is not an IANA timezone name known to the controller's "
+            "timezone database (e.g. Europe/Berlin, America/New_York, UTC)",
+        ),
+        (
+            {"timezone": "europe/berlin"},
+            "vmscape_maintenance_timezone: 'europe/berlin' is not an IANA timezone name known to the controller's "
+            "timezone database (e.g. Europe/Berlin, America/New_York, UTC) (did you mean 'Europe/Berlin'? names "
+            "are case-sensitive)",
+        ),
+        (
+            {"days": ["mon-tue-wed"]},
+            "vmscape_maintenance_days: 'mon-tue-wed' is not a day name (mon..sun, monday..sunday) or a range (mon-fri)",
+        ),
+        (
+            {"days": ["xyz-mon"]},
+            "vmscape_maintenance_days: 'xyz-mon' is not a day name (mon..sun, monday..sunday) or a range (mon-fri)",
+        ),
+        (
+            {"days": ["mon-xyz"]},
+            "vmscape_maintenance_days: 'mon-xyz' is not a day name (mon..sun, monday..sunday) or a range (mon-fri)",
+        ),
+    ],
+)
+def test_more_errors_are_exact(kwargs, message):
+    with pytest.raises(GateError) as err:
+        gate(NEEDS, **kwargs)
+    assert str(err.value) == message
