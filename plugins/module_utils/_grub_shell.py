@@ -147,10 +147,6 @@ class Value(object):
         self._pending().append(other.text)
         self.origins.extend(other.origins)
 
-    def append_char(self, ch, origin):
-        self._pending().append(ch)
-        self.origins.append(origin)
-
     def extend(self, text, origins):
         """Append several characters at once (``origins`` one per character)."""
         self._pending().append(text)
