@@ -47,6 +47,15 @@ def test_parser_equals_bin_sh(name, tmp_path):
         ("for x in a\n:\ndone\n", 2, "syntax error: expected 'do', found a word"),
         ("if true; then\n Y=1\n", 3, "syntax error: 'fi' expected"),
         ("while false; do\n :\n", 3, "syntax error: expected 'done', found end of file"),
+        # how a message shows the token it stopped at: never the file's own words
+        ("for x in a; ; do :; done\n", 1, "syntax error: expected 'do', found ';'"),
+        ("for x in a\n\ndone\n", 3, "syntax error: expected 'do', found 'done'"),
+        ("if\n", 2, "syntax error: expected 'then', found end of file"),
+        ("!\n", 1, "syntax error near end of line"),
+        ("X=1 ;;\n", 1, "syntax error near ';;'"),
+        ("case x in a) :;; esac esac\n", 1, "syntax error near 'esac'"),
+        ("if true; then :; done\n", 1, "syntax error: unexpected 'done'"),
+        ("true |\n", 2, "syntax error: unexpected end of file"),
         (
             "if true; then\n if true; then\n  GRUB_CMDLINE_LINUX=x\n fi\nfi\n",
             3,
