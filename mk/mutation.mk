@@ -9,8 +9,11 @@
 MUTATE        ?=
 MUTATION_JOBS ?= $(shell nproc)
 
+# mutmut as pinned by pyproject.toml's `mutation` extra (installed alone: no reinstall of the project)
+MUTMUT_REQ = $(shell sed -n 's/^mutation = \["\(.*\)"\]/\1/p' pyproject.toml)
+
 $(VENV)/.mutation-stamp: pyproject.toml | $(VENV)/.venv-stamp
-	$(PY) -m pip install -q -e '.[test,mutation]'
+	$(PY) -m pip install -q '$(MUTMUT_REQ)'
 	touch $@
 
 mutation: venv deps $(VENV)/.mutation-stamp
