@@ -17,10 +17,12 @@ result are real; the transport is what the CLI tests (tests/integration) cover.
 """
 
 import copy
+import importlib
 import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import yaml
@@ -32,6 +34,7 @@ from ansible.playbook.task import Task
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.template import Templar
+from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import current_run
 
@@ -115,10 +118,27 @@ def run_action(plugin_class, fqcn, args, task_vars=None, check_mode=False, modul
     return action.run(task_vars=task_vars)
 
 
+class _CollectionFragments:
+    """The part of ansible's fragment_loader that add_fragments uses (``get``, and the
+    ``ansible_name`` the loader stamps on what it loads), for this collection's doc fragments,
+    imported by module name as the tests import the collection."""
+
+    @staticmethod
+    def get(name):
+        ns, coll, frag = name.split(".")
+        if (ns, coll) != ("fleetsec", "vmscape"):
+            return None
+        mod = importlib.import_module(f"ansible_collections.fleetsec.vmscape.plugins.doc_fragments.{frag}")
+        return types.SimpleNamespace(ansible_name=name, DOCUMENTATION=mod.ModuleDocFragment.DOCUMENTATION)
+
+
 def make_callback(module, name, options):
-    """The callback plugin with ``options`` set through ansible's config manager."""
+    """The callback plugin with ``options`` set through ansible's config manager; its options are
+    read the way ansible-doc and the plugin loader read them (DOCUMENTATION plus its
+    ``extends_documentation_fragment``, merged by ansible's own add_fragments)."""
     if not C.config.has_configuration_definition("callback", name):
         doc = yaml.safe_load(module.DOCUMENTATION)
+        add_fragments(doc, module.__file__, _CollectionFragments)
         C.config.initialize_plugin_configuration_definitions("callback", name, doc["options"])
     cb = module.CallbackModule()
     cb._load_name = name

@@ -14,8 +14,13 @@ import stat
 
 import pytest
 from action_harness import make_callback, task_result
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play import Play
+from ansible.vars.manager import VariableManager
 
 from ansible_collections.fleetsec.vmscape.plugins.callback import vmscape_report
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _fleet_report_files
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_files import run_id
 
 NAME = "fleetsec.vmscape.vmscape_report"
 IBPB_EXIT = "Mitigation: IBPB before exit to userspace"
@@ -59,9 +64,10 @@ def test_stats_prints_the_table_and_writes_both_files(tmp_path, capsys):
     cb.v2_playbook_on_stats(None)
     out = capsys.readouterr().out
     assert "VMSCAPE FLEET REPORT" in out
-    assert "3 hosts: pass 1, error 1, unreachable 1" in out
+    assert "3 hosts: error 1, unreachable 1, pass 1; rebooted 0, reboot pending 0" in out
     directory = tmp_path / "reports"
-    json_path, html_path = directory / "vmscape-20261126T140509.json", directory / "vmscape-20261126T140509.html"
+    stem = f"vmscape-20261126T140509-{run_id({})}"  # <controller host>-<pid> outside AWX
+    json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
     assert sorted(os.listdir(directory)) == [html_path.name, json_path.name]  # no temp file left
     assert f"JSON report: {json_path}" in out and f"HTML report: {html_path}" in out
     doc = json.loads(json_path.read_text())
@@ -107,10 +113,58 @@ def test_a_failed_write_removes_its_temp_file(tmp_path, monkeypatch):
     def replace_fails(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(vmscape_report.os, "replace", replace_fails)
+    monkeypatch.setattr(_fleet_report_files.os, "replace", replace_fails)
     with pytest.raises(OSError, match="No space left"):
-        vmscape_report._write_atomic(str(tmp_path / "r.json"), "{}")
+        _fleet_report_files.write_atomic(str(tmp_path / "r.json"), "{}")
     assert os.listdir(tmp_path) == []
+
+
+def play_with_extra_vars(extra_vars):
+    """What v2_playbook_on_play_start receives: a real Play whose VariableManager carries the
+    run's extra variables (as ``-e`` or an AWX job template sets them)."""
+    loader = DataLoader()
+    variables = VariableManager(loader=loader)
+    variables._extra_vars = dict(extra_vars)
+    return Play.load({"name": "p", "hosts": "all", "gather_facts": False, "tasks": []}, variable_manager=variables,
+                     loader=loader)  # fmt: skip
+
+
+def test_extra_variables_override_the_options_and_name_the_awx_job(tmp_path, capsys):
+    cb = callback(tmp_path, report_dir=str(tmp_path / "from-option"))
+    cb.v2_playbook_on_play_start(
+        play_with_extra_vars({"vmscape_report_dir": str(tmp_path / "from-extra-var"), "awx_job_id": 4711,
+                              "awx_job_template_name": "vmscape remediate", "awx_workflow_job_id": ""})
+    )  # fmt: skip
+    feed(cb)
+    cb.v2_playbook_on_stats(None)
+    out = capsys.readouterr().out
+    json_path = tmp_path / "from-extra-var" / "vmscape-20261126T140509-job4711.json"
+    assert f"JSON report: {json_path}" in out and not (tmp_path / "from-option").exists()
+    meta = json.loads(json_path.read_text())["meta"]
+    assert (meta["run_id"], meta["awx_job_id"], meta["awx_job_template_name"]) == ("job4711", 4711, "vmscape remediate")
+    assert "awx_workflow_job_id" not in meta  # an empty extra variable is no value
+    assert (meta["check_mode"], meta["limit"]) == (False, None)
+
+
+def test_extra_variable_turns_files_off(tmp_path, capsys):
+    cb = callback(tmp_path)
+    cb.v2_playbook_on_play_start(play_with_extra_vars({"vmscape_report_files": "no"}))
+    feed(cb)
+    cb.v2_playbook_on_stats(None)
+    assert "JSON report" not in capsys.readouterr().out and not (tmp_path / "reports").exists()
+
+
+def test_a_merge_task_prints_its_summary_instead_of_becoming_a_row(tmp_path, capsys):
+    cb = callback(tmp_path)
+    merged = {"report": {"meta": {"merged": True}}, "summary": ["2 runs merged", "5 hosts: pass 5"],
+              "files": {"json": "/r/m.json", "html": "/r/m.html"}}  # fmt: skip
+    cb.v2_runner_on_ok(task_result("localhost", "Merge the reports", merged))
+    cb.v2_playbook_on_stats(None)
+    out = capsys.readouterr().out
+    assert cb.report.rows() == []
+    assert "VMSCAPE FLEET REPORT (merged)" in out
+    assert "2 runs merged\n5 hosts: pass 5\nHTML report: /r/m.html\nJSON report: /r/m.json" in out
+    assert "VMSCAPE FLEET REPORT *" not in out.replace("(merged)", "")  # no hosts: no fleet table
 
 
 def test_report_dir_option_defaults_and_environment(tmp_path, monkeypatch):
