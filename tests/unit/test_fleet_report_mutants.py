@@ -79,6 +79,9 @@ def test_rows_cell_by_cell():
             "result": "pass",
             "reboot": "rebooted",
             "why": "",
+            "cpu_class": "Intel 6/0x55",
+            "cpu_model": "",
+            "action_kind": "set",
         },
         {
             "host": "b",
@@ -91,6 +94,9 @@ def test_rows_cell_by_cell():
             "result": "pass",
             "reboot": "not_needed",
             "why": "",
+            "cpu_class": "AMD 0x19/0x01 guest",
+            "cpu_model": "",
+            "action_kind": "none",
         },
         {
             "host": "c",
@@ -103,6 +109,9 @@ def test_rows_cell_by_cell():
             "result": "error",
             "reboot": "-",
             "why": "Set: grub-probe: error: disk not found",
+            "cpu_class": "Intel 6/0x55",
+            "cpu_model": "",
+            "action_kind": "set",
         },
     ]
 
@@ -125,6 +134,11 @@ def test_what_ok_records_per_host():
 
 def test_ok_ignores_what_is_not_its_own():
     r = FleetReport()
+    for result in ({"changed": False, "effective_cmdline": "ro"}, {"ping": "pong"}, {"rebooted": True, "elapsed": 3}):
+        r.ok("new", "A task of no concern", result)
+    assert r.hosts == {}  # a host the collection's tasks never reported is not in the report
+    r.failed("h", "Earlier", {"msg": "x"})
+    del r.hosts["h"]["error"]
     r.ok("h", "Other module", {"changed": False, "effective_cmdline": "ro"})  # no backend: not kernel_cmdline
     r.ok("h", "Other module", {"changed": True, "backend": "grub"})  # no effective_cmdline either
     r.ok("h", "Reboot skipped", {"rebooted": False, "elapsed": 0})
@@ -186,6 +200,9 @@ def test_row_results_and_reboot_columns():
         "result": "?",
         "reboot": "-",
         "why": "",
+        "cpu_class": "?",
+        "cpu_model": "",
+        "action_kind": "?",
     }
     p = plan(observed_current=None, expected_sysfs=None)
     r = row({"host": "x", "plan": p})
@@ -238,13 +255,50 @@ def test_totals():
     r = three_hosts()
     r.ok("d", "Plan", {"plan": plan()})
     r.ok("d", "Record", {"ansible_facts": {"vmscape_reboot": {"status": "pending", "reason": "stage"}}})
-    assert r.totals() == {
+    t = r.totals()
+    assert t == {
         "hosts": 4,
-        "result": {"pass": 2, "error": 1, "unverified": 1},
-        "action": {"set": 3, "none": 1},
+        "result": {"error": 1, "unverified": 1, "pass": 2},
+        "action": {"none": 1, "set": 3},
         "rebooted": 1,
         "reboot_pending": 1,
+        "by_action": {
+            "none": {"hosts": 1, "result": {"pass": 1}},
+            "set": {"hosts": 3, "result": {"error": 1, "unverified": 1, "pass": 1}},
+        },
+        "by_cpu_class": {
+            "AMD 0x19/0x01 guest": {"hosts": 1, "result": {"pass": 1}, "models": []},
+            "Intel 6/0x55": {"hosts": 3, "result": {"error": 1, "unverified": 1, "pass": 1}, "models": []},
+        },
+        "by_kernel": {
+            "6.1.0-56-amd64": {"hosts": 3, "result": {"error": 1, "unverified": 1, "pass": 1}},
+            "6.1.0-56-amd64 -> 6.1.0-57-amd64": {"hosts": 1, "result": {"pass": 1}},
+        },
     }
+    # most urgent first (RESULT_ORDER), not by count or name
+    assert list(t["result"]) == ["error", "unverified", "pass"]
+    assert list(t["by_kernel"]["6.1.0-56-amd64"]["result"]) == ["error", "unverified", "pass"]
+
+
+def test_cpu_class_and_models():
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import cpu_class
+
+    assert cpu_class({"vendor": "GenuineIntel", "family": 6, "model": 85, "id": "ignored"}) == "Intel 0x6/0x55"
+    assert cpu_class({"vendor": "HygonGenuine", "family": 24, "model": 0, "hypervisor": True}) == "Hygon 0x18/0x0 guest"
+    assert cpu_class({"vendor": "CentaurHauls", "family": 6, "model": None, "id": "6/0x0f"}) == "CentaurHauls 6/0x0f"
+    assert cpu_class({"family": "6", "model": 1}) == "? ?"
+    r = FleetReport()
+    for host, name in [("1", "Xeon D"), ("2", "Xeon A"), ("3", ""), ("4", "Xeon C"), ("5", "Xeon B"), ("6", "Xeon A")]:
+        cpu = {"vendor": "GenuineIntel", "family": 6, "model": 85, "model_name": name}
+        r.ok(host, "Plan", {"plan": plan(cpu=cpu, compliant=True)})
+    row = r.rows()[0]
+    assert (row["cpu"], row["cpu_class"], row["cpu_model"]) == ("GenuineIntel", "Intel 0x6/0x55", "Xeon D")
+    assert r.totals()["by_cpu_class"] == {
+        "Intel 0x6/0x55": {"hosts": 6, "result": {"pass": 6}, "models": ["Xeon A", "Xeon B", "Xeon C"]}
+    }
+    assert r.totals()["by_action"] == {"set": {"hosts": 6, "result": {"pass": 6}}}  # no models outside CPU groups
+    rollback = FleetReport.row({"host": "x", "plan": plan(mode="rollback", action="set")})
+    assert rollback["action_kind"] == "rollback"
 
 
 def test_text_is_the_table_the_totals_and_the_problems():
@@ -254,7 +308,7 @@ def test_text_is_the_table_the_totals_and_the_problems():
     widths = [4, 30, 32, 12, 29, 29, 29, 11, 10]
 
     def line(*cells):
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     ibpb = "IBPB before exit to userspace"
     expected = "\n".join(
@@ -286,7 +340,9 @@ def test_text_is_the_table_the_totals_and_the_problems():
                 "c", "GenuineIntel 6/0x55", "6.1.0-56-amd64", "Vulnerable", "set vmscape=ibpb", ibpb, "-", "error", "-"
             ),
             line("d", "?", "?", "?", "?", "?", "-", "unreachable", "-"),
-            "4 hosts: pass 2, error 1, unreachable 1; rebooted 1, reboot pending 0",
+            "4 hosts: error 1, unreachable 1, pass 2; rebooted 1, reboot pending 0",
+            "by CPU class: ?: unreachable 1; AMD 0x19/0x01 guest: pass 1; Intel 6/0x55: error 1, pass 1",
+            "by kernel: 6.1.0-56-amd64: error 1, pass 1; 6.1.0-56-amd64 -> 6.1.0-57-amd64: pass 1; ?: unreachable 1",
             "  c: Set: grub-probe: error: disk not found",
             "  d: Reboot: Timed out waiting for the host after a very long time xxxxxxxxxxxxxxxxxxxx",
         ]
@@ -312,39 +368,73 @@ def test_result_order_puts_unknown_results_last_by_name():
     for host, status in [("1", "zeta"), ("2", "alpha"), ("3", "fail"), ("4", "pass"), ("5", "pending")]:
         r.ok(host, "Verify", {"verify": {"status": status}})
     summary = r.as_text().splitlines()[6]
-    assert summary == "5 hosts: pass 1, pending 1, fail 1, alpha 1, zeta 1; rebooted 0, reboot pending 0"
+    assert summary == "5 hosts: fail 1, pending 1, pass 1, alpha 1, zeta 1; rebooted 0, reboot pending 0"
+    assert len(r.as_text().splitlines()) == 7  # one CPU class, one kernel: no per-group lines, no reasons
+
+
+COLUMNS_DOC = [
+    {"key": "host", "title": "host"},
+    {"key": "cpu", "title": "CPU"},
+    {"key": "kernel", "title": "kernel"},
+    {"key": "before", "title": "before"},
+    {"key": "action", "title": "action"},
+    {"key": "expected", "title": "expected"},
+    {"key": "observed", "title": "observed"},
+    {"key": "result", "title": "result"},
+    {"key": "reboot", "title": "reboot"},
+]
 
 
 def test_json_document_is_sorted_indented_and_complete():
     r = FleetReport()
     r.unreachable("u", "Reboot", {"msg": "gone <now>"})
     text = r.as_json({"playbook": "remediate.yml", "started": "2026-11-26T14:05:09"})
+    row = {
+        "action": "?",
+        "action_kind": "?",
+        "before": "?",
+        "cpu": "?",
+        "cpu_class": "?",
+        "cpu_model": "",
+        "expected": "?",
+        "host": "u",
+        "kernel": "?",
+        "observed": "-",
+        "reboot": "-",
+        "result": "unreachable",
+        "why": "Reboot: gone <now>",
+    }
+    one = {"hosts": 1, "result": {"unreachable": 1}}
     doc = {
+        "columns": COLUMNS_DOC,
         "hosts": {"u": {"host": "u", "unreachable": {"msg": "gone <now>", "task": "Reboot"}}},
         "meta": {"playbook": "remediate.yml", "started": "2026-11-26T14:05:09"},
-        "rows": [
-            {
-                "action": "?",
-                "before": "?",
-                "cpu": "?",
-                "expected": "?",
-                "host": "u",
-                "kernel": "?",
-                "observed": "-",
-                "reboot": "-",
-                "result": "unreachable",
-                "why": "Reboot: gone <now>",
-            }
-        ],
-        "totals": {"action": {"?": 1}, "hosts": 1, "reboot_pending": 0, "rebooted": 0, "result": {"unreachable": 1}},
+        "rows": [row],
+        "schema": 1,
+        "totals": {
+            "action": {"?": 1},
+            "by_action": {"?": one},
+            "by_cpu_class": {"?": {**one, "models": []}},
+            "by_kernel": {"?": one},
+            "hosts": 1,
+            "reboot_pending": 0,
+            "rebooted": 0,
+            "result": {"unreachable": 1},
+        },
     }
     assert text == json.dumps(doc, indent=2, sort_keys=True)
-    assert text.startswith('{\n  "hosts": {\n    "u": {\n      "host": "u",')
+    assert text.startswith('{\n  "columns": [\n    {\n      "key": "host",')
+    compact = r.as_dict({"x": 1}, records=False)
+    assert set(compact) == {"schema", "meta", "columns", "totals", "rows"} and compact["meta"] == {"x": 1}
+    empty = {"action": {}, "by_action": {}, "by_cpu_class": {}, "by_kernel": {}, "hosts": 0, "reboot_pending": 0,
+             "rebooted": 0, "result": {}}  # fmt: skip
     assert json.loads(FleetReport().as_json()) == {
+        "columns": COLUMNS_DOC,
         "hosts": {},
         "meta": {},
         "rows": [],
-        "totals": {"action": {}, "hosts": 0, "reboot_pending": 0, "rebooted": 0, "result": {}},
+        "schema": 1,
+        "totals": empty,
     }
 
 
@@ -354,29 +444,9 @@ def test_json_turns_what_json_cannot_hold_into_text():
     assert json.loads(r.as_json())["hosts"]["h"]["plan"]["when"] == "frozenset({3})"
 
 
-def test_html_parts():
+def test_html_embeds_the_rows_of_the_document():
     r = FleetReport()
     r.ok("a<b", "Verify", {"verify": {"status": "fail", "observed": "Vulnerable", "reasons": ["x & y"]}})
-    r.ok("ok", "Verify", {"verify": {"status": "pass", "observed": IBPB}})
-    page = r.as_html({"playbook": "<p>.yml", "by": "me"})
-    head = "".join(
-        f"<th>{c}</th>"
-        for c in ("host", "cpu", "kernel", "before", "action", "expected", "observed", "result", "reboot")
-    )
-    assert f"<thead><tr>{head}</tr></thead>" in page
-    row_a = (
-        '<tr class="r-fail"><td>a&lt;b</td><td>?</td><td>?</td><td>?</td><td>?</td><td>?</td>'
-        "<td>Vulnerable</td><td>fail</td><td>-</td></tr>\n"
-        '<tr class="why"><td colspan="9">x &amp; y</td></tr>\n'
-        '<tr class="r-pass"><td>ok</td><td>?</td><td>?</td><td>?</td><td>?</td><td>?</td>'
-        f"<td>{IBPB}</td><td>pass</td><td>-</td></tr>\n</tbody>"
-    )
-    assert row_a in page
-    assert (
-        "<p>2 hosts &middot; pass: <b>1</b> &middot; fail: <b>1</b> &middot; rebooted: <b>0</b>"
-        " &middot; reboot pending: <b>0</b></p>"
-    ) in page
-    assert '<p class="meta">playbook: &lt;p&gt;.yml &middot; by: me</p>' in page
-    data = page.split('<script type="application/json" id="data">')[1].split("</script>")[0]
-    assert data == r.as_json({"playbook": "<p>.yml", "by": "me"}).replace("<", "\\u003c")
-    assert json.loads(data)["meta"] == {"playbook": "<p>.yml", "by": "me"}
+    page = r.as_html({"playbook": "<p>.yml"})
+    assert page.startswith("<!DOCTYPE html>")
+    assert "a<b" not in page and "<p>.yml" not in page  # escaped wherever it appears
