@@ -119,14 +119,14 @@ def test_whole_plan_of_a_debian_host_already_mitigated_by_default():
             "bhi_ctrl": False,
             "ibpb": True,
             "hypervisor": False,
-        },  # fmt: skip
+        },
         "kernels": {"running": view, "next_boot": view},
         "evidence": {
             "next_boot_is_running": {
                 "value": True,
                 "source": "boot_config",
                 "detail": "the running kernel 6.1.0-56-amd64 boots again",
-            },  # fmt: skip
+            },
             "running_knows_vmscape": knows,
             "running_generation": gen,
             "running_lists_cpu": listed,
@@ -139,12 +139,12 @@ def test_whole_plan_of_a_debian_host_already_mitigated_by_default():
                 "value": False,
                 "source": "cpuid",
                 "detail": "BHI_CTRL = 0 (CPUID leaf 7 through /dev/cpu/0/cpuid)",
-            },  # fmt: skip
+            },
             "ibpb_on_vmexit": {
                 "value": False,
                 "source": "sysfs",
                 "detail": "neither retbleed nor spec_rstack_overflow uses IBPB",
-            },  # fmt: skip
+            },
         },
         "observation_id": "0" * 32,
         "policy": {"mode": "auto", "allow_remove_mitigations_off": False},
@@ -168,8 +168,8 @@ def test_parameter_in_place_and_a_reboot_that_changes_the_string():
     # the same parameter twice is not "in place": the configuration still changes
     assert make_plan(ibpb_now(cmdline="ro vmscape=ibpb vmscape=ibpb"))["config_in_place"] is False
     off = make_plan(facts(sysfs={"vmscape": "Vulnerable"}, cmdline="ro vmscape=off"))
-    check(off, action="set", config_in_place=False, compliant=False, reboot_required=True, predicted_current="Vulnerable",
-          prediction_matches=True, next_boot_cmdline="ro vmscape=ibpb")  # fmt: skip
+    check(off, action="set", config_in_place=False, compliant=False, reboot_required=True,
+          predicted_current="Vulnerable", prediction_matches=True, next_boot_cmdline="ro vmscape=ibpb")  # fmt: skip
 
 
 @pytest.mark.parametrize(
