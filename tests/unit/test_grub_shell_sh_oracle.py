@@ -41,7 +41,7 @@ SNIPPETS = {
     "unset-several": 'X=1\nGRUB_CMDLINE_LINUX=a\nunset X GRUB_CMDLINE_LINUX\nGRUB_CMDLINE_LINUX_DEFAULT="${X-n}"\n',
     "export-options-and-names": 'export -p >/dev/null\nexport GRUB_CMDLINE_LINUX="x"\nexport GRUB_CMDLINE_LINUX\nA=1\nexport A B\nGRUB_CMDLINE_LINUX_DEFAULT="$A"\n',  # noqa: E501
     "export-assignments": 'export A=1\nexport GRUB_CMDLINE_LINUX="x $A" B=2\n',
-    "export-of-a-computed-name-then-an-assignment": 'Y=a\nexport $Y GRUB_CMDLINE_LINUX=z\n',
+    "export-of-a-computed-name-then-an-assignment": "Y=a\nexport $Y GRUB_CMDLINE_LINUX=z\n",
 }
 
 
