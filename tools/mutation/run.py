@@ -173,6 +173,15 @@ def prepare(work, fresh):
     old.write_text(config)
 
     mutants = work / "mutants"
+    # mutmut writes a file's mutants, then its .meta; a generation that was stopped in between
+    # leaves a mutant file newer than its source (so mutmut would keep it as "unmodified") but
+    # truncated, or without its .meta: such a file is generated again.
+    for f in FILES:
+        out = mutants / PKG / f
+        meta = out.with_name(out.name + ".meta")
+        if out.exists() and (not meta.exists() or meta.stat().st_mtime < out.stat().st_mtime):
+            out.unlink()
+            meta.unlink(missing_ok=True)
     (mutants / "mutmut-stats.json").unlink(missing_ok=True)
     if (mutants / "tests").exists():
         shutil.rmtree(mutants / "tests")
