@@ -465,6 +465,8 @@ def query(root, spec, release, runner):
         return result
     if manager_name == "zypper":
         return result  # zypper: the controller reports it (community.general.zypper)
+    if not any((spec.get(k) or {}).get("names") or (spec.get(k) or {}).get("patterns") for k in ("apt", "rpm")):
+        return result  # only the manager was asked for
     mgr = manager_for(root, runner, manager_name)
     part = spec.get("apt" if manager_name == "apt" else "rpm") or {}
     names = list(part.get("names") or [])

@@ -207,7 +207,11 @@ def _names(family: str, flavour: str, release: str) -> dict:
             "metas": ["linux-image-" + flavour],
             "meta_regex": "^linux-image-" + re.escape(flavour) + "$",
             "versioned": r"^linux-image-(?P<rel>" + _DEB_ABI + "-" + re.escape(flavour) + ")$",
-            "carriers": [r"^linux-image-(?P<rel>.+)$", r"^linux-binary-(?P<rel>.+)$", r"^linux-base-(?P<rel>\d.+)$"],
+            "carriers": [
+                r"^linux-image-(?!.*-(?:dbg|unsigned)$)(?P<rel>\d.+)$",
+                r"^linux-binary-(?P<rel>\d.+)$",
+                r"^linux-base-(?P<rel>\d.+)$",
+            ],
         }
     if family == "ubuntu":
         return {
@@ -243,6 +247,13 @@ def _names(family: str, flavour: str, release: str) -> dict:
             "carriers": ["^" + re.escape(name) + "$"],
         }
     raise UpgradeError(f"unknown family {family!r}")
+
+
+def carriers(family: str | None, flavour: str | None, release: str | None) -> list[str]:
+    """Regexes of the package names that carry a kernel image or config (downloaded to probe)."""
+    if family is None:
+        return []
+    return list(_names(family, flavour or "", release or "")["carriers"])
 
 
 def query_spec(release: str | None, vendor: str | None) -> dict:
