@@ -41,7 +41,6 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     Plan,
     detect,
     find_tool,
-    regen_commands,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry import (
     GRUB_DIRS,
@@ -188,7 +187,7 @@ def build_plan(root, release, running=None):
             info["method"] = "GRUB_DEFAULT"
             f, new = _replace_default(files, state, spec)
             plan.steps.append(FileChange(f.real_path, _encode(f.text), _encode(new), mode=0o644))
-            cfg_hp = regen_commands(root, plan)
+            cfg_hp = _grub_defaults.regen_commands(root, plan)
             if cfg_hp is None:
                 raise BootConfigError("GRUB_DEFAULT must change but grub.cfg cannot be regenerated: %s" % plan.regen_skipped)
             plan.verify_regen = verify_regenerated

@@ -132,6 +132,65 @@ def _verrevcmp(a: str, b: str) -> int:
     return 0
 
 
+def _rpm_segments(s: str):
+    return re.findall(r"~|\^|[0-9]+|[A-Za-z]+", s)
+
+
+def rpmvercmp(a: str, b: str) -> int:
+    """rpm's rpmvercmp (rpmio/rpmvercmp.c): -1, 0, 1; ``~`` sorts before everything, ``^`` after
+    the end but before any other segment; digits beat letters; other characters separate."""
+    if a == b:
+        return 0
+    x, y = _rpm_segments(a), _rpm_segments(b)
+    i = 0
+    while True:
+        p = x[i] if i < len(x) else None
+        q = y[i] if i < len(y) else None
+        if p == "~" or q == "~":
+            if p != "~":
+                return 1
+            if q != "~":
+                return -1
+            i += 1
+            continue
+        if p == "^" or q == "^":
+            if p is None:
+                return -1
+            if q is None:
+                return 1
+            if p != "^":
+                return 1
+            if q != "^":
+                return -1
+            i += 1
+            continue
+        if p is None or q is None:
+            break
+        if p.isdigit() != q.isdigit():
+            return 1 if p.isdigit() else -1
+        if p.isdigit():
+            p, q = p.lstrip("0") or "0", q.lstrip("0") or "0"
+            if len(p) != len(q):
+                return 1 if len(p) > len(q) else -1
+        if p != q:
+            return 1 if p > q else -1
+        i += 1
+    if len(x) == len(y):
+        return 0
+    return 1 if len(x) > len(y) else -1
+
+
+def rpm_compare(a: str, b: str) -> int:
+    """[epoch:]version-release like rpm (rpmVersionCompare)."""
+    ea, _, ra = a.partition(":") if ":" in a else ("0", "", a)
+    eb, _, rb = b.partition(":") if ":" in b else ("0", "", b)
+    if int(ea or 0) != int(eb or 0):
+        return 1 if int(ea or 0) > int(eb or 0) else -1
+    va, _, rel_a = ra.rpartition("-") if "-" in ra else (ra, "", "")
+    vb, _, rel_b = rb.rpartition("-") if "-" in rb else (rb, "", "")
+    return rpmvercmp(va, vb) or rpmvercmp(rel_a, rel_b)
+
+
 def _split_deb(v: str) -> tuple[int, str, str]:
     epoch = 0
     if ":" in v:
@@ -186,13 +245,15 @@ def flavour_of(family: str | None, release: str | None) -> str | None:
     if family == "proxmox":
         return "pve" if _PVE_RELEASE.match(release) else None
     if family == "el":
+        if not _EL_RELEASE.match(release):
+            return None
         if "uek" in release:
             return "uek"
         if release.endswith("+rt") or ".rt" in release:
             return "rt"
         if release.endswith("+debug"):
             return "debug"
-        return "" if _EL_RELEASE.match(release) or re.match(r"^\d+\.\d+", release) else None
+        return ""
     if family == "suse":
         m = _SUSE_RELEASE.match(release)
         return m.group("flavour") if m else None
@@ -300,15 +361,18 @@ def _installed_version(inventory: Mapping, name: str) -> str | None:
     return None
 
 
+def compare(manager: str | None, a: str, b: str) -> int:
+    """Version order of the manager's packages: dpkg's for apt, rpm's otherwise."""
+    return deb_compare(a, b) if manager == "apt" else rpm_compare(a, b)
+
+
 def _newer(manager: str, a: str | None, b: str | None) -> bool:
-    """a newer than b (for apt by dpkg's rules; rpm/zypper lists are ordered by the manager)."""
+    """a newer than b."""
     if a is None:
         return False
     if b is None:
         return True
-    if manager == "apt":
-        return deb_compare(a, b) > 0
-    return a != b
+    return compare(manager, a, b) > 0
 
 
 def _candidate(package, version, kind, why, release=None, installed=False) -> dict:
@@ -451,15 +515,14 @@ def choose(facts: Mapping, inventory: Mapping, policy: Mapping) -> dict:
         offers.sort(key=_VersionKey(manager), reverse=True)
         cands += offers
     else:
-        # rpm/zypper: older-than-running and installed versions are not offers
+        # rpm/zypper: one package name, many versions; only those newer than the running kernel
         meta = names["metas"][0]
         info = _avail(inventory, meta)
         seen = {c["version"] for c in cands}
-        for v in info.get("versions") or []:
-            if v in seen or v == _installed_version(inventory, meta):
+        installed = {p.get("version") for p in inventory.get("installed") or [] if p.get("name") == meta}
+        for v in sorted(info.get("versions") or [], key=_VersionKey(manager, False), reverse=True):
+            if v in seen or v in installed or (run_version and not _newer(manager, v, run_version)):
                 continue
-            if run_version and v == run_version:
-                break  # listed newest first: the rest is older
             cands.append(_candidate(meta, v, "versioned", f"{meta} {v}"))
             seen.add(v)
     # one probe per kernel release
@@ -480,24 +543,28 @@ def choose(facts: Mapping, inventory: Mapping, policy: Mapping) -> dict:
 
 
 class _VersionKey:
-    def __init__(self, manager):
+    """Sort key by the manager's version order (of a candidate dict, or of a version string)."""
+
+    def __init__(self, manager, candidates=True):
         self.manager = manager
+        self.candidates = candidates
 
-    def __call__(self, cand):
-        return _DebKey(cand["version"]) if self.manager == "apt" else cand["version"]
+    def __call__(self, item):
+        return _Ordered(self.manager, item["version"] if self.candidates else item)
 
 
-class _DebKey:
-    __slots__ = ("v",)
+class _Ordered:
+    __slots__ = ("manager", "v")
 
-    def __init__(self, v):
+    def __init__(self, manager, v):
+        self.manager = manager
         self.v = v
 
     def __lt__(self, other):
-        return deb_compare(self.v, other.v) < 0
+        return compare(self.manager, self.v, other.v) < 0
 
     def __eq__(self, other):
-        return deb_compare(self.v, other.v) == 0
+        return compare(self.manager, self.v, other.v) == 0
 
 
 def _newest(inventory: Mapping, names: Mapping | None, manager: str) -> str | None:
@@ -516,7 +583,9 @@ def _newest(inventory: Mapping, names: Mapping | None, manager: str) -> str | No
         v = info.get("candidate") or (info.get("versions") or [None])[0]
         if v is None:
             continue
-        if best is None or (manager == "apt" and deb_compare(v, best[1]) > 0):
+        if rx is None:
+            v = max(info.get("versions") or [v], key=_VersionKey(manager, False))
+        if best is None or compare(manager, v, best[1]) > 0:
             best = (name, v)
     return f"{best[0]} {best[1]}" if best else None
 
