@@ -354,6 +354,18 @@ def _avail(inventory: Mapping, name: str) -> Mapping:
     return (inventory.get("available") or {}).get(name) or {}
 
 
+def _offer(inventory: Mapping, name: str) -> str | None:
+    """The version the package manager would install: apt's candidate (it honours pinning),
+    else (rpm) the newest version the repositories list."""
+    info = _avail(inventory, name)
+    if info.get("candidate"):
+        return info["candidate"]
+    versions = info.get("versions") or []
+    if not versions or inventory.get("manager") == "apt":
+        return None
+    return max(versions, key=_VersionKey(inventory.get("manager"), False))
+
+
 def _installed_version(inventory: Mapping, name: str) -> str | None:
     for pkg in inventory.get("installed") or []:
         if pkg.get("name") == name:
@@ -425,7 +437,7 @@ def choose(facts: Mapping, inventory: Mapping, policy: Mapping) -> dict:
     if pinned:
         info = _avail(inventory, pinned)
         versions = info.get("versions") or []
-        version = policy.get("version") or info.get("candidate")
+        version = policy.get("version") or _offer(inventory, pinned)
         if not versions or (policy.get("version") and policy["version"] not in versions):
             want = f"{pinned} {policy.get('version')}" if policy.get("version") else pinned
             offered = ", ".join(versions) or "none"
@@ -456,8 +468,7 @@ def choose(facts: Mapping, inventory: Mapping, policy: Mapping) -> dict:
     ]
     meta_order = installed_metas + [m for m in names["metas"] if m not in installed_metas]
     for meta in meta_order:
-        info = _avail(inventory, meta)
-        cand = info.get("candidate")
+        cand = _offer(inventory, meta)
         if not cand:
             continue
         have = _installed_version(inventory, meta)
@@ -706,8 +717,7 @@ def microcode_choice(facts: Mapping, inventory: Mapping) -> dict:
             "status": "unsupported",
             "reason": f"no vendor microcode package known for {vendor or 'this CPU'} on {family or 'this system'}",
         }
-    info = _avail(inventory, pkg)
-    cand = info.get("candidate")
+    cand = _offer(inventory, pkg)
     have = _installed_version(inventory, pkg)
     if not cand:
         where = " (Debian: the non-free-firmware component)" if family in ("debian", "proxmox") else ""

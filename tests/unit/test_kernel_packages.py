@@ -297,3 +297,60 @@ def test_apt_policy_parser_by_hand():
         "linux-image-amd64": {"installed": "6.1.192-2", "candidate": "6.1.192-3", "versions": ["6.1.192-3", "6.1.158-1"]},
         "nosuch": {"installed": None, "candidate": None, "versions": []},
     }
+
+
+class Canned(kp.Runner):
+    """dnf and rpm cannot run on this Debian machine: their answers are canned here, in the exact
+    output formats the query strings ask for (``--queryformat``/``--qf``)."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = answers
+        self.calls = []
+
+    def run(self, argv, cwd=None):
+        self.calls.append(argv)
+        key = next(k for k in self.answers if k in argv)
+        return 0, self.answers[key], ""
+
+
+def test_rpm_queries_parse_the_formats_they_ask_for(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/dnf").write_text("")
+    (root / "lib/modules/5.14.0-427.13.1.el9_4.x86_64").mkdir(parents=True)
+    (root / "lib/modules/5.14.0-427.13.1.el9_4.x86_64/vmlinuz").write_bytes(b"k")
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_text('ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.4"\n')
+    monkeypatch.setattr(kp, "find_tool", lambda name: "/usr/bin/" + name)
+    runner = Canned(
+        {
+            "-qa": "kernel-core\t0:5.14.0-427.13.1.el9_4\nkernel\t0:5.14.0-427.13.1.el9_4\nbash\t0:5.1.8-9.el9\n"
+            "microcode_ctl\t4:20240531-1.el9\n",
+            "-qf": "kernel-core\t0:5.14.0-427.13.1.el9_4\n",
+            "repoquery": "kernel\t0:5.14.0-570.12.1.el9_6\tx86_64\nkernel\t0:5.14.0-427.13.1.el9_4\tx86_64\n"
+            "microcode_ctl\t4:20250211-1.el9\tnoarch\n",
+        }
+    )
+    rel = "5.14.0-427.13.1.el9_4.x86_64"
+    inv = kp.query(str(root), up.query_spec(rel, "GenuineIntel"), rel, runner)
+    assert inv["manager"] == "dnf"
+    assert inv["os"] == {"id": "rhel", "id_like": ["fedora"], "version_id": "9.4", "pretty_name": None}
+    assert inv["installed"] == [
+        {"name": "kernel", "version": "5.14.0-427.13.1.el9_4"},
+        {"name": "microcode_ctl", "version": "4:20240531-1.el9"},
+    ]
+    assert inv["available"] == {
+        "kernel": {"installed": None, "candidate": None, "versions": ["5.14.0-570.12.1.el9_6", "5.14.0-427.13.1.el9_4"]},
+        "microcode_ctl": {"installed": None, "candidate": None, "versions": ["4:20250211-1.el9"]},
+    }
+    assert inv["running_package"] == {
+        "name": "kernel-core",
+        "version": "5.14.0-427.13.1.el9_4",
+        "path": "/lib/modules/5.14.0-427.13.1.el9_4.x86_64/vmlinuz",
+    }
+    assert ["/usr/bin/dnf", "-q", "--installroot", str(root), "repoquery"] == runner.calls[1][:5]
+    f = {"kernel": {"release": rel}, "cpu": {"vendor": "GenuineIntel", "ibpb": False}}
+    choice = up.choose(f, inv, {"max_probes": 3})
+    assert [(c["package"], c["version"]) for c in choice["candidates"]] == [("kernel", "5.14.0-570.12.1.el9_6")]
+    assert up.microcode_choice(f, inv)["status"] == "install"
