@@ -117,7 +117,9 @@ class ActionModule(ActionBase):
     def _stage(self, plan, facts, record):
         args = self._args
         need_kernel = plan.get("action") == "kernel_upgrade"
-        need_micro = args["microcode"] and plan.get("action") == "blocked" and up.microcode_would_help(facts, self._policy)
+        need_micro = (
+            args["microcode"] and plan.get("action") == "blocked" and up.microcode_would_help(facts, self._policy)
+        )
         if not (need_kernel or need_micro):
             return plan, None, False
         what = "kernel with VMSCAPE support" if need_kernel else "microcode with IBPB"
@@ -209,9 +211,12 @@ class ActionModule(ActionBase):
                 plan,
                 record,
                 up.NO_FIX,
-                f"no fixed kernel in the configured repositories (newest: {choice['newest'] or 'nothing of this flavour'})",
+                "no fixed kernel in the configured repositories "
+                f"(newest: {choice['newest'] or 'nothing of this flavour'})",
             )
-        want_g3 = not (facts.get("cpu") or {}).get("hypervisor") and (facts.get("cpu") or {}).get("bhi_ctrl") is not False
+        want_g3 = (
+            not (facts.get("cpu") or {}).get("hypervisor") and (facts.get("cpu") or {}).get("bhi_ctrl") is not False
+        )
         carriers = up.carriers(choice["family"], choice["flavour"], release)
         probe_args = {
             "state": "probe",
@@ -241,7 +246,11 @@ class ActionModule(ActionBase):
                 + "; not downloaded in check mode: whether that kernel knows VMSCAPE is known only once its image "
                 "is probed, so the final verdict depends on it"
             )
-            record["kernel"]["would_install"] = {"package": cand["package"], "version": cand["version"], "release": first.get("release")}
+            record["kernel"]["would_install"] = {
+                "package": cand["package"],
+                "version": cand["version"],
+                "release": first.get("release"),
+            }
             if args["microcode"] and up.microcode_affected_without_ibpb(facts):
                 micro = up.microcode_choice(facts, inventory)
                 record["microcode"] = micro
@@ -267,7 +276,11 @@ class ActionModule(ActionBase):
                 f"would install {up.describe(cand)} (probed: its kernel knows VMSCAPE); vmscape_root is a snapshot, "
                 "nothing installed"
             )
-            record["kernel"]["would_install"] = {"package": cand["package"], "version": cand["version"], "release": new_release}
+            record["kernel"]["would_install"] = {
+                "package": cand["package"],
+                "version": cand["version"],
+                "release": new_release,
+            }
             record["status"] = up.WOULD_INSTALL
             record["reasons"].append(reason)
             return up.add_reason(plan, reason), None, False
@@ -288,7 +301,8 @@ class ActionModule(ActionBase):
             res = self._run(DEFAULT_MODULE, {"release": new_release, "root": args["root"], "running": release})
             if res.get("failed"):
                 raise _Fault(
-                    f"{cand['package']} {cand['version']} is installed but does not become the default: {res.get('msg')}; "
+                    f"{cand['package']} {cand['version']} is installed but does not become the default: "
+                    f"{res.get('msg')}; "
                     f"the host keeps booting {now}"
                 )
             record["kernel"]["default"] = {k: res.get(k) for k in ("method", "entry", "files", "backups", "previous")}
@@ -298,7 +312,9 @@ class ActionModule(ActionBase):
                 raise _Fault(f"after boot_default the next boot is {now}, not {new_release}")
         knows = (after.get("boot_kernel") or {}).get("knows_vmscape")
         if knows is False:
-            raise _Fault(f"the installed kernel {new_release} does not know VMSCAPE after all (probe of the installed image)")
+            raise _Fault(
+                f"the installed kernel {new_release} does not know VMSCAPE after all (probe of the installed image)"
+            )
         record["status"] = up.INSTALLED
         record["reasons"].append(f"installed {up.describe(cand)}; next boot: {new_release}")
         return None
@@ -315,7 +331,11 @@ class ActionModule(ActionBase):
         if manager not in up.MANAGERS:
             manager = self._run(PACKAGES_MODULE, {"state": "query", "spec": {}}).get("packages", {}).get("manager")
         if manager == "apt":
-            args = {"update_cache": True, "cache_valid_time": self._args["cache_valid_time"], "lock_timeout": self._args["lock_timeout"]}
+            args = {
+                "update_cache": True,
+                "cache_valid_time": self._args["cache_valid_time"],
+                "lock_timeout": self._args["lock_timeout"],
+            }
         elif manager in ("dnf", "dnf5", "yum"):
             args = {"update_cache": True, "lock_timeout": self._args["lock_timeout"]}
         else:
@@ -337,7 +357,11 @@ class ActionModule(ActionBase):
         elif manager == "zypper":
             args = {"name": [f"{n}={v}" for n, v in pkgs], "state": "present"}
         else:
-            args = {"name": [f"{n}-{v}" for n, v in pkgs], "state": "present", "lock_timeout": self._args["lock_timeout"]}
+            args = {
+                "name": [f"{n}-{v}" for n, v in pkgs],
+                "state": "present",
+                "lock_timeout": self._args["lock_timeout"],
+            }
         t0 = time.monotonic()
         res = self._run(module, args)
         record.setdefault("installs", []).append(
@@ -349,7 +373,9 @@ class ActionModule(ActionBase):
                 now = (self._facts().get("boot_kernel") or {}).get("release")
             except _Fault:
                 now = None
-            keeps = f"the host keeps booting {now}" if now == boot else f"WARNING: the next boot is now {now}, was {boot}"
+            keeps = (
+                f"the host keeps booting {now}" if now == boot else f"WARNING: the next boot is now {now}, was {boot}"
+            )
             raise _Fault(f"{module} could not install {', '.join(f'{n} {v}' for n, v in pkgs)}: {_why(res)}; {keeps}")
 
     def _zypper_unsupported(self):
@@ -369,9 +395,16 @@ def _why(res) -> str:
     """What a package module's failure means, in the operator's words (message kept)."""
     msg = str(res.get("msg") or res.get("stderr") or "failed").strip()
     low = msg.lower() + " " + str(res.get("stderr") or "").lower()
-    if "lock" in low and ("could not get lock" in low or "unable to lock" in low or "failed to lock" in low or "lock timeout" in low):
+    if "lock" in low and (
+        "could not get lock" in low or "unable to lock" in low or "failed to lock" in low or "lock timeout" in low
+    ):
         return f"the package manager is locked by another process: {msg[:600]}"
-    if "failed to fetch" in low or "some index files failed" in low or "cannot download" in low or "failed to download" in low:
+    if (
+        "failed to fetch" in low
+        or "some index files failed" in low
+        or "cannot download" in low
+        or "failed to download" in low
+    ):
         return f"a repository is unreachable or broken: {msg[:600]}"
     if "no space left" in low or "not enough free space" in low or "you don't have enough free space" in low:
         return f"not enough disk space: {msg[:600]}"

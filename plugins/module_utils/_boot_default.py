@@ -173,14 +173,16 @@ def build_plan(root, release, running=None):
             info["method"] = "grubenv saved_entry"
             grubenv_hp = os.path.dirname(cfg) + "/grubenv"
             real = _rootpath.under(root, grubenv_hp)
-            before = open(real, "rb").read() if os.path.isfile(real) else None
+            before = _read(real)
             block = _grubenv.parse(before, real) if before is not None else _grubenv.EnvBlock.empty()
             block.set("saved_entry", spec)
             tool = _editenv(root)
             if tool is None:
                 raise BootConfigError("GRUB_DEFAULT=saved but no grub-editenv to set saved_entry")
             plan.steps.append(
-                FileChange(real, before, block.to_bytes(), writer=_grubenv.editenv_writer(tool, real, "saved_entry", spec))
+                FileChange(
+                    real, before, block.to_bytes(), writer=_grubenv.editenv_writer(tool, real, "saved_entry", spec)
+                )
             )
             plan.verify = verify_next
         else:
@@ -189,7 +191,9 @@ def build_plan(root, release, running=None):
             plan.steps.append(FileChange(f.real_path, _encode(f.text), _encode(new), mode=0o644))
             cfg_hp = _grub_defaults.regen_commands(root, plan)
             if cfg_hp is None:
-                raise BootConfigError("GRUB_DEFAULT must change but grub.cfg cannot be regenerated: %s" % plan.regen_skipped)
+                raise BootConfigError(
+                    "GRUB_DEFAULT must change but grub.cfg cannot be regenerated: %s" % plan.regen_skipped
+                )
             plan.verify_regen = verify_regenerated
         return plan, info
     if backend in ("grubby", "grubenv"):
@@ -210,7 +214,7 @@ def build_plan(root, release, running=None):
             if not match:
                 continue
             real = _rootpath.under(root, conf_hp)
-            before = open(real, "rb").read() if os.path.isfile(real) else b""
+            before = _read(real) or b""
             text = before.decode("utf-8", "surrogateescape")
             line = "default %s.conf" % match[0]
             if re.search(r"(?m)^\s*default\s+\S.*$", text):
@@ -224,6 +228,13 @@ def build_plan(root, release, running=None):
             return plan, info
         raise BootConfigError("no systemd-boot entry for %s" % release)
     raise BootConfigError("cannot make %s the default with the %s backend" % (release, backend))
+
+
+def _read(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _editenv(root):

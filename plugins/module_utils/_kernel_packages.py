@@ -90,7 +90,9 @@ class Runner(object):
     def check(self, argv, what, cwd=None):
         rc, out, err = self.run(argv, cwd=cwd)
         if rc != 0:
-            raise PackagesError("%s failed (%s): %s" % (what, "timed out" if rc is None else "rc=%d" % rc, last_lines(err or out)))
+            raise PackagesError(
+                "%s failed (%s): %s" % (what, "timed out" if rc is None else "rc=%d" % rc, last_lines(err or out))
+            )
         return out
 
 
@@ -396,7 +398,9 @@ class Rpm(object):
         for hp in host_paths:
             if not _rootpath.exists(self.root, hp):
                 continue
-            rc, out, _err = self.runner.run(self._rpm(["-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n", hp]))
+            rc, out, _err = self.runner.run(
+                self._rpm(["-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n", hp])
+            )
             parts = out.strip().split("\t")
             if rc == 0 and len(parts) == 2:
                 return {"name": parts[0], "version": _strip_zero_epoch(parts[1]), "path": hp}
@@ -557,9 +561,9 @@ def _probe_candidate(root, mgr, cand, carriers, download, tmpdir, want_g3, out):
     if not to_fetch:
         # nothing new carries a kernel: the one the package depends on is installed already
         deps = ""
-        info = sizes.get((cand["package"], cand.get("version"))) or mgr.sizes([(cand["package"], cand.get("version"))]).get(
-            (cand["package"], cand.get("version"))
-        )
+        info = sizes.get((cand["package"], cand.get("version"))) or mgr.sizes(
+            [(cand["package"], cand.get("version"))]
+        ).get((cand["package"], cand.get("version")))
         if info:
             deps = info.get("depends") or ""
         for dep in re.split(r"[,|]", deps):

@@ -125,7 +125,10 @@ packages:
     installed: [{name: linux-image-6.16.3+deb13-amd64, version: 6.16.3-1~bpo13+1}]
     available:
       linux-image-amd64: {installed: null, candidate: 7.3.4-1~bpo13+1, versions: [7.3.4-1~bpo13+1]}
-    running_package: {name: linux-image-6.16.3+deb13-amd64, version: 6.16.3-1~bpo13+1, path: /boot/vmlinuz-6.16.3+deb13-amd64}
+    running_package:
+      name: linux-image-6.16.3+deb13-amd64
+      version: 6.16.3-1~bpo13+1
+      path: /boot/vmlinuz-6.16.3+deb13-amd64
     space: {boot_free_bytes: 1048576000, root_free_bytes: 2097152000, running_initrd_bytes: 31457280}
 probes:
   description:
@@ -170,7 +173,14 @@ def main():
         if p["state"] == "query":
             module.exit_json(changed=False, packages=query(p["root"], p["spec"], p["release"], runner))
         results = probe(
-            p["root"], p["candidates"], p["carriers"], p["download"], p["tmpdir"], p["want_g3"], p["stop_at_fixed"], runner
+            p["root"],
+            p["candidates"],
+            p["carriers"],
+            p["download"],
+            p["tmpdir"],
+            p["want_g3"],
+            p["stop_at_fixed"],
+            runner,
         )
         module.exit_json(changed=False, probes=results)
     except PackagesError as exc:

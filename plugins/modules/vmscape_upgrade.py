@@ -60,7 +60,9 @@ attributes:
     description: Package installs have no diff; the boot default change is reported in RV(upgrade).
   facts:
     support: full
-    description: Returns the new C(vmscape_plan) (with C(upgrade), a summary of the stage) and, after an install, fresh C(vmscape) facts.
+    description:
+      - Returns the new C(vmscape_plan) (with C(upgrade), a summary of the stage) and, after an install,
+        fresh C(vmscape) facts.
   platform:
     support: full
     platforms: posix
@@ -155,7 +157,9 @@ upgrade:
   returned: always
   type: dict
 plan:
-  description: The plan after the stage - for the new kernel after an install, else the given plan with the stage's reason added.
+  description:
+    - The plan after the stage - for the new kernel after an install, else the given plan with the
+      stage's reason added.
   returned: success
   type: dict
 """

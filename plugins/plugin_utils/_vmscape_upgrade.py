@@ -337,6 +337,7 @@ def query_spec(release: str | None, vendor: str | None) -> dict:
     flv = flavour_of("suse", release)
     if flv is not None:
         suse = _names("suse", flv, release or "")["metas"]
+
     def micro(families):
         return sorted({MICROCODE[f][vendor] for f in families if vendor in MICROCODE[f]})
 
@@ -522,7 +523,9 @@ def choose(facts: Mapping, inventory: Mapping, policy: Mapping) -> dict:
                 continue
             if run_version and not _newer(manager, cand, run_version):
                 continue
-            offers.append(_candidate(name, cand, "versioned", f"newest versioned package: {name} {cand}", m.group("rel")))
+            offers.append(
+                _candidate(name, cand, "versioned", f"newest versioned package: {name} {cand}", m.group("rel"))
+            )
         offers.sort(key=_VersionKey(manager), reverse=True)
         cands += offers
     else:
@@ -545,9 +548,7 @@ def choose(facts: Mapping, inventory: Mapping, policy: Mapping) -> dict:
         releases.add(key)
         unique.append(c)
     if len(unique) > max_probes:
-        out["reasons"].append(
-            f"{len(unique)} candidates; probing the first {max_probes} (vmscape_upgrade_max_probes)"
-        )
+        out["reasons"].append(f"{len(unique)} candidates; probing the first {max_probes} (vmscape_upgrade_max_probes)")
     out["candidates"] = unique[:max_probes]
     out["newest"] = _newest(inventory, names, manager)
     return out
@@ -742,4 +743,3 @@ def add_reason(plan: Mapping, reason: str) -> dict:
     out = dict(plan)
     out["reasons"] = [*list(plan.get("reasons") or []), reason]
     return out
-

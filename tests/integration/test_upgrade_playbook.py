@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from upgrade_support import REPO, make_host  # noqa: E402
+from upgrade_support import REPO, make_host
 
 sys.path.insert(0, str(REPO))
-from tools.lab import repos  # noqa: E402
+from tools.lab import repos
 
 BIN = Path(shutil.which("ansible-playbook") or REPO / ".venv" / "bin" / "ansible-playbook").parent
 pytestmark = pytest.mark.integration
@@ -37,7 +37,10 @@ def sets():
 
 
 def proc_version(rel: str, debian_version: str) -> str:
-    return f"Linux version {rel} (debian-kernel@lists.debian.org) (gcc) #1 SMP PREEMPT_DYNAMIC Debian {debian_version} (2025-09-06)"
+    return (
+        f"Linux version {rel} (debian-kernel@lists.debian.org) (gcc) #1 SMP PREEMPT_DYNAMIC "
+        f"Debian {debian_version} (2025-09-06)"
+    )
 
 
 def upgrade_host(tmp_path: Path, sets: dict, repo_files: list[str]) -> tuple[Path, Path, dict]:
@@ -95,7 +98,7 @@ def test_snapshot_probes_the_downloaded_image_and_installs_nothing(tmp_path, set
     status_before = (root / "var/lib/dpkg/status").read_bytes()
     boot_before = sorted(p.name for p in (root / "boot").iterdir())
     meta, meta_version = fixed["packages"][0]
-    row, rec, _out = remediate(root, inv, env)
+    row, _rec, _out = remediate(root, inv, env)
     assert row["why"] == (
         f"would install {meta} {meta_version} (kernel {fixed['release']}) (probed: its kernel knows VMSCAPE); "
         "vmscape_root is a snapshot, nothing installed"
@@ -127,7 +130,9 @@ def relabelled(deb: str, dest: Path, package: str, version: str) -> Path:
     text = (work / "ctl" / "control").read_text()
     old_name = text.split("\n", 1)[0].split(": ", 1)[1]
     old_version = next(line for line in text.splitlines() if line.startswith("Version: ")).split(": ", 1)[1]
-    text = text.replace(f"Package: {old_name}", f"Package: {package}").replace(f"Version: {old_version}", f"Version: {version}")
+    text = text.replace(f"Package: {old_name}", f"Package: {package}").replace(
+        f"Version: {old_version}", f"Version: {version}"
+    )
     (work / "ctl" / "control").write_text(text)
     (work / ctl).unlink()
     with tarfile.open(work / "control.tar.xz", "w:xz") as tar:
@@ -145,7 +150,7 @@ def test_a_newer_version_number_without_vmscape_is_not_trusted(tmp_path, sets):
     (tmp_path / "debs").mkdir()
     liar = relabelled(pre["files"][0], tmp_path / "debs", "linux-image-6.16.99+deb13-amd64", "6.16.99-1")
     root, inv, env = upgrade_host(tmp_path, sets, [*pre["files"], str(liar)])
-    row, rec, _out = remediate(root, inv, env)
+    row, _rec, _out = remediate(root, inv, env)
     assert row["result"] == "kernel_upgrade"
     assert row["why"] == (
         "no fixed kernel in the configured repositories (newest: linux-image-6.16.99+deb13-amd64 6.16.99-1); "

@@ -36,10 +36,15 @@ def machine_status(extra: list[str]) -> list[str]:
     text = Path("/var/lib/dpkg/status").read_text()
     paras = [p for p in text.strip().split("\n\n") if "\nStatus: install ok installed" in p]
     sim = subprocess.run(
-        ["apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "install", *extra], capture_output=True, text=True, check=True
+        ["apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "install", *extra],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for name, version in re.findall(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) ", sim, flags=re.M):
-        out = subprocess.run(["apt-cache", "show", f"{name}={version}"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["apt-cache", "show", f"{name}={version}"], capture_output=True, text=True, check=True
+        ).stdout
         para = out.strip().split("\n\n")[0]
         keep = [line for line in para.splitlines() if not line.startswith(("Filename:", "Size:", "MD5sum:", "SHA256:"))]
         paras = [p for p in paras if not p.startswith(f"Package: {name}\n")]

@@ -30,7 +30,9 @@ OLD = "9.0.0-1-amd64"
 
 
 def image(knows: bool) -> bytes:
-    return make_bzimage(compress("gzip", make_elf(G1_STRINGS if knows else OLD_STRINGS)), "9.x test (x@y) #1 SMP Debian 9.x")
+    return make_bzimage(
+        compress("gzip", make_elf(G1_STRINGS if knows else OLD_STRINGS)), "9.x test (x@y) #1 SMP Debian 9.x"
+    )
 
 
 def build_deb(out: Path, name: str, version: str, files: dict, depends: str = "", conflicts: str = "") -> Path:
@@ -48,7 +50,9 @@ def build_deb(out: Path, name: str, version: str, files: dict, depends: str = ""
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data if isinstance(data, bytes) else data.encode())
     deb = out / f"{name}_{version}_amd64.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)], check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)], check=True, capture_output=True
+    )
     shutil.rmtree(tree)
     return deb
 
@@ -85,7 +89,14 @@ def host(tmp_path, packages):
     repo = tmp_path / "repo"
     shutil.copytree(packages, repo)
     root = tmp_path / "root"
-    for d in ("etc/apt/sources.list.d", "etc/apt/preferences.d", "var/lib/dpkg", "var/lib/apt/lists/partial", "usr/bin", "boot"):
+    for d in (
+        "etc/apt/sources.list.d",
+        "etc/apt/preferences.d",
+        "var/lib/dpkg",
+        "var/lib/apt/lists/partial",
+        "usr/bin",
+        "boot",
+    ):
         (root / d).mkdir(parents=True)
     (root / "etc/apt/sources.list").write_text(f"deb [trusted=yes] file:{repo} ./\n")
     (root / "etc/os-release").write_text("ID=debian\nVERSION_ID=13\n")
@@ -112,7 +123,9 @@ def host(tmp_path, packages):
     )
     (root / "boot" / f"vmlinuz-{RUNNING}").write_bytes(image(False))
     (root / "boot" / f"initrd.img-{RUNNING}").write_bytes(b"\0" * 3000)
-    subprocess.run(["apt-get", *kp.Apt(str(root), kp.Runner()).options(), "-q", "update"], check=True, capture_output=True)
+    subprocess.run(
+        ["apt-get", *kp.Apt(str(root), kp.Runner()).options(), "-q", "update"], check=True, capture_output=True
+    )
     return root, repo
 
 
@@ -132,7 +145,11 @@ def test_query_reads_the_snapshot_package_state(host):
     assert inv["available"]["linux-image-amd64"] == {"installed": None, "candidate": "9.1.0-1", "versions": ["9.1.0-1"]}
     assert inv["available"][f"linux-image-{OLD}"]["candidate"] == "9.0.0-1"
     # installed, not offered by any repository: not an offer
-    assert inv["available"][f"linux-image-{RUNNING}"] == {"installed": "8.0.0-1", "candidate": "8.0.0-1", "versions": []}
+    assert inv["available"][f"linux-image-{RUNNING}"] == {
+        "installed": "8.0.0-1",
+        "candidate": "8.0.0-1",
+        "versions": [],
+    }
     assert inv["space"]["running_initrd_bytes"] == 3000
     assert inv["space"]["boot_free_bytes"] > 0
 
@@ -216,8 +233,14 @@ def test_command_time_limit(tmp_path):
     ("name", "hit"),
     [
         ("./boot/vmlinuz-6.1.0-56-amd64", ("boot/vmlinuz-6.1.0-56-amd64", "6.1.0-56-amd64", "vmlinuz")),
-        ("./usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", ("usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", "7.3.4+deb13-amd64", "vmlinuz")),
-        ("./lib/modules/5.14.0-427.el9.x86_64/config", ("lib/modules/5.14.0-427.el9.x86_64/config", "5.14.0-427.el9.x86_64", "config")),
+        (
+            "./usr/lib/modules/7.3.4+deb13-amd64/vmlinuz",
+            ("usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", "7.3.4+deb13-amd64", "vmlinuz"),
+        ),
+        (
+            "./lib/modules/5.14.0-427.el9.x86_64/config",
+            ("lib/modules/5.14.0-427.el9.x86_64/config", "5.14.0-427.el9.x86_64", "config"),
+        ),
         ("./boot/../etc/vmlinuz-x", None),
         ("/boot/vmlinuz-a/b", None),
         ("./usr/lib/modules/6.1/kernel/x.ko", None),
@@ -294,7 +317,11 @@ def test_apt_policy_parser_by_hand():
         """
     )
     assert kp.parse_apt_policy(text) == {
-        "linux-image-amd64": {"installed": "6.1.192-2", "candidate": "6.1.192-3", "versions": ["6.1.192-3", "6.1.158-1"]},
+        "linux-image-amd64": {
+            "installed": "6.1.192-2",
+            "candidate": "6.1.192-3",
+            "versions": ["6.1.192-3", "6.1.158-1"],
+        },
         "nosuch": {"installed": None, "candidate": None, "versions": []},
     }
 
@@ -341,7 +368,11 @@ def test_rpm_queries_parse_the_formats_they_ask_for(tmp_path, monkeypatch):
         {"name": "microcode_ctl", "version": "4:20240531-1.el9"},
     ]
     assert inv["available"] == {
-        "kernel": {"installed": None, "candidate": None, "versions": ["5.14.0-570.12.1.el9_6", "5.14.0-427.13.1.el9_4"]},
+        "kernel": {
+            "installed": None,
+            "candidate": None,
+            "versions": ["5.14.0-570.12.1.el9_6", "5.14.0-427.13.1.el9_4"],
+        },
         "microcode_ctl": {"installed": None, "candidate": None, "versions": ["4:20250211-1.el9"]},
     }
     assert inv["running_package"] == {

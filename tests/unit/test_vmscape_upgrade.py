@@ -102,7 +102,11 @@ def inventory(available, installed=(), running=None, manager="apt", os_id="debia
         "os": {"id": os_id, "id_like": []},
         "installed": [{"name": n, "version": v} for n, v in installed],
         "available": {
-            n: {"installed": None, "candidate": v[0] if isinstance(v, list) and v else v, "versions": v if isinstance(v, list) else [v]}
+            n: {
+                "installed": None,
+                "candidate": v[0] if isinstance(v, list) and v else v,
+                "versions": v if isinstance(v, list) else [v],
+            }
             for n, v in available.items()
         },
         "running_package": {"name": running[0], "version": running[1]} if running else None,
@@ -162,7 +166,10 @@ def test_installed_meta_of_the_flavour_is_preferred_ubuntu_hwe():
             "linux-image-generic": "6.8.0-50.51",
             "linux-image-generic-hwe-22.04": "6.8.0-52.53~22.04.1",
         },
-        installed=[("linux-image-generic-hwe-22.04", "6.8.0-45.45~22.04.1"), (f"linux-image-{rel}", "6.8.0-45.45~22.04.1")],
+        installed=[
+            ("linux-image-generic-hwe-22.04", "6.8.0-45.45~22.04.1"),
+            (f"linux-image-{rel}", "6.8.0-45.45~22.04.1"),
+        ],
         running=(f"linux-image-{rel}", "6.8.0-45.45~22.04.1"),
         os_id="ubuntu",
     )
@@ -249,14 +256,18 @@ def probe(cand, knows, release="7.3.4+deb13-amd64", errors=()):
 def test_decide_takes_the_first_that_knows_never_an_unknown():
     a = {"package": "linux-image-amd64", "version": "7.3.4-1~bpo13+1"}
     b = {"package": "linux-image-6.17.8+deb13-amd64", "version": "6.17.8-1~bpo13+1"}
-    got = up.decide({"newest": "n"}, [probe(a, None, errors=["image: zstd compressed and no zstd program"]), probe(b, True)])
+    got = up.decide(
+        {"newest": "n"}, [probe(a, None, errors=["image: zstd compressed and no zstd program"]), probe(b, True)]
+    )
     assert got["status"] == "fixed"
     assert got["candidate"]["package"] == b["package"]
 
 
 def test_decide_no_fix_message():
     a = {"package": "linux-image-6.16.3+deb13-amd64", "version": "6.16.3-1~bpo13+2"}
-    got = up.decide({"newest": "linux-image-6.16.3+deb13-amd64 6.16.3-1~bpo13+2"}, [probe(a, False, "6.16.3+deb13-amd64")])
+    got = up.decide(
+        {"newest": "linux-image-6.16.3+deb13-amd64 6.16.3-1~bpo13+2"}, [probe(a, False, "6.16.3+deb13-amd64")]
+    )
     assert got["status"] == up.NO_FIX
     assert got["reason"] == (
         "no fixed kernel in the configured repositories (newest: linux-image-6.16.3+deb13-amd64 6.16.3-1~bpo13+2); "
@@ -267,11 +278,23 @@ def test_decide_no_fix_message():
 @pytest.mark.parametrize(
     ("space", "probe_", "problem"),
     [
-        ({"boot_free_bytes": 40 << 20, "running_initrd_bytes": 30 << 20}, {"image_bytes": 14 << 20}, "/boot has 40 MiB free, the new kernel needs about 48 MiB"),
+        (
+            {"boot_free_bytes": 40 << 20, "running_initrd_bytes": 30 << 20},
+            {"image_bytes": 14 << 20},
+            "/boot has 40 MiB free, the new kernel needs about 48 MiB",
+        ),
         ({"boot_free_bytes": 50 << 20, "running_initrd_bytes": 30 << 20}, {"image_bytes": 14 << 20}, None),
-        ({"boot_free_bytes": 30 << 20}, {"image_bytes": 14 << 20}, "/boot has 30 MiB free, the new kernel needs about 46 MiB"),
+        (
+            {"boot_free_bytes": 30 << 20},
+            {"image_bytes": 14 << 20},
+            "/boot has 30 MiB free, the new kernel needs about 46 MiB",
+        ),
         ({"boot_free_bytes": None}, {"image_bytes": 14 << 20}, None),
-        ({"root_free_bytes": 100 << 20}, {"installed_bytes": 500 << 20}, "/ has 100 MiB free, the kernel packages need 500 MiB installed"),
+        (
+            {"root_free_bytes": 100 << 20},
+            {"installed_bytes": 500 << 20},
+            "/ has 100 MiB free, the kernel packages need 500 MiB installed",
+        ),
     ],
 )
 def test_boot_space(space, probe_, problem):
@@ -295,19 +318,25 @@ def test_microcode_would_help_only_when_ibpb_is_what_blocks():
 
 def test_microcode_choice():
     f = facts(ibpb=False)
-    inv = inventory({"intel-microcode": "3.20250812.1~deb12u1"}, installed=[("intel-microcode", "3.20240910.1~deb12u1")])
+    inv = inventory(
+        {"intel-microcode": "3.20250812.1~deb12u1"}, installed=[("intel-microcode", "3.20240910.1~deb12u1")]
+    )
     assert up.microcode_choice(f, inv) == {
         "package": "intel-microcode",
         "version": "3.20250812.1~deb12u1",
         "status": "install",
         "reason": "intel-microcode 3.20250812.1~deb12u1 provides IBPB",
     }
-    current = inventory({"intel-microcode": "3.20240910.1~deb12u1"}, installed=[("intel-microcode", "3.20240910.1~deb12u1")])
+    current = inventory(
+        {"intel-microcode": "3.20240910.1~deb12u1"}, installed=[("intel-microcode", "3.20240910.1~deb12u1")]
+    )
     assert up.microcode_choice(f, current)["status"] == "current"
     assert "firmware (BIOS) update" in up.microcode_choice(f, current)["reason"]
     missing = up.microcode_choice(f, inventory({}))
     assert missing["status"] == "unavailable" and "non-free-firmware" in missing["reason"]
-    amd = up.microcode_choice(facts(vendor="AuthenticAMD", family=25, model=1, ibpb=False), inventory({}, manager="dnf", os_id="rhel"))
+    amd = up.microcode_choice(
+        facts(vendor="AuthenticAMD", family=25, model=1, ibpb=False), inventory({}, manager="dnf", os_id="rhel")
+    )
     assert amd["package"] == "linux-firmware"
 
 

@@ -433,11 +433,7 @@ def qemu_argv(host: Host, disk: Path, daemon: bool = True, fw_cfg: dict[str, Pat
         "base=utc",
         "-drive",
         f"file={disk},if=virtio,format=qcow2,cache=writeback,discard=unmap",
-        *(
-            ["-drive", f"file={host.repo_disk},if=virtio,format=raw,readonly=on"]
-            if host.repo_disk is not None
-            else []
-        ),
+        *(["-drive", f"file={host.repo_disk},if=virtio,format=raw,readonly=on"] if host.repo_disk is not None else []),
         "-netdev",
         net,
         "-device",

@@ -170,7 +170,10 @@ def repo_disk(name: str, image: Path) -> dict:
     tmp.unlink(missing_ok=True)
     subprocess.run(["truncate", "-s", f"{mib}M", str(tmp)], check=True)
     proc = subprocess.run(
-        ["mkfs.ext4", "-q", "-F", "-L", "lab-repo", "-d", str(work), str(tmp)], capture_output=True, text=True, check=False
+        ["mkfs.ext4", "-q", "-F", "-L", "lab-repo", "-d", str(work), str(tmp)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     shutil.rmtree(work, ignore_errors=True)
     if proc.returncode != 0:
