@@ -13,6 +13,7 @@ chroot); the lab VMs do that (docs/upgrade.md).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import shutil
@@ -29,7 +30,16 @@ def control(deb: str) -> str:
     return subprocess.run(["dpkg-deb", "-f", deb], capture_output=True, text=True, check=True).stdout.strip()
 
 
+@functools.lru_cache(maxsize=4)
+def _machine_status(extra: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_machine_status_uncached(list(extra)))
+
+
 def machine_status(extra: list[str]) -> list[str]:
+    return list(_machine_status(tuple(extra)))
+
+
+def _machine_status_uncached(extra: list[str]) -> list[str]:
     """This machine's own dpkg status (a real installed Debian), plus the packages ``apt-get -s
     install <extra>`` says this machine would install (their real control paragraphs from its apt
     lists, marked installed): the rest of the host the kernel packages depend on."""
