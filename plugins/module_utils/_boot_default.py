@@ -60,8 +60,7 @@ _PLAIN_VALUE = re.compile(r"""^(?:"[^"\\$`]*"|'[^']*'|[A-Za-z0-9._+~:>-]*)$""")
 def _walk(node, path):
     for child in node.children:
         if child.kind == "submenu":
-            for hit in _walk(child, [*path, child]):
-                yield hit
+            yield from _walk(child, [*path, child])
         elif child.kind == "menuentry":
             yield [*path, child]
 

@@ -192,7 +192,7 @@ def read_cpio(stream, dest_root):
             return found
         hit = wanted(name)
         if hit is not None and (mode & 0o170000) == 0o100000:
-            _write(dest_root, hit[0], lambda n: stream.read(n), filesize)
+            _write(dest_root, hit[0], stream.read, filesize)
             found.append((hit[0], hit[1], hit[2], filesize))
         else:
             left = filesize

@@ -182,19 +182,27 @@ def rpmvercmp(a: str, b: str) -> int:
 
 def rpm_compare(a: str, b: str) -> int:
     """[epoch:]version-release like rpm (rpmVersionCompare)."""
-    ea, _, ra = a.partition(":") if ":" in a else ("0", "", a)
-    eb, _, rb = b.partition(":") if ":" in b else ("0", "", b)
-    if int(ea or 0) != int(eb or 0):
-        return 1 if int(ea or 0) > int(eb or 0) else -1
-    va, _, rel_a = ra.rpartition("-") if "-" in ra else (ra, "", "")
-    vb, _, rel_b = rb.rpartition("-") if "-" in rb else (rb, "", "")
-    return rpmvercmp(va, vb) or rpmvercmp(rel_a, rel_b)
+
+    def evr(v: str) -> tuple[int, str, str]:
+        epoch, colon, rest = v.partition(":")
+        if not colon:
+            epoch, rest = "0", v
+        version, dash, release = rest.rpartition("-")
+        if not dash:
+            version, release = rest, ""
+        return int(epoch or 0), version, release
+
+    ea, va, ra = evr(a)
+    eb, vb, rb = evr(b)
+    if ea != eb:
+        return 1 if ea > eb else -1
+    return rpmvercmp(va, vb) or rpmvercmp(ra, rb)
 
 
 def _split_deb(v: str) -> tuple[int, str, str]:
     epoch = 0
     if ":" in v:
-        e, _, v = v.partition(":")
+        e, _colon, v = v.partition(":")
         epoch = int(e) if e.isdigit() else 0
     upstream, sep, revision = v.rpartition("-")
     if not sep:

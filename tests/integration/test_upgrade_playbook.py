@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -79,9 +78,16 @@ def remediate(root, inv, env, *extra, ok=True):
     return row, doc["hosts"]["localhost"], p.stdout
 
 
-def test_check_mode_names_package_and_version_and_that_the_verdict_depends_on_it(tmp_path, sets):
+@pytest.fixture(scope="module")
+def offered(sets, tmp_path_factory):
+    """A 6.16 host whose repository offers the fixed set (meta-package) and the 6.16 package."""
     fixed = sets["fixed"]
-    root, inv, env = upgrade_host(tmp_path, sets, fixed["files"] + sets["pre-vmscape"]["files"])
+    return upgrade_host(tmp_path_factory.mktemp("offered"), sets, fixed["files"] + sets["pre-vmscape"]["files"])
+
+
+def test_check_mode_names_package_and_version_and_that_the_verdict_depends_on_it(offered, sets):
+    root, inv, env = offered
+    fixed = sets["fixed"]
     meta, meta_version = fixed["packages"][0]
     row, rec, _out = remediate(root, inv, env, "--check")
     assert row["result"] == "kernel_upgrade"
@@ -92,9 +98,9 @@ def test_check_mode_names_package_and_version_and_that_the_verdict_depends_on_it
     )
 
 
-def test_snapshot_probes_the_downloaded_image_and_installs_nothing(tmp_path, sets):
+def test_snapshot_probes_the_downloaded_image_and_installs_nothing(offered, sets):
+    root, inv, env = offered
     fixed = sets["fixed"]
-    root, inv, env = upgrade_host(tmp_path, sets, fixed["files"] + sets["pre-vmscape"]["files"])
     status_before = (root / "var/lib/dpkg/status").read_bytes()
     boot_before = sorted(p.name for p in (root / "boot").iterdir())
     meta, meta_version = fixed["packages"][0]
@@ -108,47 +114,51 @@ def test_snapshot_probes_the_downloaded_image_and_installs_nothing(tmp_path, set
     assert sorted(p.name for p in (root / "boot").iterdir()) == boot_before
 
 
-def test_no_fixed_kernel_in_the_repository_is_reported(tmp_path, sets):
-    pre = sets["pre-vmscape"]
-    root, inv, env = upgrade_host(tmp_path, sets, pre["files"])
-    row, _rec, _out = remediate(root, inv, env)
-    name, version = pre["packages"][0]
-    assert row["result"] == "kernel_upgrade"
-    assert row["why"] == f"no fixed kernel in the configured repositories (newest: {name} {version})"
-
-
-def relabelled(deb: str, dest: Path, package: str, version: str) -> Path:
-    """The real package with a new name and version in its control file, its files untouched:
-    a kernel whose version number says it is newer than it is (control.tar replaced with ar)."""
-    work = dest / "relabel"
-    work.mkdir()
-    members = subprocess.run(["ar", "t", deb], capture_output=True, text=True, check=True).stdout.split()
-    subprocess.run(["ar", "x", deb], cwd=work, check=True)
-    ctl = next(m for m in members if m.startswith("control.tar"))
-    with tarfile.open(work / ctl) as tar:
-        tar.extractall(work / "ctl", filter="data")
-    text = (work / "ctl" / "control").read_text()
-    old_name = text.split("\n", 1)[0].split(": ", 1)[1]
-    old_version = next(line for line in text.splitlines() if line.startswith("Version: ")).split(": ", 1)[1]
-    text = text.replace(f"Package: {old_name}", f"Package: {package}").replace(
-        f"Version: {old_version}", f"Version: {version}"
+def test_upgrades_off_and_pinned_package_missing_are_reported(offered, sets):
+    root, inv, env = offered
+    row, _rec, _out = remediate(root, inv, env, "-e", "vmscape_upgrade=false")
+    assert row["why"] == "a kernel with VMSCAPE support is needed; upgrades are off (vmscape_upgrade: false)"
+    row, _rec, _out = remediate(root, inv, env, "-e", "vmscape_upgrade_package=linux-image-rt-amd64")
+    assert row["why"] == (
+        "no fixed kernel in the configured repositories (newest: "
+        f"linux-image-{sets['fixed']['release']} {sets['fixed']['packages'][0][1]})"
     )
-    (work / "ctl" / "control").write_text(text)
-    (work / ctl).unlink()
-    with tarfile.open(work / "control.tar.xz", "w:xz") as tar:
-        for f in sorted((work / "ctl").iterdir()):
-            tar.add(f, arcname=f"./{f.name}")
+
+
+def liar_package(deb: str, dest: Path, package: str, version: str) -> Path:
+    """A package whose version number says it is newer than it is: the real package's control
+    file with a new name and version, and the real package's own /boot files (image, config,
+    System.map; its modules left out to keep it small)."""
+    tree = dest / "liar"
+    subprocess.run(["dpkg-deb", "-e", deb, str(tree / "DEBIAN")], check=True)
+    for f in ("preinst", "postinst", "prerm", "postrm", "md5sums"):
+        (tree / "DEBIAN" / f).unlink(missing_ok=True)
+    extract_boot(deb, tree)
+    control = tree / "DEBIAN" / "control"
+    fields = control.read_text().splitlines()
+    fields = [
+        f"Package: {package}"
+        if line.startswith("Package: ")
+        else f"Version: {version}"
+        if line.startswith("Version: ")
+        else line
+        for line in fields
+    ]
+    control.write_text("\n".join(fields) + "\n")
     out = dest / f"{package}_{version}_amd64.deb"
-    data = next(m for m in members if m.startswith("data.tar"))
-    subprocess.run(["ar", "rc", str(out), "debian-binary", "control.tar.xz", data], cwd=work, check=True)
-    shutil.rmtree(work)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", str(tree), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(tree)
     return out
 
 
 def test_a_newer_version_number_without_vmscape_is_not_trusted(tmp_path, sets):
     pre = sets["pre-vmscape"]
     (tmp_path / "debs").mkdir()
-    liar = relabelled(pre["files"][0], tmp_path / "debs", "linux-image-6.16.99+deb13-amd64", "6.16.99-1")
+    liar = liar_package(pre["files"][0], tmp_path / "debs", "linux-image-6.16.99+deb13-amd64", "6.16.99-1")
     root, inv, env = upgrade_host(tmp_path, sets, [*pre["files"], str(liar)])
     row, _rec, _out = remediate(root, inv, env)
     assert row["result"] == "kernel_upgrade"
@@ -175,15 +185,3 @@ def test_boot_too_small_fails_the_host_and_installs_nothing(tmp_path, sets):
     assert "upgrade stage failed: /boot has " in row["why"]
     assert "free, the new kernel needs about" in row["why"]
     assert row["why"].endswith(f"nothing installed, the host keeps booting {sets['pre-vmscape']['release']}")
-
-
-def test_upgrades_off_and_pinned_package_missing_are_reported(tmp_path, sets):
-    fixed = sets["fixed"]
-    root, inv, env = upgrade_host(tmp_path, sets, fixed["files"])
-    row, _rec, _out = remediate(root, inv, env, "-e", "vmscape_upgrade=false")
-    assert row["why"] == "a kernel with VMSCAPE support is needed; upgrades are off (vmscape_upgrade: false)"
-    row, _rec, _out = remediate(root, inv, env, "-e", "vmscape_upgrade_package=linux-image-rt-amd64")
-    assert row["why"] == (
-        "no fixed kernel in the configured repositories (newest: "
-        f"linux-image-{fixed['release']} {fixed['packages'][0][1]})"
-    )
