@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from upgrade_support import REPO, make_host
+from upgrade_support import REPO, extract_boot, make_host
 
 sys.path.insert(0, str(REPO))
 from tools.lab import repos
