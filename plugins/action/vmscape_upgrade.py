@@ -437,4 +437,5 @@ def _summary(record: dict) -> dict:
         "version": k.get("version"),
         "microcode": m.get("package") if m.get("installed") else None,
         "expects_ibpb": bool(record.get("expects_ibpb")),
+        "seconds": record.get("seconds"),
     }
