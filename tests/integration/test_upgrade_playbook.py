@@ -130,6 +130,7 @@ def liar_package(deb: str, dest: Path, package: str, version: str) -> Path:
     file with a new name and version, and the real package's own /boot files (image, config,
     System.map; its modules left out to keep it small)."""
     tree = dest / "liar"
+    tree.mkdir()
     subprocess.run(["dpkg-deb", "-e", deb, str(tree / "DEBIAN")], check=True)
     for f in ("preinst", "postinst", "prerm", "postrm", "md5sums"):
         (tree / "DEBIAN" / f).unlink(missing_ok=True)
