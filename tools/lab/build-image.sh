@@ -9,11 +9,14 @@
 # the host key, the initial kernel cmdline, the default kernel) is applied by the first-boot
 # service tools/lab/guest/fleetsec-lab-firstboot when labctl provisions a host.
 #
-# Contents: Debian 12 minbase + bookworm-security, linux-image-amd64 (6.1) and the newest
-# linux-image-6.12.*+deb12-amd64 side by side, plus from trixie-backports (tools/lab/repos.py
-# set image-extras, fetched with the oracle's private apt): linux-base (>= 4.17, which the
-# 6.16+/7.x kernel packages need), the pre-VMSCAPE 6.16.x kernel and the kernel the
-# linux-image-amd64 meta-package pins (7.x, G2); GRUB (i386-pc) on an MBR disk with a serial
+# Contents: Debian 13 (trixie) minbase; Debian 12's kernels from bookworm-security side by side
+# (the newest linux-image-6.1.0-*-amd64 and linux-image-6.12.*+deb12-amd64); from
+# trixie-backports (tools/lab/repos.py set image-extras, fetched with the oracle's private apt):
+# linux-base (>= 4.17, which the 7.x packages need), the pre-VMSCAPE 6.16.x kernel and the kernel
+# the linux-image-amd64 meta-package pins (7.x, G2). The userland is trixie because those 7.x
+# packages cannot be configured on bookworm: their linux-base >= 4.17 runs the kernel hooks of two
+# directories with one run-parts, which bookworm's debianutils 5.7 refuses ("missing operand"),
+# and trixie's debianutils needs trixie's libc. GRUB (i386-pc) on an MBR disk with a serial
 # console, OpenSSH, python3 (+ python3-apt for ansible.builtin.apt), systemd-networkd with DHCP,
 # dbus (so `shutdown -r` works).
 set -euo pipefail
@@ -25,7 +28,8 @@ cache=${VMSCAPE_CACHE:-$HOME/.cache/fleetsec-vmscape}/lab
 mirror=${LAB_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 size=${LAB_IMAGE_SIZE:-4G}
-suite=bookworm
+suite=trixie
+kernel_suite=bookworm  # the 6.1 and 6.12+deb12 kernels: bookworm-security
 force=0
 [ "${1:-}" = "--force" ] && force=1
 
@@ -207,11 +211,16 @@ install -m 0755 "$here/guest/fleetsec-lab-firstboot" "$mnt/usr/local/sbin/fleets
 install -m 0644 "$here/guest/fleetsec-lab-firstboot.service" "$mnt/etc/systemd/system/fleetsec-lab-firstboot.service"
 in_root systemctl enable fleetsec-lab-firstboot.service >/dev/null 2>&1
 
-log "apt: kernels"
+log "apt: $kernel_suite-security kernels"
+echo "deb $security_mirror $kernel_suite-security main" >"$mnt/etc/apt/sources.list.d/lab-kernels.list"
+in_root apt-get update -q >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; die "apt-get update ($kernel_suite-security) failed"; }
+k61pkg=$(in_root apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -n 1)
+[ -n "$k61pkg" ] || die "no linux-image-6.1.0-*-amd64 in $kernel_suite-security"
 k612=$(in_root apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' | cut -d' ' -f1 | sort -V | tail -n 1)
-[ -n "$k612" ] || die "no linux-image-6.12.*+deb12-amd64 in $suite-security"
-apt_install linux-image-amd64 "$k612" >>"$work/apt.log" 2>&1 \
+[ -n "$k612" ] || die "no linux-image-6.12.*+deb12-amd64 in $kernel_suite-security"
+apt_install "$k61pkg" "$k612" >>"$work/apt.log" 2>&1 \
   || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (kernels) failed"; }
+rm -f "$mnt/etc/apt/sources.list.d/lab-kernels.list"
 
 log "apt: trixie-backports kernels (tools/lab/repos.py image-extras)"
 extras=$work/extras.json
@@ -225,9 +234,9 @@ apt_install "${extra_pkgs[@]}" >>"$work/apt.log" 2>&1 \
 rm -f "$mnt/etc/apt/sources.list.d/lab-extras.list"
 rm -rf "$mnt/var/tmp/lab-extras"
 
-# Debian's own kernel (linux-image-amd64, 6.1) boots by default, as on a stock bookworm host where
-# 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (the first-boot service sets
-# each host's choice the same way).
+# Debian 12's kernel (6.1) boots by default, as on the stock bookworm hosts the first lab hosts
+# model, where 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (the first-boot
+# service sets each host's choice the same way).
 k61=$(cd "$mnt/boot" && ls vmlinuz-6.1.* | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
 [ -n "$k61" ] || die "no 6.1 kernel in /boot"
 sed -i "s/^GRUB_DEFAULT=.*/GRUB_DEFAULT=\"gnulinux-advanced-$uuid>gnulinux-$k61-advanced-$uuid\"/" "$mnt/etc/default/grub"
