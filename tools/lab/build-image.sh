@@ -122,7 +122,7 @@ SEL
 
 log "apt: base system"
 in_root apt-get update -q >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; die "apt-get update failed"; }
-apt_install systemd-sysv udev dbus openssh-server python3 python3-apt iproute2 initramfs-tools sudo kmod procps \
+apt_install systemd-sysv udev dbus openssh-server python3 python3-apt iproute2 initramfs-tools sudo kmod procps e2fsprogs \
   grub-pc zstd >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (base) failed"; }
 
 log "configuration"
