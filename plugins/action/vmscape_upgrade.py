@@ -212,7 +212,7 @@ class ActionModule(ActionBase):
                 record,
                 up.NO_FIX,
                 "no fixed kernel in the configured repositories "
-                f"(newest: {choice['newest'] or 'nothing of this flavour'})",
+                f"(newest: {choice['newest'] or 'nothing of this flavour'})" + _lists_note(inventory, check),
             )
         want_g3 = (
             not (facts.get("cpu") or {}).get("hypervisor") and (facts.get("cpu") or {}).get("bhi_ctrl") is not False
@@ -240,12 +240,19 @@ class ActionModule(ActionBase):
                 )
                 return self._report_only(plan, record, up.NO_FIX, f"no installable kernel: {reason}")
             cand = first["candidate"]
-            reason = (
-                f"would install {cand['package']} {cand['version']}"
-                + (f" (kernel {first['release']})" if first.get("release") else "")
-                + "; not downloaded in check mode: whether that kernel knows VMSCAPE is known only once its image "
-                "is probed, so the final verdict depends on it"
-            )
+            if cand.get("installed"):
+                reason = (
+                    f"would make the installed kernel {first.get('release')} ({cand['package']} {cand['version']}) "
+                    "the next boot once its image is probed; the final verdict depends on it"
+                )
+            else:
+                reason = (
+                    f"would install {cand['package']} {cand['version']}"
+                    + (f" (kernel {first['release']})" if first.get("release") else "")
+                    + "; not downloaded in check mode: whether that kernel knows VMSCAPE is known only once its "
+                    "image is probed, so the final verdict depends on it"
+                )
+            reason += _lists_note(inventory, check)
             record["kernel"]["would_install"] = {
                 "package": cand["package"],
                 "version": cand["version"],
@@ -316,7 +323,8 @@ class ActionModule(ActionBase):
                 f"the installed kernel {new_release} does not know VMSCAPE after all (probe of the installed image)"
             )
         record["status"] = up.INSTALLED
-        record["reasons"].append(f"installed {up.describe(cand)}; next boot: {new_release}")
+        done = "made the installed" if cand.get("installed") else "installed"
+        record["reasons"].append(f"{done} {up.describe(cand)}; next boot: {new_release}")
         return None
 
     def _manager_module(self, manager):
@@ -326,16 +334,20 @@ class ActionModule(ActionBase):
         return name
 
     def _refresh(self, record):
-        """Refresh the package lists (apt: only when older than cache_valid_time)."""
-        manager = (self._vars.get("ansible_facts") or {}).get("pkg_mgr")
-        if manager not in up.MANAGERS:
-            manager = self._run(PACKAGES_MODULE, {"state": "query", "spec": {}}).get("packages", {}).get("manager")
+        """Refresh the package lists. apt: only when the newest list file is older than
+        cache_valid_time or there is none (apt's own cache_valid_time looks at the lists
+        directory's mtime, which a host whose lists were emptied still passes)."""
+        res = self._run(PACKAGES_MODULE, {"state": "query", "root": "/", "spec": {}})
+        if res.get("failed"):
+            raise _Fault(f"asking the package manager failed: {res.get('msg')}")
+        info = res.get("packages") or {}
+        manager = info.get("manager")
         if manager == "apt":
-            args = {
-                "update_cache": True,
-                "cache_valid_time": self._args["cache_valid_time"],
-                "lock_timeout": self._args["lock_timeout"],
-            }
+            age = info.get("lists_age_seconds")
+            record["lists_age_seconds"] = age
+            if age is not None and age < self._args["cache_valid_time"]:
+                return
+            args = {"update_cache": True, "lock_timeout": self._args["lock_timeout"]}
         elif manager in ("dnf", "dnf5", "yum"):
             args = {"update_cache": True, "lock_timeout": self._args["lock_timeout"]}
         else:
@@ -389,6 +401,16 @@ class ActionModule(ActionBase):
             "unsupported package manager: zypper (community.general.zypper is present, but finding and probing "
             "kernel packages with zypper is not implemented; upgrade the kernel by hand)"
         )
+
+
+def _lists_note(inventory: dict, check: bool) -> str:
+    """In check mode the package lists are not refreshed: say how old they are."""
+    if not check or inventory.get("manager") != "apt" or "lists_age_seconds" not in inventory:
+        return ""
+    age = inventory.get("lists_age_seconds")
+    if age is None:
+        return "; this host's package lists were never fetched and check mode does not refresh them"
+    return f"; package lists as fetched {age // 3600} h {age % 3600 // 60} min ago (check mode does not refresh them)"
 
 
 def _why(res) -> str:

@@ -165,6 +165,22 @@ def space(root, release):
     }
 
 
+def lists_age(root, now=None):
+    """Seconds since apt's package lists were last fetched, None when there are none."""
+    newest = None
+    for name in _rootpath.listdir(root, "/var/lib/apt/lists"):
+        if "_Packages" not in name and not name.endswith("_Release") and not name.endswith("_InRelease"):
+            continue
+        try:
+            mtime = os.stat(_rootpath.under(root, "/var/lib/apt/lists/" + name)).st_mtime
+        except OSError:
+            continue
+        newest = mtime if newest is None else max(newest, mtime)
+    if newest is None:
+        return None
+    return max(0, int((now or time.time()) - newest))
+
+
 def _literal_prefix(pattern):
     m = re.match(r"^\^((?:[A-Za-z0-9_-]|\\[.+-])*)", pattern)
     return m.group(1).replace("\\", "") if m else ""
@@ -467,6 +483,8 @@ def query(root, spec, release, runner):
     }
     if manager_name is None:
         return result
+    if manager_name == "apt":
+        result["lists_age_seconds"] = lists_age(root)
     if manager_name == "zypper":
         return result  # zypper: the controller reports it (community.general.zypper)
     if not any((spec.get(k) or {}).get("names") or (spec.get(k) or {}).get("patterns") for k in ("apt", "rpm")):
