@@ -460,4 +460,6 @@ def _summary(record: dict) -> dict:
         "microcode": m.get("package") if m.get("installed") else None,
         "expects_ibpb": bool(record.get("expects_ibpb")),
         "seconds": record.get("seconds"),
+        "probe_seconds": round(sum(p.get("seconds") or 0 for p in k.get("probes") or []), 1),
+        "install_seconds": round(sum(i.get("seconds") or 0 for i in record.get("installs") or []), 1),
     }
