@@ -684,8 +684,10 @@ def _mib(n) -> str:
 def with_ibpb(facts: Mapping) -> dict:
     """The facts as the next boot would show them once microcode provides IBPB."""
     out = copy.deepcopy(dict(facts))
-    out.setdefault("cpu", {})
-    out["cpu"] = dict(out["cpu"], ibpb=True)
+    cpu = dict(out.get("cpu") or {}, ibpb=True)
+    if isinstance(cpu.get("flags"), list) and "ibpb" not in cpu["flags"]:
+        cpu["flags"] = [*cpu["flags"], "ibpb"]
+    out["cpu"] = cpu
     return out
 
 
