@@ -20,7 +20,7 @@ include $(sort $(wildcard mk/*.mk))
 help:
 	@echo "make demo   - set everything up and assess/remediate the local lab fleet"
 	@echo "make test   - set everything up and run the whole suite (CI runs this)"
-	@echo "make unit | lint | sanity | oracle | integration | lab-molecule - parts of the suite"
+	@echo "make unit | lint | sanity | oracle | integration | faults | lab-molecule - parts of the suite"
 	@echo "make ci-fresh - .ci/run on a clean clone with an empty cache (as CI on a new machine)"
 	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100 hosts)"
 	@echo "make lab-start | lab-status | lab-stop - the lab fleet (docs/lab.md)"
@@ -63,9 +63,9 @@ integration: venv deps
 	$(BIN)/pytest -q tests/integration -m "integration" $(PYTEST_ARGS)
 
 # The whole suite: static checks, unit tests, sanity, the real-kernel oracle, the real-tool
-# integration tests, and the molecule scenario on the lab fleet (create, converge =
-# remediate.yml, idempotence, verify, destroy).
-test: venv deps lint unit sanity oracle integration lab-molecule
+# integration tests, the fault-injection suite (mk/faults.mk), and the molecule scenario on the
+# lab fleet (create, converge = remediate.yml, idempotence, verify, destroy).
+test: venv deps lint unit sanity oracle integration faults lab-molecule
 
 # `.ci/run` on a clean clone of the committed HEAD with CI=true and an EMPTY cache, as CI on a new
 # machine runs it (docs/testing.md); prints the wall time. Use it before a stop that changes what is

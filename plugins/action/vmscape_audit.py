@@ -3,7 +3,8 @@
 """Action plugin of fleetsec.vmscape.vmscape_audit: observe, plan and compare in one task.
 
 One module run on the target (vmscape_facts); the plan and the comparison run here. This is
-the audit's whole per-host cost: one task, one round trip.
+the audit's whole per-host cost: one task, one round trip. Given ``facts`` are used only when
+observed in this run for this host (``_action_facts``): a fact cache never feeds the audit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import ARGUMENT_SPEC, plan_for, summary
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import given_or_gathered
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import GATHERED, observed_facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
 
@@ -24,16 +25,19 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        facts, gathered, error = given_or_gathered(self, task_vars, args["facts"], args["root"], args["probe_image"])
+        obs = observed_facts(self, task_vars, args["facts"], args["root"], args["probe_image"])
+        facts, error = obs["facts"], obs["error"]
         if not error:
             plan, error = plan_for(args, facts, "vmscape_audit")
         if error:
             result.update(failed=True, msg=error)
             return result
         outcome = verify(plan, facts, rebooted=False)
-        result.update(changed=False, plan=plan, verify=outcome)
+        result.update(changed=False, plan=plan, verify=outcome, facts_source=obs["source"])
+        if obs["note"]:
+            result["facts_note"] = obs["note"]
         result["ansible_facts"] = {"vmscape_plan": plan, "vmscape_verify": outcome}
-        if gathered:
+        if obs["source"] == GATHERED:
             result["ansible_facts"]["vmscape"] = facts
         result["msg"] = f"{outcome['status']}: {summary(plan)}"
         if outcome["status"] == FAIL:

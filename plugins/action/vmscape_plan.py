@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of fleetsec.vmscape.vmscape_plan: the decision runs on the controller.
 
-Facts come from the ``facts`` option, else from ``ansible_facts.vmscape`` of the host, else
-(or when ``root`` is given) from one run of fleetsec.vmscape.vmscape_facts on the target.
+Facts come from the ``facts`` option, else (when no ``root`` is given) from ``ansible_facts.vmscape``
+of the host, but only when they were observed in this run for this host (``_action_facts``);
+otherwise from one run of fleetsec.vmscape.vmscape_facts on the target.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import given_or_gathered
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import GATHERED, observed_facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
 
@@ -56,12 +57,13 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        facts = args["facts"]
-        if facts is None and args["root"] is None:
-            facts = (task_vars.get("ansible_facts") or {}).get("vmscape")
-        facts, gathered, error = given_or_gathered(self, task_vars, facts, args["root"], args["probe_image"])
+        given = args["facts"]
+        if given is None and args["root"] is None:
+            given = (task_vars.get("ansible_facts") or {}).get("vmscape")
+        obs = observed_facts(self, task_vars, given, args["root"], args["probe_image"])
+        error = obs["error"]
         if not error:
-            plan, error = plan_for(args, facts, "vmscape_plan")
+            plan, error = plan_for(args, obs["facts"], "vmscape_plan")
         if error:
             result.update(failed=True, msg=error)
             return result
@@ -69,7 +71,10 @@ class ActionModule(ActionBase):
         result["changed"] = False
         result["plan"] = plan
         result["msg"] = summary(plan)
+        result["facts_source"] = obs["source"]
+        if obs["note"]:
+            result["facts_note"] = obs["note"]
         result["ansible_facts"] = {"vmscape_plan": plan}
-        if gathered:
-            result["ansible_facts"]["vmscape"] = facts
+        if obs["source"] == GATHERED:
+            result["ansible_facts"]["vmscape"] = obs["facts"]
         return result

@@ -13,6 +13,9 @@ ARGUMENT_SPEC = {
     "policy": {"type": "str", "default": "now", "choices": list(POLICIES)},
     "window": {"type": "str"},
     "days": {"type": "list", "elements": "str"},
+    "timezone": {"type": "str"},
+    "not_before": {"type": "str"},
+    "not_after": {"type": "str"},
 }
 
 
@@ -32,6 +35,9 @@ class ActionModule(ActionBase):
                 window=args["window"],
                 days=args["days"],
                 check_mode=self._task.check_mode,
+                timezone=args["timezone"],
+                not_before=args["not_before"],
+                not_after=args["not_after"],
             )
         except GateError as exc:
             result.update(failed=True, msg=str(exc))

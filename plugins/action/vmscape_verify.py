@@ -1,12 +1,16 @@
 # Copyright: fleetsec.vmscape contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of fleetsec.vmscape.vmscape_verify: fresh facts, compared on the controller."""
+"""Action plugin of fleetsec.vmscape.vmscape_verify: fresh facts, compared on the controller.
+
+Given ``facts`` are used only when the host was not rebooted and they were observed in this run for
+this host (``_action_facts``); after a reboot, or for anything else, vmscape_facts runs again.
+"""
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import given_or_gathered
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import GATHERED, observed_facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
 
 ARGUMENT_SPEC = {
@@ -26,15 +30,19 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        facts, gathered, error = given_or_gathered(self, task_vars, args["facts"], args["root"], "never")
+        obs = observed_facts(self, task_vars, args["facts"], args["root"], "never", reuse=not args["rebooted"])
+        facts, error = obs["facts"], obs["error"]
         if error:
             result.update(failed=True, msg=error)
             return result
-        if gathered:
+        if obs["source"] == GATHERED:
             result["ansible_facts"] = {"vmscape": facts}
         outcome = verify(args["plan"], facts, args["rebooted"])
         result.setdefault("ansible_facts", {})["vmscape_verify"] = outcome
         result["verify"] = outcome
+        result["facts_source"] = obs["source"]
+        if obs["note"] and args["facts"] is not None and not args["rebooted"]:
+            result["facts_note"] = obs["note"]
         result["changed"] = False
         result["msg"] = f"{outcome['status']}: " + ("; ".join(outcome["reasons"]) or f"reports {outcome['observed']!r}")
         if outcome["status"] == FAIL:

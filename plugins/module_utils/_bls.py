@@ -38,7 +38,7 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults, _grubenv, _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_menu, _grub_defaults, _grubenv, _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
@@ -51,12 +51,13 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     token_key,
     token_spans,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import plan_kernel_cmdline
 
 ENTRIES_DIR = "/boot/loader/entries"
 GRUBENV_PATHS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
 _VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-_KEY_RE = re.compile(r"^(\s*)(\S+)(\s*)(.*?)(\r?)$")
+_KEY_RE = re.compile(r"^(\s*)(\S+)(\s*)(.*?)(\r?)\Z")
 
 
 def _decode(data):
@@ -373,6 +374,11 @@ def build_plan(root, request, backend):
         return problems
 
     plan.verify = verify
+
+    def expected_cmdline():
+        return split_raw(plan.effective_after or "")
+
+    plan.expected_cmdline = expected_cmdline
     add_regeneration(root, plan, st.env_real, lambda: (verify(strict=False), []))
     return plan
 
@@ -382,14 +388,30 @@ def add_regeneration(root, plan, env_real, verify_regen):
 
     Shared by a change and by a restore from the journal, so both regenerate the same way.
     """
-    _grub_defaults.regen_commands(root, plan, bls=True)
+    cfg = _grub_defaults.regen_commands(root, plan, bls=True)
     if plan.regen:
         entries_real = _rootpath.under(root, ENTRIES_DIR)
         for cmd in plan.regen:
             cmd.touch_globs.append((entries_real, "*.conf"))
             if env_real:
                 cmd.touches.append(env_real)
-        plan.verify_regen = verify_regen
+        before = _boot_menu.default_boot(root, plan.backend)[0]
+        real_cfg = _rootpath.under(root, cfg)
+
+        def verify():
+            problems, warnings = verify_regen()
+            data = read_bytes(real_cfg)
+            if data is None or not data.strip():
+                problems.append("%s is %s" % (real_cfg, "missing" if data is None else "empty"))
+                return problems, warnings
+            problems.extend(
+                _boot_menu.script_check(root, cfg, _grub_defaults.command_for_root, _grub_defaults.find_tool)
+            )
+            expected = plan.expected_cmdline() if plan.expected_cmdline is not None else None
+            p2, w2 = _boot_menu.check(root, plan.backend, before, expected, real_cfg)
+            return problems + p2, warnings + w2
+
+        plan.verify_regen = verify
 
 
 def check_entries(root, request):
@@ -403,3 +425,9 @@ def check_entries(root, request):
         for p in check_result(toks, toks, request, strict=False):
             problems.append("%s: %s" % (e.real_path, p))
     return problems
+
+
+def add_regeneration_for_restore(root, plan, request):
+    """The regeneration of a restore: grub2-mkconfig, then every entry checked against ``request``."""
+    _host, env_real = find_grubenv(root)
+    add_regeneration(root, plan, env_real, lambda: (check_entries(root, request), []))

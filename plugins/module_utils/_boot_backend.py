@@ -35,7 +35,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import (
     PARAM_NAME_RE,
     normalize_name,
     parse_token,
-    split_raw,
+    split_spans,
     validate_param,
 )
 
@@ -62,7 +62,11 @@ class BootConfigError(Exception):
 
 
 class _Restored(BootConfigError):
-    """Raised by ``execute`` after it has put the files back."""
+    """Raised by ``execute`` after it has put the files back (``warnings``: what to emit)."""
+
+    def __init__(self, message, output=None, warnings=None):
+        BootConfigError.__init__(self, message, output)
+        self.warnings = list(warnings or [])
 
 
 # --------------------------------------------------------------------------- request
@@ -259,13 +263,7 @@ def check_result(before, after, request, strict=True):
 
 def token_spans(text):
     """[(start, end, raw)] for each token of ``text`` (kernel splitting rules)."""
-    out = []
-    pos = 0
-    for raw in split_raw(text):
-        start = text.index(raw, pos)
-        out.append((start, start + len(raw), raw))
-        pos = start + len(raw)
-    return out
+    return [(start, end, text[start:end]) for start, end in split_spans(text)]
 
 
 _BLANKS = " \t"
@@ -394,6 +392,7 @@ class Plan(object):
         self.regen_stale = None  # reason string when the generated config is out of date
         self.verify = None  # callable() -> problems after the steps
         self.verify_regen = None  # callable() -> (problems, warnings) after regeneration
+        self.expected_cmdline = None  # callable() -> tokens the default entry must carry, in order
         self.warnings = []
         self.notes = []
 
@@ -472,17 +471,41 @@ def command_for_root(root, argv):
     return ["chroot", root, *list(argv)]
 
 
-def execute(plan, runner, backup=True, regenerate=True, commit=None):
+def _describe_restore(errors, removed, left, kept):
+    """The truthful end of a failure message: what was put back, what could not be."""
+    if errors:
+        msg = "; restoring the previous files FAILED for: %s" % "; ".join(errors)
+        if kept:
+            msg += "; the backups are kept (%s) and the next run puts the files back from them" % ", ".join(kept)
+        return msg
+    msg = "; every file was restored to its previous content"
+    if removed:
+        msg += "; removed what this run created: %s" % ", ".join(removed)
+    if left:
+        msg += "; left in place (directories it created): %s" % ", ".join(left)
+    return msg
+
+
+def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
     """Carry out ``plan``. Returns a result dict; raises BootConfigError after restoring.
 
-    With ``backup`` every file that ends up changed and existed before gets a backup copy,
-    the files commands rewrite (grub.cfg, BLS entries, grubenv, loader entries) included:
-    they are copied before the command runs and the copies of those that did not change are
-    deleted afterwards. ``commit(result)``, when given, runs last, inside the same guard: if
-    it raises, every file is put back as after any other failure (the change journal is
-    written there, so a change is either journaled or undone).
+    Every file a step or a regeneration command may write (grub.cfg, BLS entries, grubenv, loader
+    entries, the edited sources) is read first, and the directories the commands write to are
+    listed. With ``wal`` (a ``_cmdline_intent.IntentRun``) the run is write-ahead: the intent is
+    recorded (backup names), every existing file is copied to its backup and fsynced, the intent
+    is marked ready - and only then is anything written; a run killed at any later point is
+    undone by the next one. ``backup`` decides whether the copies of changed files are kept
+    (and journaled by ``commit``); the copies of files that did not change are always deleted.
+
+    ``commit(result)``, when given, runs last, inside the same guard: if it raises, every file is
+    put back as after any other failure (the change journal is written there, so a change is
+    either journaled or undone). Any failure puts every file back, removes what the commands
+    created in the directories they write to, checks the files, and only when all of that
+    worked deletes the copies (else they are kept and named, and the intent stays for the next
+    run).
     """
     snap = _atomic_write.Snapshot()
+    warnings = []
     predicted = plan.predicted_changes()
     for step in plan.steps:
         if isinstance(step, FileChange):
@@ -492,50 +515,100 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None):
                 snap.add_file(p)
             for d, pat in step.touch_globs:
                 snap.add_glob(d, pat)
+                snap.add_dir(d)
             for c in step.predicted:
                 snap.add_file(c.path)
     step_files = set(snap.files)
     step_globs = list(snap.globs)
-    run_regen = regenerate and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale)
+    run_regen = bool(regenerate and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale))
     if run_regen:
         for cmd in plan.regen:
             for p in cmd.touches:
                 snap.add_file(p)
+                snap.add_dir(os.path.dirname(p))
             for d, pat in cmd.touch_globs:
                 snap.add_glob(d, pat)
-    backups = {}
+                snap.add_dir(d)
     commands = []
+    if not predicted and not run_regen:
+        return {
+            "backups": {},
+            "commands": commands,
+            "changed_paths": [],
+            "files": [],
+            "regenerated_files": [],
+            "snapshot": snap,
+            "regenerated": False,
+            "warnings": warnings,
+        }
+    # Copies of every file that exists, made before anything is written.
+    backups = {}
+    taken = set()
+    for path in sorted(snap.files):
+        if snap.files[path] is not None:
+            backups[path] = _atomic_write.free_backup_name(path, taken)
+            taken.add(backups[path])
+    made = []
 
-    def fail(message, output=None):
-        errors = snap.restore()
-        for b in backups.values():
+    def drop_copies(keep=()):
+        errors = []
+        for b in sorted(backups.values()):
+            if b in keep or b not in made:
+                continue
             try:
                 _atomic_write.remove_file(b)
             except OSError as e:
-                errors.append("%s: %s" % (b, e))
-        if errors:
-            message += "; restoring the previous files FAILED for: %s" % "; ".join(errors)
-        else:
-            message += "; every file was restored to its previous content"
-        raise _Restored(message, output)
-
-    def back_up(paths):
-        if not backup:
-            return
-        for path in paths:
-            if path not in backups and snap.files.get(path) is not None and os.path.exists(path):
-                backups[path] = _atomic_write.backup_file(path)
-
-    def command_files(cmd):
-        out = list(cmd.touches)
-        for d, pat in cmd.touch_globs:
-            out.extend(
-                p for p in snap.files if os.path.dirname(p) == d and fnmatch.fnmatchcase(os.path.basename(p), pat)
-            )
-        return out
+                errors.append("%s: %s" % (b, e.strerror or e))
+        return errors
 
     try:
-        back_up([c.path for c in predicted if c.before is not None])
+        if wal is not None:
+            wal.begin(snap, backups)
+        for path in sorted(backups):
+            made.append(backups[path])  # (a partial copy is removed by backup_file itself)
+            try:
+                _atomic_write.backup_file(path, snap.files[path], backups[path])
+            except (IOError, OSError) as e:
+                raise OSError(e.errno, "cannot copy it to %s: %s" % (backups[path], e.strerror or e), path) from None
+            d = os.path.dirname(path)
+            if d in snap.dirs and snap.dirs[d] is not None:
+                snap.dirs[d] = sorted(set(snap.dirs[d]) | {os.path.basename(backups[path])})
+        if wal is not None:
+            wal.ready()
+    except (BootConfigError, IOError, OSError) as e:
+        if isinstance(e, BootConfigError):
+            why = e.message
+        else:
+            why = "%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e)
+        errors = drop_copies()
+        if wal is not None and not errors:
+            try:
+                wal.finish()
+            except BootConfigError as e2:
+                errors.append(e2.message)
+        msg = "cannot prepare the change (%s); nothing was changed" % why
+        if errors:
+            msg += "; cleaning up failed for: %s (the next run removes them)" % "; ".join(errors)
+        raise _Restored(msg) from None
+
+    consumed = set()
+
+    def fail(message, output=None):
+        errors, removed, left = snap.restore(backups, consumed)
+        kept = []
+        if errors:
+            kept = [b for b in made if b not in consumed]
+        else:
+            for e in drop_copies(keep=consumed):
+                warnings.append("cannot delete the copy %s" % e)
+            if wal is not None:
+                try:
+                    wal.finish()
+                except BootConfigError as e:
+                    warnings.append("%s (the next run removes it)" % e.message)
+        raise _Restored(message + _describe_restore(errors, removed, left, kept), output, warnings)
+
+    try:
         for step in plan.steps:
             if isinstance(step, FileChange):
                 if not step.changed:
@@ -550,37 +623,33 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None):
                         os.makedirs(directory, 0o755)
                     _atomic_write.atomic_write(step.path, step.after, step.mode)
             else:
-                back_up(command_files(step))
-                rc, out, err = runner(step.argv)
-                commands.append({"cmd": step.argv, "rc": rc})
-                if rc != 0:
-                    fail("%s failed (rc=%s): %s" % (" ".join(step.argv), rc, (err or out).strip()), out + err)
+                res = runner(step.argv)
+                commands.append({"cmd": step.argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+                if res.rc != 0:
+                    fail(_command_failure(step.argv, res), _output(res))
         if plan.verify is not None:
             problems = plan.verify()
             if problems:
                 fail("the configuration did not come out as planned: %s" % "; ".join(problems))
-        regenerated = []
         regen_output = ""
         if run_regen:
             for cmd in plan.regen:
-                back_up(command_files(cmd))
-                rc, out, err = runner(cmd.argv)
-                commands.append({"cmd": cmd.argv, "rc": rc})
-                regen_output += out + err
-                if rc != 0:
-                    fail("%s failed (rc=%s): %s" % (" ".join(cmd.argv), rc, (err or out).strip()[-4000:]), out + err)
-                regenerated.extend(cmd.touches)
+                res = runner(cmd.argv)
+                commands.append({"cmd": cmd.argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+                regen_output += _output(res)
+                if res.rc != 0:
+                    fail(_command_failure(cmd.argv, res), _output(res))
             if plan.verify_regen is not None:
-                problems, warnings = plan.verify_regen()
-                plan.warnings.extend(warnings)
+                problems, regen_warnings = plan.verify_regen()
+                warnings.extend(regen_warnings)
                 if problems:
-                    fail("after regeneration: %s" % "; ".join(problems), regen_output)
+                    fail("after regeneration: %s" % "; ".join(problems), regen_output[-65536:])
     except _Restored:
         raise
     except BootConfigError as e:
         fail(e.message, e.output)
     except (IOError, OSError) as e:
-        fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
+        fail("%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e))
 
     def from_steps(path):
         if path in step_files:
@@ -591,17 +660,16 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None):
 
     try:
         changed_paths = snap.changed_paths()
-        for path in sorted(backups):
-            if path not in changed_paths:  # copied before a command that left it as it was
-                _atomic_write.remove_file(backups.pop(path))
+        kept = dict((p, b) for p, b in backups.items() if p in changed_paths) if backup else {}
         result = {
-            "backups": backups,
+            "backups": kept,
             "commands": commands,
             "changed_paths": changed_paths,
             "files": [p for p in changed_paths if from_steps(p)],
             "regenerated_files": [p for p in changed_paths if not from_steps(p)],
             "snapshot": snap,
             "regenerated": bool(run_regen),
+            "warnings": warnings,
         }
         if commit is not None:
             commit(result)
@@ -610,8 +678,34 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None):
     except BootConfigError as e:
         fail(e.message, e.output)
     except (IOError, OSError) as e:
-        fail("%s: %s" % (getattr(e, "filename", None) or "write", e))
+        fail("%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e))
+    # Done: the journal (if any) owns the kept copies; the intent goes, then the other copies.
+    if wal is not None:
+        try:
+            wal.finish()
+        except BootConfigError as e:
+            warnings.append("%s (the next run removes it)" % e.message)
+    for e in drop_copies(keep=set(result["backups"].values())):
+        warnings.append("cannot delete the copy %s" % e)
     return result
+
+
+def _command_failure(argv, res):
+    """A one-line, bounded, truthful description of a failed command."""
+    name = " ".join(argv)
+    if res.timed_out:
+        head = "%s did not finish within %d s and was killed (with everything it started)" % (name, res.seconds)
+    else:
+        head = "%s failed (rc=%s)" % (name, res.rc)
+    summary = res.summary()
+    return "%s: %s" % (head, summary) if summary else head
+
+
+def _output(res):
+    out = (res.out or "") + (res.err or "")
+    if res.cut:
+        out += "\n[%d bytes of output were cut]" % res.cut
+    return out
 
 
 # --------------------------------------------------------------------------- detection

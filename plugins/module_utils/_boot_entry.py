@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import fnmatch
 import posixpath
 import re
@@ -336,18 +337,34 @@ def installed_kernels(root):
 
 # --------------------------------------------------------------------------- the decision
 def _read(root, hp, warnings, quiet_missing=True):
+    return _read_why(root, hp, warnings, quiet_missing)[0]
+
+
+def _read_why(root, hp, warnings, quiet_missing=True):
+    """(text, None, False), or (None, "<path>: reason", absent) where ``absent`` tells a missing
+    file from an unreadable one; a missing file is only warned about when not ``quiet_missing``."""
     try:
-        return _rootpath.read_text(root, hp, MAX_CFG)
+        return _rootpath.read_text(root, hp, MAX_CFG), None, False
     except OSError as exc:
-        if not (quiet_missing and exc.errno == 2):
-            warnings.append(_rootpath.describe_oserror(hp, exc))
-        return None
+        why = _rootpath.describe_oserror(hp, exc)
+        absent = exc.errno in (errno.ENOENT, errno.ENOTDIR)
+        if not (quiet_missing and absent):
+            warnings.append(why)
+        return None, why, absent
+
+
+def _missing(path, why, absent):
+    """``<path>, which is absent`` or ``<path>, which cannot be read (<why>)``."""
+    if absent:
+        return path + ", which is absent"
+    return "%s, which cannot be read (%s)" % (path, why)
 
 
 def _grub(root, grub_dir, cfg_text, warnings):
     """Returns (boot dict or None, bootloader dict) for a GRUB setup."""
     cfg_path = grub_dir + "/grub.cfg"
-    env_text = _read(root, grub_dir + "/grubenv", warnings)
+    env_path = grub_dir + "/grubenv"
+    env_text, env_why, env_absent = _read_why(root, env_path, warnings)
     genv = parse_grubenv(env_text) if env_text else {}
     tree, defaults, cfg_env, blscfg_at = parse_grub_cfg(cfg_text, cfg_path)
     env = dict(cfg_env)
@@ -366,7 +383,14 @@ def _grub(root, grub_dir, cfg_text, warnings):
     # unconditional value (a literal or ${saved_entry}).
     spec = None
     source = "grub_cfg"
+    # Why the entry found is a guess rather than what GRUB will pick (None: it is what GRUB picks).
+    # grubenv holds what grub-set-default / grub2-set-default and grub-reboot saved; when the
+    # default is taken from it and it cannot be read, the next boot is unknown.
+    guessed = None
+    unreadable = env_text is None and not env_absent
     honours_next = any("next_entry" in v for v, _l in defaults)
+    if honours_next and unreadable:
+        guessed = "%s honours a one-shot next_entry from grubenv, which cannot be read (%s)" % (cfg_path, env_why)
     if honours_next and genv.get("next_entry"):
         spec, source = genv["next_entry"], "grubenv_saved"
         warnings.append("%s/grubenv: one-shot next_entry=%s boots next" % (grub_dir, spec))
@@ -375,6 +399,11 @@ def _grub(root, grub_dir, cfg_text, warnings):
         if plain:
             raw = plain[-1]
             if "saved_entry" in raw:
+                if env_text is None:
+                    guessed = "%s takes the default entry from saved_entry in %s" % (
+                        cfg_path,
+                        _missing(env_path, env_why, env_absent),
+                    )
                 spec = genv.get("saved_entry") or ""
                 source = "grubenv_saved"
                 if not spec:
@@ -389,10 +418,12 @@ def _grub(root, grub_dir, cfg_text, warnings):
         warnings.append("%s: default entry %r not found; GRUB falls back to the first entry" % (cfg_path, spec))
         entry = resolve_default(tree, "0")
         source = "grub_cfg"
-    bootloader = {"backend": backend, "configured_cmdline": None}
+    bootloader = {"backend": backend, "configured_cmdline": None, "configured_cmdline_reason": None}
     if entry is None:
         warnings.append("%s: no bootable menu entry found" % cfg_path)
+        bootloader["configured_cmdline_reason"] = "%s: no bootable menu entry found" % cfg_path
         return None, bootloader
+    cmdline_why = None
     if entry.bls is not None:
         source = "bls" if source == "grub_cfg" else source
         fields = entry.bls
@@ -400,6 +431,18 @@ def _grub(root, grub_dir, cfg_text, warnings):
         release = fields.get("version") or release_from_image(fields.get("linux"))
         cmdline = expand_vars(fields.get("options"), env) if "options" in fields else None
         raw_image = fields.get("linux")
+        if cmdline is None:
+            cmdline_why = "BLS entry %s has no options line" % entry.id
+        elif env_text is None:
+            # EL8 keeps the whole cmdline in grubenv ($kernelopts): without grubenv it is unknown.
+            missing = sorted({m.group(1) or m.group(2) for m in _VAR_RE.finditer(fields["options"])} - set(cfg_env))
+            if missing:
+                cmdline = None
+                cmdline_why = "BLS entry %s takes %s from %s" % (
+                    entry.id,
+                    ", ".join("$" + v for v in missing),
+                    _missing(env_path, env_why, env_absent),
+                )
     else:
         raw_image = entry.linux
         image = locate_image(root, entry.linux)
@@ -407,10 +450,12 @@ def _grub(root, grub_dir, cfg_text, warnings):
         cmdline = " ".join(entry.args) if entry.args is not None else None
         if entry.linux is None:
             warnings.append("%s:%d: default entry %r has no linux line" % (cfg_path, entry.line, entry.title))
+            cmdline_why = "%s:%d: default entry %r has no linux line" % (cfg_path, entry.line, entry.title)
     if image is None and raw_image:
         warnings.append("%s: image %s of the default entry not found" % (cfg_path, raw_image))
     bootloader["configured_cmdline"] = cmdline
-    return {"release": release, "source": source, "image": image}, bootloader
+    bootloader["configured_cmdline_reason"] = cmdline_why
+    return {"release": release, "source": source, "image": image, "source_reason": guessed}, bootloader
 
 
 def _insert_bls(tree, entries, env):
@@ -433,11 +478,14 @@ def _insert_bls(tree, entries, env):
 
 
 def _systemd_boot(root, warnings):
+    # Only a loader.conf (bootctl install always writes one) makes a directory systemd-boot's: BLS
+    # entries alone are also GRUB's (blscfg on Fedora/RHEL), whose default lives in grub.cfg and
+    # grubenv, and reading them as systemd-boot's would guess the next boot.
     for ldir in LOADER_DIRS:
         conf = _read(root, ldir + "/loader.conf", warnings)
-        entries = read_bls_entries(root, ldir + "/entries", warnings)
-        if conf is None and not entries:
+        if conf is None:
             continue
+        entries = read_bls_entries(root, ldir + "/entries", warnings)
         default = None
         for line in (conf or "").split("\n"):
             parts = line.strip().split(None, 1)
@@ -451,14 +499,18 @@ def _systemd_boot(root, warnings):
                     break
             if chosen is None:
                 warnings.append("%s/loader.conf: default %r matches no entry" % (ldir, default))
-        elif default:
-            warnings.append(
-                "%s/loader.conf: default %s is kept in EFI variables; using the first entry" % (ldir, default)
+        guessed = None
+        if default in ("@saved", "@default"):
+            guessed = "%s/loader.conf: default %s is kept in EFI variables, which a snapshot does not show" % (
+                ldir,
+                default,
             )
+            warnings.append("%s; using the first entry" % guessed)
         if chosen is None and entries:
             chosen = entries[0]
-        bootloader = {"backend": "systemd-boot", "configured_cmdline": None}
+        bootloader = {"backend": "systemd-boot", "configured_cmdline": None, "configured_cmdline_reason": None}
         if chosen is None:
+            bootloader["configured_cmdline_reason"] = "%s/entries: no boot entry" % ldir
             return None, bootloader
         eid, fields = chosen
         esp = ldir[: -len("/loader")] or "/"
@@ -467,46 +519,76 @@ def _systemd_boot(root, warnings):
         if "options" in fields:
             bootloader["configured_cmdline"] = " ".join(fields["options"].split())
         else:
-            kc = _read(root, "/etc/kernel/cmdline", warnings)
-            bootloader["configured_cmdline"] = " ".join(kc.split()) if kc else None
+            kc, why, _absent = _read_why(root, "/etc/kernel/cmdline", warnings)
+            bootloader["configured_cmdline"] = " ".join(kc.split()) if kc is not None else None
+            if kc is None:
+                bootloader["configured_cmdline_reason"] = "%s/entries/%s.conf has no options line and %s" % (
+                    ldir,
+                    eid,
+                    why,
+                )
         if image is None and fields.get("linux"):
             warnings.append("%s/entries/%s.conf: image %s not found" % (ldir, eid, fields.get("linux")))
-        return {"release": release, "source": "systemd_boot", "image": image}, bootloader
+        return {"release": release, "source": "systemd_boot", "image": image, "source_reason": guessed}, bootloader
     return None, None
 
 
 def find_boot_kernel(root, running_release):
     """Return (boot, bootloader, warnings).
 
-    ``boot``: {release, source, image}; ``bootloader``: {backend, configured_cmdline}.
+    ``boot``: {release, source, image, source_reason}: ``source_reason`` is None when the kernel is
+    the one the boot configuration names, else why it is a guess (no readable configuration, a
+    default kept where it cannot be read). ``bootloader``: {backend, configured_cmdline,
+    configured_cmdline_reason} (the reason is set when the cmdline is null).
     """
     warnings = []
     boot = None
     bootloader = None
+    tried = []
     for gdir in GRUB_DIRS:
-        text = _read(root, gdir + "/grub.cfg", warnings)
+        text, why, absent = _read_why(root, gdir + "/grub.cfg", warnings)
         if text is not None:
             boot, bootloader = _grub(root, gdir, text, warnings)
             break
+        tried.append(why if not absent else gdir + "/grub.cfg")
     if bootloader is None:
         boot, bootloader = _systemd_boot(root, warnings)
     if bootloader is None:
-        bootloader = {"backend": "unknown", "configured_cmdline": None}
+        tried.append("loader/entries under " + ", ".join(LOADER_DIRS))
+        none_found = "no boot loader configuration found (%s)" % "; ".join(tried)
+        bootloader = {"backend": "unknown", "configured_cmdline": None, "configured_cmdline_reason": none_found}
         kc = _read(root, "/etc/kernel/cmdline", warnings)
         if kc:
             bootloader["configured_cmdline"] = " ".join(kc.split())
+            bootloader["configured_cmdline_reason"] = None
     if boot is None or not boot.get("release"):
+        why = bootloader.get("configured_cmdline_reason") or "the boot configuration names no kernel"
         installed = installed_kernels(root)
         if installed:
             rel = max(installed, key=version_key)
-            boot = {"release": rel, "source": "newest_installed", "image": installed[rel]}
+            boot = {
+                "release": rel,
+                "source": "newest_installed",
+                "image": installed[rel],
+                "source_reason": "%s: guessed the newest installed kernel" % why,
+            }
         elif running_release:
             img = None
             for cand in ("/boot/vmlinuz-%s" % running_release, "/usr/lib/modules/%s/vmlinuz" % running_release):
                 if _rootpath.isfile(root, cand):
                     img = cand
                     break
-            boot = {"release": running_release, "source": "running", "image": img}
+            boot = {
+                "release": running_release,
+                "source": "running",
+                "image": img,
+                "source_reason": "%s and no installed kernel image found: assumed the running kernel" % why,
+            }
         else:
-            boot = {"release": None, "source": None, "image": None}
+            boot = {
+                "release": None,
+                "source": None,
+                "image": None,
+                "source_reason": "%s, no installed kernel image found and the running kernel is unknown" % why,
+            }
     return boot, bootloader, warnings

@@ -27,9 +27,9 @@ _SPACE = " \t\n\v\f\r"
 # A parameter name as the kernel accepts it in practice: letters, digits and ._-/ (module
 # parameters are "module.param"; a few built-in names carry '/' or ':'). Used to validate
 # names we are asked to write, never to reject what a running kernel already has.
-PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,127}$")
+PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,127}\Z")
 # A value we agree to write unquoted: no whitespace, quotes, shell or GRUB metacharacters.
-PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]{0,255}$")
+PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]{0,255}\Z")
 
 
 class CmdlineToken(object):
@@ -105,19 +105,19 @@ def parse_token(raw):
     return CmdlineToken(raw, name, value)
 
 
+# One argument as next_arg scans it: runs of non-space characters and quoted runs (a quote
+# toggles quoting anywhere; an unterminated quote runs to the end). Linear time.
+_ARG_RE = re.compile(r'(?:[^ \t\n\v\f\r"]+|"[^"]*"?)+')
+
+
+def split_spans(text):
+    """[(start, end)] of each raw argument of a command line, in order."""
+    return [m.span() for m in _ARG_RE.finditer(text)]
+
+
 def split_raw(text):
     """Split a command line into raw argument strings (quotes kept), all of them."""
-    out = []
-    pos = 0
-    n = len(text)
-    while pos < n:
-        while pos < n and text[pos] in _SPACE:
-            pos += 1
-        if pos >= n:
-            break
-        raw, pos = _next_arg(text, pos)
-        out.append(raw)
-    return out
+    return [m.group(0) for m in _ARG_RE.finditer(text)]
 
 
 def tokenize(text):

@@ -65,10 +65,11 @@ JOURNAL_DIR = "/var/lib/fleetsec-vmscape"
 JOURNAL_FILE = JOURNAL_DIR + "/kernel_cmdline-journal.json"
 FORMAT = 1
 KEEP = 50
-ID_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+$")
+MAX_JOURNAL = 64 * 1024 * 1024
+ID_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+\Z")
 _ID_TIME = "%Y%m%dT%H%M%S.%fZ"
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_BACKUP_SUFFIX_RE = r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d(?:\.\d+)?~$"
+_SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_BACKUP_SUFFIX_RE = r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d(?:\.\d+)?~\Z"
 
 
 class JournalError(BootConfigError):
@@ -80,8 +81,10 @@ def sha256(data):
 
 
 def journal_paths(root):
-    """(directory, file) real paths of the journal under ``root``."""
-    return _rootpath.under(root, JOURNAL_DIR), _rootpath.under(root, JOURNAL_FILE)
+    """(directory, file) real paths of the journal under ``root`` (the directory's links followed
+    inside root; the file itself is never a link: it is read and written as it is)."""
+    directory = _rootpath.under(root, JOURNAL_DIR)
+    return directory, os.path.join(directory, os.path.basename(JOURNAL_FILE))
 
 
 def host_path(root, real):
@@ -250,9 +253,11 @@ def load(root):
     """The journal under ``root`` (empty when the file does not exist). Raises JournalError."""
     _d, path = journal_paths(root)
     try:
-        data = _atomic_write.read_bytes(path)
+        data = _atomic_write.read_bytes(path, MAX_JOURNAL, follow=False)
     except (IOError, OSError) as e:
-        raise JournalError("%s: cannot read the journal: %s" % (path, e.strerror or e)) from None
+        raise JournalError(
+            "%s: cannot read the journal: %s; the journal was left as it is" % (path, e.strerror or e)
+        ) from None
     if data is None:
         return Journal(path, [], False)
     return parse(data, path)
@@ -382,14 +387,20 @@ def _drop_backups(root, entry):
 
 
 def record_change(root, entry, keep=None, now=None):
-    """Append ``entry`` (an id is given to it); drop the oldest beyond ``keep`` (KEEP). Returns warnings.
+    """Append ``entry``; drop the oldest beyond ``keep`` (KEEP). Returns warnings.
+
+    The entry keeps the id it carries (the run's id, also in its intent) when that is later than
+    every id in the journal; otherwise (or without one) it gets a new one.
 
     Raises JournalError before anything is written. The backups of dropped entries are
     deleted after the journal is written, best effort (failures are warnings).
     """
     with _Locked(root):
         journal = load(root)
-        entry["id"] = new_id(journal.entries, now or _now())
+        wanted = entry.get("id")
+        last = journal.entries[-1]["id"] if journal.entries else None
+        if not (wanted and ID_RE.match(wanted) and (last is None or _id_time(wanted) > _id_time(last))):
+            entry["id"] = new_id(journal.entries, now or _now())
         entry["time"] = (now or _now()).astimezone(_utc()).strftime("%Y-%m-%dT%H:%M:%SZ")
         journal.entries.append(entry)
         keep = keep or KEEP
@@ -557,5 +568,6 @@ def plan_restore(root, entry, backend, add_regeneration, effective_now, force=Fa
         return out
 
     plan.verify = verify
+    plan.expected_cmdline = lambda: split_raw(effective_now() or "")
     plan.effective_after = entry["previous_cmdline"]
     return RestorePlan(entry, plan, notes)

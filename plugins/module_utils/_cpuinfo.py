@@ -152,14 +152,20 @@ def parse_cpuinfo(text, path="/proc/cpuinfo"):
     for key in ("vendor_id", "cpu family", "model"):
         if key not in f:
             warnings.append("%s: boot CPU has no %r line" % (path, key))
-    if "flags" not in f:
-        warnings.append("%s: boot CPU has no 'flags' line" % path)
-    flags = f.get("flags", "").split()
-    bugs = f.get("bugs", "").split()
-    cpu["flags"] = flags
-    cpu["bugs"] = bugs
-    cpu["hypervisor"] = "hypervisor" in flags
-    cpu["ibpb"] = "ibpb" in flags
+    # An absent line is not an empty one: x86 kernels always print "flags" and "bugs" (even with
+    # nothing after the colon), so a missing line means the text is incomplete, and what the
+    # line would have said is unknown (null + reason), never "no flag" / "no bug".
+    for key in ("flags", "bugs"):
+        if key in f:
+            cpu[key] = f[key].split()
+            cpu[key + "_reason"] = None
+        else:
+            cpu[key] = None
+            cpu[key + "_reason"] = "%s: boot CPU has no '%s' line" % (path, key)
+            warnings.append(cpu[key + "_reason"])
+    flags = cpu["flags"]
+    cpu["hypervisor"] = None if flags is None else "hypervisor" in flags
+    cpu["ibpb"] = None if flags is None else "ibpb" in flags
     cpu["processors"] = len(stanzas)
     sockets = set()
     for st in stanzas:

@@ -36,8 +36,9 @@ __metaclass__ = type
 import os
 import posixpath
 import re
+import stat
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_menu, _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
@@ -64,7 +65,7 @@ DROPIN_HEADER = (
     "# Managed by fleetsec.vmscape.kernel_cmdline: kernel parameters for every GRUB entry,\n"
     "# added here because no other file assigns GRUB_CMDLINE_LINUX. update-grub reads it.\n"
 )
-_SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]*$")
+_SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]*\Z")
 _UNSAFE_IN_SOURCE = set("'\"\\$`")
 _BLANKS = " \t"
 
@@ -103,14 +104,31 @@ def list_files(root):
     return out
 
 
+def _is_dev_null(st):
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+
+
 def load(root):
     files = []
     for hp, real in list_files(root):
-        if not os.path.isfile(real):
-            # e.g. a drop-in masked with a link to /dev/null: sourcing it does nothing
+        try:
+            st = os.stat(real)
+        except OSError as e:
+            raise BootConfigError("%s: %s" % (real, e.strerror or e)) from None
+        if _is_dev_null(st):
+            # a drop-in masked with a link to /dev/null: sourcing it does nothing
             files.append(DefaultsFile(hp, real, "", exists=False))
             continue
-        data = read_bytes(real)
+        what = _rootpath.kind_of(st)
+        if what is not None:
+            raise BootConfigError(
+                "%s is %s, not a file: grub-mkconfig would %s sourcing it; refusing to go on"
+                % (real, what, "block" if stat.S_ISFIFO(st.st_mode) else "fail or read garbage")
+            )
+        try:
+            data = read_bytes(real)
+        except (IOError, OSError) as e:
+            raise BootConfigError("%s: %s" % (real, e.strerror or e)) from None
         files.append(DefaultsFile(hp, real, _decode(data)))
     return files
 
@@ -382,12 +400,14 @@ def plan_defaults(root, request):
 
 def _dead_occurrences(files, state, request):
     """Warnings for named parameters in assignments a later one overrides (left as they are)."""
+    keys = request.keys
+    # Where the named parameters that do reach the kernel start (a few origins, not every
+    # character's: the values can be megabytes).
     live = set()
     for name in (LINUX, DEFAULT):
         v = state.value(name)
         if v is not None:
-            live.update(o for o in v.origins if o is not None)
-    keys = request.keys
+            live.update(v.origins[s] for s, _e, raw in token_spans(v.text) if token_key(raw) in keys)
     out = []
     for a in state.assignments:
         if a.kind != "assign" or a.value is None:
@@ -452,6 +472,8 @@ def check_grub_cfg(path, request):
     data = read_bytes(path)
     if data is None:
         return ["%s was not written" % path], []
+    if not data.strip():
+        return ["%s is empty" % path], []
     lines = grub_cfg_linux_lines(_decode(data))
     if lines is None:
         return [], ["%s has no 10_linux section (BLS or custom); its entries were not checked" % path]
@@ -549,8 +571,25 @@ def add_regeneration(root, plan, request):
     cfg = regen_commands(root, plan)
     if cfg is not None:
         real_cfg = _rootpath.under(root, cfg)
-        plan.verify_regen = lambda: check_grub_cfg(real_cfg, request)
+        before = _boot_menu.default_boot(root, "grub")[0]
+        plan.verify_regen = lambda: check_generated(root, cfg, real_cfg, request, plan, before)
     return cfg
+
+
+def check_generated(root, cfg, real_cfg, request, plan, before):
+    """(problems, warnings) after update-grub/grub-mkconfig: the 10_linux entries carry the
+    request, grub-script-check accepts the file, the menu is bootable (``_boot_menu.check``)."""
+    problems, warnings = check_grub_cfg(real_cfg, request)
+    data = read_bytes(real_cfg)
+    if data is None or not data.strip():
+        return problems, warnings
+    problems.extend(_boot_menu.script_check(root, cfg, command_for_root, find_tool))
+    lines = grub_cfg_linux_lines(_decode(data))
+    expected = plan.expected_cmdline() if plan.expected_cmdline is not None else None
+    p2, w2 = _boot_menu.check(
+        root, plan.backend, before, expected, real_cfg, [args for _n, args in lines] if lines else None
+    )
+    return problems + p2, warnings + w2
 
 
 def build_plan(root, request):
@@ -562,6 +601,7 @@ def build_plan(root, request):
     plan.effective_before = " ".join(gp.tokens_before)
     plan.effective_after = " ".join(gp.tokens_after)
     plan.verify = lambda: verify_defaults(root, request, gp.linux_after, gp.default_after)
+    plan.expected_cmdline = lambda: list(gp.tokens_after)
     cfg = add_regeneration(root, plan, request)
     if cfg is not None:
         real_cfg = _rootpath.under(root, cfg)

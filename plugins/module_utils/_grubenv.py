@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError
 
 SIGNATURE = b"# GRUB Environment Block\n"
@@ -140,13 +141,13 @@ def editenv_writer(tool, real_path, name, value):
 
     def write(runner, commands):
         argv = [tool, real_path, "set", "%s=%s" % (name, value)]
-        rc, out, err = runner(argv)
-        commands.append({"cmd": argv, "rc": rc})
-        if rc != 0:
-            raise BootConfigError("%s failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
-        with open(real_path, "rb") as f:
-            data = f.read()
-        got = EnvBlock(data, real_path).get(name)
+        res = runner(argv)
+        commands.append({"cmd": argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+        if res.rc != 0:
+            what = "did not finish in time and was killed" if res.timed_out else "failed (rc=%s)" % res.rc
+            raise BootConfigError("%s %s: %s" % (" ".join(argv), what, res.summary()), res.out + res.err)
+        data = read_bytes(real_path, 1024 * 1024)
+        got = EnvBlock(data or b"", real_path).get(name)
         if got != value:
             raise BootConfigError("%s: after %s, %s is %r, not %r" % (real_path, tool, name, got, value))
 

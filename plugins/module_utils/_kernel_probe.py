@@ -22,6 +22,14 @@ Sources, cheapest first (vmscape-facts.md section 5):
 The image is decompressed only when System.map and config leave a question open (or when
 asked to always), streamed in chunks, and stopped once every answer is known or the
 read-only segments of the vmlinux have been scanned.
+
+Every read is bounded, because an image is input like any other (a 785-byte bzip2 "bomb" once
+took 2.1 GB of memory, a 312 KB xz one 3.5 GB): at most ``_CHUNK_OUT`` bytes come out of the
+decompressor per step (``max_length``), at most ``MAX_DECOMPRESSED`` bytes in all and for at most
+``MAX_SECONDS``; the xz/lzma decoder gets a memory limit (``LZMA_MEMLIMIT``); an external
+decompressor runs with an address-space limit (``PROGRAM_RLIMIT_AS``) and is killed at the
+deadline. System.map and config are read line by line up to ``MAX_TEXT``. Hitting a bound is a
+probe error and leaves the answers unknown (null), never negative.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,12 +40,19 @@ import bz2
 import contextlib
 import lzma
 import os
+import select
 import shutil
 import struct
 import subprocess
 import tempfile
 import threading
+import time
 import zlib
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Linux
+    resource = None
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_version import (
@@ -69,6 +84,15 @@ PROBE_MODES = ("auto", "always", "never")
 _EXTRA_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 _CHUNK_IN = 256 * 1024
 _CHUNK_OUT = 1024 * 1024
+# Bounds of one image probe. A decompressed x86-64 vmlinux is 30-120 MiB and its read-only
+# segments (where the scan stops) end well before; Debian's xz images use a 32 MiB dictionary.
+MAX_DECOMPRESSED = 256 * 1024 * 1024
+MAX_SECONDS = 120.0
+LZMA_MEMLIMIT = 256 * 1024 * 1024
+PROGRAM_RLIMIT_AS = 2 * 1024 * 1024 * 1024
+# System.map (~5 MiB real) and config (~300 KiB) are read line by line at most this far.
+MAX_TEXT = 256 * 1024 * 1024
+_MAX_LINE = 64 * 1024
 
 
 class ProbeError(Exception):
@@ -90,6 +114,20 @@ def _first_existing(root, candidates):
         if _rootpath.exists(root, hp):
             return hp
     return None
+
+
+def bounded_lines(f, limit=MAX_TEXT, max_line=_MAX_LINE):
+    """Lines of a binary file, at most ``limit`` bytes in all and ``max_line`` per line (a longer
+    line comes in pieces); ProbeError past ``limit``."""
+    total = 0
+    while True:
+        line = f.readline(max_line)
+        if not line:
+            return
+        total += len(line)
+        if total > limit:
+            raise ProbeError("larger than %s; not read further" % _mib(limit))
+        yield line
 
 
 def scan_system_map(fileobj):
@@ -228,89 +266,141 @@ def _zstd_module():
 
 
 class _Stream(object):
-    """Iterate decompressed chunks; ``close()`` stops early; ``complete`` after the end."""
+    """Iterate decompressed chunks; ``close()`` stops early; ``complete`` after the end;
+    ``bounded`` when a size or time limit stopped it."""
 
     def __init__(self):
         self.complete = False
         self.error = None
+        self.bounded = False
 
     def close(self):
         pass
 
 
 class StdlibStream(_Stream):
-    def __init__(self, f, fmt, start, length):
+    """Decompress with the standard library, ``_CHUNK_OUT`` bytes at most per step (a bomb never
+    materializes in memory), ``max_bytes`` in all, until ``deadline`` (time.monotonic())."""
+
+    def __init__(self, f, fmt, start, length, max_bytes=None, deadline=None):
         _Stream.__init__(self)
         self.f = f
         self.fmt = fmt
         self.start = start
         self.length = length
+        self.max_bytes = MAX_DECOMPRESSED if max_bytes is None else max_bytes
+        self.deadline = deadline
         self.method = "python " + ("zlib" if fmt == "gzip" else "lzma" if fmt in ("xz", "lzma") else "bz2")
         if fmt == "zstd":
             self.method = "python compression.zstd"
 
-    def __iter__(self):
+    def _decompressor(self):
         if self.fmt == "zstd":
-            dec = _zstd_module().ZstdDecompressor()
-        else:
-            dec = _stdlib_decompressor(self.fmt)
+            return _zstd_module().ZstdDecompressor()
+        if self.fmt == "xz":
+            return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=LZMA_MEMLIMIT)
+        if self.fmt == "lzma":
+            return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE, memlimit=LZMA_MEMLIMIT)
+        return _stdlib_decompressor(self.fmt)
+
+    def _read(self, left):
+        n = _CHUNK_IN if left is None else min(_CHUNK_IN, left)
+        return self.f.read(n) if n else b""
+
+    def __iter__(self):
+        dec = self._decompressor()
         self.f.seek(self.start)
         left = self.length
+        produced = 0
+        pending = b""  # zlib: input not consumed yet (unconsumed_tail)
         while True:
-            n = _CHUNK_IN if left is None else min(_CHUNK_IN, left)
-            data = self.f.read(n) if n else b""
-            if left is not None:
-                left -= len(data)
-            if not data:
-                break
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.error = "%s: stopped after %.0f s (time limit)" % (self.fmt, MAX_SECONDS)
+                self.bounded = True
+                return
             try:
-                out = dec.decompress(data)
-            except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
+                if self.fmt == "gzip":
+                    if not pending:
+                        pending = self._read(left)
+                        if left is not None:
+                            left -= len(pending)
+                        if not pending:
+                            break
+                    out = dec.decompress(pending, _CHUNK_OUT)
+                    pending = dec.unconsumed_tail
+                elif dec.needs_input:
+                    data = self._read(left)
+                    if left is not None:
+                        left -= len(data)
+                    if not data:
+                        break
+                    out = dec.decompress(data, _CHUNK_OUT)
+                else:
+                    out = dec.decompress(b"", _CHUNK_OUT)
+            except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, MemoryError) as exc:
                 self.error = "%s data error: %s" % (self.fmt, exc)
                 return
             except Exception as exc:  # compression.zstd.ZstdError and friends
                 self.error = "%s data error: %s" % (self.fmt, exc)
                 return
             if out:
+                produced += len(out)
+                if produced > self.max_bytes:
+                    self.error = "%s: more than %s decompressed (size limit)" % (self.fmt, _mib(self.max_bytes))
+                    self.bounded = True
+                    return
                 yield out
             if getattr(dec, "eof", False):
                 self.complete = True
                 return
         if self.fmt == "gzip":
-            tail = dec.flush()
+            tail = dec.flush()  # what zlib still holds: at most one window (32 KiB)
             if tail:
                 yield tail
         self.error = "%s stream ended early (truncated image?)" % self.fmt
 
 
-class ProgramStream(_Stream):
-    """Decompress through an external program (stdin fed by a thread, stdout streamed)."""
+def _limit_child():
+    """preexec_fn of an external decompressor: an address-space bound, no core dumps."""
+    if resource is None:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (PROGRAM_RLIMIT_AS, PROGRAM_RLIMIT_AS))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-    def __init__(self, f, fmt, start, length, program):
+
+class ProgramStream(_Stream):
+    """Decompress through an external program (stdin fed by a thread, stdout streamed), with
+    the same size and time bounds as StdlibStream and an address-space limit on the program."""
+
+    def __init__(self, f, fmt, start, length, program, max_bytes=None, deadline=None):
         _Stream.__init__(self)
         self.f = f
         self.fmt = fmt
         self.start = start
         self.length = length
+        self.max_bytes = MAX_DECOMPRESSED if max_bytes is None else max_bytes
+        self.deadline = deadline
         self.argv = [program, *list(PROGRAMS[fmt][1:])]
         self.method = " ".join([os.path.basename(program), *self.argv[1:]])
         self.proc = None
         self.feeder = None
         self.errfile = None
 
-    def _feed(self, path):
+    def _feed(self, fd):
         try:
-            with open(path, "rb") as src:
-                src.seek(self.start)
-                left = self.length
-                while left is None or left > 0:
-                    n = _CHUNK_IN if left is None else min(_CHUNK_IN, left)
-                    data = src.read(n)
-                    if not data:
-                        break
-                    if left is not None:
-                        left -= len(data)
-                    self.proc.stdin.write(data)
+            offset = self.start
+            left = self.length
+            while left is None or left > 0:
+                n = _CHUNK_IN if left is None else min(_CHUNK_IN, left)
+                data = os.pread(fd, n, offset)
+                if not data:
+                    break
+                offset += len(data)
+                if left is not None:
+                    left -= len(data)
+                self.proc.stdin.write(data)
         except (OSError, ValueError):
             pass  # the reader stopped early and closed the pipe
         finally:
@@ -322,17 +412,30 @@ class ProgramStream(_Stream):
         # Not run_command: the output (60+ MiB) is streamed and the program killed once the
         # answers are known, instead of being buffered whole in memory.
         self.proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
-            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile
+            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, preexec_fn=_limit_child
         )
-        self.feeder = threading.Thread(target=self._feed, args=(self.f.name,))
+        self.feeder = threading.Thread(target=self._feed, args=(self.f.fileno(),))
         self.feeder.daemon = True
         self.feeder.start()
         finished = False
+        produced = 0
         try:
             while True:
-                out = self.proc.stdout.read(_CHUNK_OUT)
+                if self.deadline is not None:
+                    wait = self.deadline - time.monotonic()
+                    ready = select.select([self.proc.stdout], [], [], max(0.0, wait))[0] if wait > 0 else []
+                    if not ready:
+                        self.error = "%s: stopped after %.0f s (time limit)" % (self.method, MAX_SECONDS)
+                        self.bounded = True
+                        break
+                out = os.read(self.proc.stdout.fileno(), _CHUNK_OUT)
                 if not out:
                     finished = True
+                    break
+                produced += len(out)
+                if produced > self.max_bytes:
+                    self.error = "%s: more than %s decompressed (size limit)" % (self.method, _mib(self.max_bytes))
+                    self.bounded = True
                     break
                 yield out
         finally:
@@ -364,16 +467,19 @@ class ProgramStream(_Stream):
         self._cleanup()
 
 
-def open_stream(f, fmt, start, length):
-    """A decompression stream for the payload, or raise ProbeError when there is none."""
+def open_stream(f, fmt, start, length, max_bytes=None, seconds=None):
+    """A decompression stream for the payload, or raise ProbeError when there is none.
+
+    Bounded to ``max_bytes`` (MAX_DECOMPRESSED) of output and ``seconds`` (MAX_SECONDS)."""
+    deadline = time.monotonic() + (MAX_SECONDS if seconds is None else seconds)
     if fmt in STDLIB_FORMATS:
-        return StdlibStream(f, fmt, start, length)
+        return StdlibStream(f, fmt, start, length, max_bytes, deadline)
     if fmt == "zstd" and _zstd_module() is not None:
-        return StdlibStream(f, fmt, start, length)
+        return StdlibStream(f, fmt, start, length, max_bytes, deadline)
     if fmt in PROGRAMS:
         prog = find_program(PROGRAMS[fmt][0])
         if prog:
-            return ProgramStream(f, fmt, start, length, prog)
+            return ProgramStream(f, fmt, start, length, prog, max_bytes, deadline)
         raise ProbeError("image: %s compressed and no %s program" % (fmt, PROGRAMS[fmt][0]))
     raise ProbeError("image: unsupported compression %s" % fmt)
 
@@ -517,9 +623,8 @@ def _probe_image(root, image, want_knows, want_g3, decompress, result):
     ans = {"knows": None, "g3": None, "version": None, "version_source": None}
     ev = result["evidence"]
     errs = result["probe_errors"]
-    real = _rootpath.under(root, image)
     try:
-        f = open(real, "rb")  # noqa: SIM115 - used as a context manager below
+        f = _rootpath.open_file(root, image)  # regular files only, links followed inside root
     except OSError as exc:
         errs.append("image: " + _rootpath.describe_oserror(image, exc))
         return ans
@@ -641,10 +746,12 @@ def probe_kernel(root, release, image, mode="auto", want_g3=True):
             errs.append("System.map: none for %s" % release)
         else:
             try:
-                with open(_rootpath.under(root, smap), "rb") as f:
-                    sm = scan_system_map(f)
+                with _rootpath.open_file(root, smap) as f:
+                    sm = scan_system_map(bounded_lines(f))
             except OSError as exc:
                 errs.append("System.map: " + _rootpath.describe_oserror(smap, exc))
+            except ProbeError as exc:
+                errs.append("System.map: %s: %s" % (smap, exc))
             else:
                 if sm["stub"]:
                     ev.append("%s: placeholder (%d lines), no symbols" % (smap, sm["symbols"]))
@@ -661,10 +768,12 @@ def probe_kernel(root, release, image, mode="auto", want_g3=True):
             errs.append("config: none for %s" % release)
         else:
             try:
-                with open(_rootpath.under(root, cfg), "rb") as f:
-                    val = scan_config(f)
+                with _rootpath.open_file(root, cfg) as f:
+                    val = scan_config(bounded_lines(f))
             except OSError as exc:
                 errs.append("config: " + _rootpath.describe_oserror(cfg, exc))
+            except ProbeError as exc:
+                errs.append("config: %s: %s" % (cfg, exc))
             else:
                 result["config_mitigation_vmscape"] = bool(val)
                 if val is None:

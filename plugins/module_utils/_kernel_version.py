@@ -61,8 +61,14 @@ def parse_build_string(text):
     found = list(_UBUNTU_SIG_RE.finditer(text))
     if found:
         m = found[-1]
-        return m.group(2), m.group(1), "ubuntu"
+        return m.group(2), _ubuntu_package_version(m.group(1)), "ubuntu"
     return None, None, None
+
+
+def _ubuntu_package_version(full):
+    """ "5.15.0-91.101-generic" -> "5.15.0-91.101" (the flavour is not part of the package version),
+    so the running kernel's signature and its image's banner compare equal."""
+    return re.sub(r"-[A-Za-z][A-Za-z0-9-]*$", "", full)
 
 
 def parse_version_signature(text):
@@ -70,10 +76,7 @@ def parse_version_signature(text):
     m = _UBUNTU_SIG_RE.search(text or "")
     if not m:
         return None, None
-    full = m.group(1)
-    # "5.15.0-91.101-generic" -> package version "5.15.0-91.101" (flavour dropped)
-    distro = re.sub(r"-[A-Za-z][A-Za-z0-9-]*$", "", full)
-    return m.group(2), distro
+    return m.group(2), _ubuntu_package_version(m.group(1))
 
 
 def release_from_proc_version(text):

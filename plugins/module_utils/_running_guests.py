@@ -82,6 +82,11 @@ def find_processes(root="/"):
 
 
 def find_libvirt_domains(root="/"):
+    """Running domains: libvirtd keeps <name>.xml (the live status) there while a domain runs.
+
+    A .pid alone is not a domain: libvirt's QEMU driver holds its own lock file driver.pid in
+    the same directory (seen with libvirt 9.0 on Debian 12, system and session daemons).
+    """
     names = set()
     for rel in LIBVIRT_RUN_DIRS:
         d = os.path.join(root, rel)
@@ -91,7 +96,7 @@ def find_libvirt_domains(root="/"):
             continue
         for entry in entries:
             base, ext = os.path.splitext(entry)
-            if ext in (".xml", ".pid") and base:
+            if ext == ".xml" and base:
                 names.add(base)
     return sorted(names)
 

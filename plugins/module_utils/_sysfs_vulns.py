@@ -42,27 +42,32 @@ def _decode(name, data, shown, warnings):
 
 
 def read_vulnerabilities(root, vuln_dir=VULN_DIR):
-    """Return (dict name -> str or None, warnings)."""
+    """Return (dict name -> str or None, reason, warnings).
+
+    The dict is None (and ``reason`` says why) when the directory itself cannot be listed: then
+    nothing is known about any file, which is not the same as a directory without a vmscape file.
+    A file that is listed but unreadable is a key whose value is None (the reason in warnings).
+    """
     warnings = []
     values = {}
     real_dir = _rootpath.under(root, vuln_dir)
     try:
         names = sorted(os.listdir(real_dir))
     except OSError as exc:
-        warnings.append(_rootpath.describe_oserror(vuln_dir, exc))
-        return values, warnings
+        reason = _rootpath.describe_oserror(vuln_dir, exc)
+        warnings.append(reason)
+        return None, reason, warnings
     for name in names:
         shown = vuln_dir + "/" + name
-        path = os.path.join(real_dir, name)
-        if os.path.isdir(path):
+        # Links are followed inside root only; FIFOs and devices are refused, never read.
+        if _rootpath.isdir(root, shown):
             warnings.append("%s: is a directory; ignored" % shown)
             continue
         try:
-            with open(path, "rb") as f:
-                data = f.read(SIZE_CAP + 1)
+            data = _rootpath.read_bytes(root, shown, SIZE_CAP)
         except OSError as exc:
             warnings.append(_rootpath.describe_oserror(shown, exc))
             values[name] = None
             continue
         values[name] = _decode(name, data, shown, warnings)
-    return values, warnings
+    return values, None, warnings

@@ -24,7 +24,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_menu, _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     ESP_LOADER_DIRS,
@@ -40,7 +40,47 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     proxmox_managed,
     token_spans,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import normalize_name, parse_token
 
+# Parameters a running kernel may have been booted with *once* (typed at the boot menu, set by
+# `systemctl reboot --boot-loader-entry`/a rescue procedure): written into /etc/kernel/cmdline
+# they would come back at every boot, and kernel-install would put them into every new entry
+# (systemd issue #18456: "single" persisted that way). They are never carried over from
+# /proc/cmdline. Compared like kernel parameter names (- and _ equal); a name matches with or
+# without a value. Sources: systemd's kernel-command-line(7) (boot targets, debug shells,
+# systemd.run), dracut.cmdline(7) (rd.break, rd.shell, rd.emergency, rd.debug), initramfs-tools
+# (break=), the kernel's init=/rdinit=.
+ONE_OFF_PARAMS = (
+    # boot into another target or a shell
+    "systemd.unit",
+    "rd.systemd.unit",
+    "emergency",
+    "rescue",
+    "single",
+    "s",
+    "S",
+    "1",
+    "-s",
+    "-b",
+    "init",
+    "rdinit",
+    # debug shells, breakpoints, interactive confirmation
+    "systemd.debug_shell",
+    "rd.systemd.debug_shell",
+    "systemd.confirm_spawn",
+    "systemd.break",
+    "rd.systemd.break",
+    "rd.break",
+    "rd.shell",
+    "rd.emergency",
+    "rd.debug",
+    "break",
+    # commands run once at boot
+    "systemd.run",
+    "systemd.run_success_action",
+    "systemd.run_failure_action",
+)
+_ONE_OFF_KEYS = frozenset(n.replace("-", "_") if not n.startswith("-") else n for n in ONE_OFF_PARAMS)
 KERNEL_CMDLINE = "/etc/kernel/cmdline"
 USR_CMDLINE = "/usr/lib/kernel/cmdline"
 MODULES_DIRS = ("/lib/modules", "/usr/lib/modules")
@@ -92,10 +132,33 @@ def _fallback_cmdline(root, warnings):
             "kernel-install would use" % (KERNEL_CMDLINE, USR_CMDLINE, root)
         )
     toks = [t for t in _tokens(_decode(data)) if not t.startswith(("BOOT_IMAGE=", "initrd="))]
+    kept, dropped = without_one_off(toks)
     warnings.append(
         "%s created from the running kernel's /proc/cmdline (kernel-install's own fallback)" % KERNEL_CMDLINE
     )
-    return " ".join(toks) + "\n"
+    if dropped:
+        warnings.append(
+            "one-off boot parameters of the running kernel not carried into %s (they would come back at every "
+            "boot): %s" % (KERNEL_CMDLINE, " ".join(dropped))
+        )
+    return " ".join(kept) + "\n"
+
+
+def is_one_off(raw):
+    """Whether a raw token is one of ONE_OFF_PARAMS (with or without a value)."""
+    name = parse_token(raw).name
+    key = name if name.startswith("-") else normalize_name(name)
+    return key in _ONE_OFF_KEYS
+
+
+def without_one_off(tokens):
+    """(kept, dropped): ``tokens`` without the one-off boot parameters (init's arguments after a
+    bare ``--`` included; a ``--`` left with nothing after it goes too)."""
+    kept = [t for t in tokens if t == "--" or not is_one_off(t)]
+    dropped = [t for t in tokens if t != "--" and is_one_off(t)]
+    if kept and kept[-1] == "--" and "--" in tokens and tokens[-1] != "--":
+        kept.pop()
+    return kept, dropped
 
 
 def plan_kernel_cmdline(root, request, create=True, warnings=None):
@@ -206,6 +269,7 @@ def build_plan(root, request):
     plan.effective_before = " ".join(kc.tokens_before)
     plan.effective_after = " ".join(kc.tokens_after)
     plan.verify = kc.verify
+    plan.expected_cmdline = lambda: list(kc.tokens_after)
     add_regeneration(root, plan, request)
     return plan
 
@@ -249,4 +313,12 @@ def add_regeneration(root, plan, request):
             plan.regen.append(
                 Command(command_for_root(root, argv), "kernel-install add %s" % kver, touch_globs=touch_globs)
             )
-    plan.verify_regen = lambda: check_loader_entries(root, request)
+    before = _boot_menu.default_boot(root, "systemd-boot")[0]
+
+    def verify():
+        problems, warnings = check_loader_entries(root, request)
+        expected = plan.expected_cmdline() if plan.expected_cmdline is not None else None
+        p2, w2 = _boot_menu.check(root, "systemd-boot", before, expected)
+        return problems + p2, warnings + w2
+
+    plan.verify_regen = verify

@@ -1,13 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetsec.vmscape contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Collect ``ansible_facts.vmscape`` (docs/facts-schema.md, schema 1) under a root directory.
+"""Collect ``ansible_facts.vmscape`` (docs/facts-schema.md, schema 2) under a root directory.
 
 Target side: standard library only, importable by Python 3.6+.
 
 ``collect_facts(root, probe_image="auto", run_command=None)`` returns the facts dict or
 raises FactsError (cpuinfo unreadable or unparseable: nothing sensible can be said then).
-Everything else that cannot be known becomes null plus a warning or ``*_reason``.
+Everything else that cannot be known becomes null plus a warning or ``*_reason``: absent or
+unreadable is never reported as present and empty (docs/DESIGN.md, "Evidence").
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,9 +17,12 @@ __metaclass__ = type
 
 import errno
 import os
+import time
+import uuid
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry import find_boot_kernel
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_image_check import check_boot_kernel
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import tokenize
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuid import CPUID_DEVICE, CpuidError, bhi_ctrl
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuinfo import CpuinfoError, parse_cpuinfo
@@ -26,7 +30,8 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_probe imp
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_version import running_kernel
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._sysfs_vulns import read_vulnerabilities
 
-SCHEMA = 1
+SCHEMA = 2
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 CPUINFO = "/proc/cpuinfo"
 CMDLINE = "/proc/cmdline"
 PROC_VERSION = "/proc/version"
@@ -121,7 +126,7 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
     if not os.path.isdir(_rootpath.normalize_root(root)):
         raise FactsError("root %s is not a directory" % root)
     warnings = []
-    facts = {"schema": SCHEMA, "root": root, "warnings": warnings}
+    facts = {"schema": SCHEMA, "root": root, "observation": observation(root), "warnings": warnings}
     facts["cpu"] = collect_cpu(root, warnings, run_command)
 
     osrelease = _read_optional(root, OSRELEASE, warnings)
@@ -140,6 +145,7 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
     facts["boot_kernel"] = {
         "release": boot["release"],
         "source": boot["source"],
+        "source_reason": boot["source_reason"],
         "is_running": bool(boot["release"]) and boot["release"] == kernel["release"],
         "image": boot["image"],
         "version": probe["version"],
@@ -150,25 +156,45 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
         "config_mitigation_vmscape": probe["config_mitigation_vmscape"],
         "evidence": probe["evidence"],
         "probe_errors": probe["probe_errors"],
+        "image_check": check_boot_kernel(root, boot["release"], boot["image"]),
     }
 
     raw = _read_optional(root, CMDLINE, warnings)
     if raw is None:
-        warnings.append("%s: absent; running cmdline unknown" % CMDLINE)
-        facts["cmdline"] = {"raw": None, "tokens": None, "init_args": None}
+        why = "%s: absent or unreadable; running cmdline unknown" % CMDLINE
+        warnings.append(why)
+        facts["cmdline"] = {"raw": None, "tokens": None, "init_args": None, "reason": why}
     else:
         raw = raw.rstrip("\n")
         tokens, init_args = tokenize(raw)
-        facts["cmdline"] = {"raw": raw, "tokens": [t.as_dict() for t in tokens], "init_args": init_args}
+        facts["cmdline"] = {"raw": raw, "tokens": [t.as_dict() for t in tokens], "init_args": init_args, "reason": None}
 
-    sysfs, sysfs_warnings = read_vulnerabilities(root)
+    sysfs, sysfs_reason, sysfs_warnings = read_vulnerabilities(root)
     warnings.extend(sysfs_warnings)
     facts["sysfs"] = sysfs
+    facts["sysfs_reason"] = sysfs_reason
 
     configured = bootloader.get("configured_cmdline")
     facts["bootloader"] = {
         "backend": bootloader.get("backend", "unknown"),
         "configured_cmdline": configured,
+        "configured_cmdline_reason": None if configured is not None else bootloader.get("configured_cmdline_reason"),
         "tokens": [t.as_dict() for t in tokenize(configured)[0]] if configured is not None else None,
     }
     return facts
+
+
+def observation(root):
+    """When and where these facts were observed: a random id of this observation, the target's
+    clock, the boot id (``<root>/proc/sys/kernel/random/boot_id``, null when absent), and ``run`` and
+    ``host``, which only the controller sets (the Ansible run and inventory host that gathered them;
+    plugins/plugin_utils/_action_facts.py)."""
+    boot_id = None
+    try:
+        data = _rootpath.read_bytes(root, BOOT_ID, 64)
+    except OSError:
+        data = None
+    if data:
+        text = data.decode("ascii", "replace").strip()
+        boot_id = text if len(text) == 36 else None
+    return {"id": uuid.uuid4().hex, "time": round(time.time(), 3), "boot_id": boot_id, "run": None, "host": None}

@@ -55,6 +55,19 @@ description:
   - Writes are atomic (temporary file + rename in the same directory) and keep owner, group, mode and
     the SELinux context (C(security.selinux) extended attribute). grubenv is written with
     C(grub2-editenv)/C(grub-editenv) when installed (GRUB rewrites that block in place at boot).
+  - "One run at a time, write-ahead: every run that may write holds a host-wide lock (see O(lock_timeout))
+    from before it reads the configuration; before anything is written it records its intent
+    (C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline-intent.json): the files it may write, their backups
+    and checksums) and copies every such file (fsynced). A run killed at any point is undone by the next
+    run, which says so; a full file system or no free inode at any step leaves the previous configuration
+    (or the intent for the next run). Copies are deleted only after a restore was checked."
+  - "The regenerated menu is checked, not trusted: grub.cfg not empty and accepted by the real
+    C(grub-script-check), the default entry booting a kernel image that exists and is not empty, the
+    previous default kernel still offered, the configured command line on the default entry; otherwise
+    every file is put back and the task fails. Commands are bounded (O(regenerate_timeout), output cut)."
+  - "systemd-boot: when C(/etc/kernel/cmdline) is created from C(/proc/cmdline), one-off boot parameters
+    are never carried over (C(systemd.unit), C(init), C(single), C(rd.break), C(emergency), C(rescue),
+    C(s), C(S), C(1), C(rd.shell), C(systemd.debug_shell) and more; docs/kernel_cmdline.md has the list)."
   - "Change journal: a run that changes the configuration with O(backup=true) appends an entry to
     C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline-journal.json) (directory 0700, file 0600, written
     atomically under a lock): its id, the UTC time, O(params), O(remove), the backend, the command line
@@ -139,6 +152,23 @@ options:
         restore is refused, naming the files). A missing or changed backup is refused even so.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another kernel_cmdline run on the same host (same O(root)) to finish. Every
+        run that may write holds a host-wide lock (C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline.lock))
+        from before it reads the configuration until it has finished; when the lock stays busy this long
+        the task fails with a C(busy) message naming the process that holds it, and changes nothing.
+      - A run that was killed never leaves the lock held (the kernel drops it); its half-done change is
+        undone by the next run before anything else (see O(backup)).
+    type: int
+    default: 300
+  regenerate_timeout:
+    description:
+      - Seconds each regeneration command (and C(grubby), C(grub-editenv)) may take. At the deadline the
+        command and everything it started are killed, every file is put back and the task fails saying so.
+        The output of a failed command is cut to its first 16 KiB and last 48 KiB per stream.
+    type: int
+    default: 600
 attributes:
   check_mode:
     support: full
@@ -352,19 +382,24 @@ restored_entry:
         before the restore, C(backup_sha256), C(sha256) after the restore).
       type: dict
 output:
-  description: Output of the command that failed.
+  description: Output of the command that failed (the first 16 KiB and the last 48 KiB of each stream).
   returned: failure
   type: str
 """
 
+import contextlib
+import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
     _bls,
+    _cmdline_intent,
     _cmdline_journal,
+    _command_runner,
     _grub_defaults,
+    _run_lock,
     _systemd_boot,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
@@ -375,6 +410,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     detect,
     diff_entry,
     execute,
+    find_tool,
     unified_diff,
 )
 
@@ -392,12 +428,7 @@ def add_regeneration(backend):
     if backend == "grub":
         return _grub_defaults.add_regeneration
     if backend in ("grubby", "grubenv"):
-
-        def bls(root, plan, request):
-            _host, env_real = _bls.find_grubenv(root)
-            _bls.add_regeneration(root, plan, env_real, lambda: (_bls.check_entries(root, request), []))
-
-        return bls
+        return _bls.add_regeneration_for_restore
     return _systemd_boot.add_regeneration
 
 
@@ -428,17 +459,83 @@ def new_result():
     )
 
 
-def make_runner(module):
+def make_runner(module, lock_fd=None):
+    """Commands run bounded (regenerate_timeout, output cut) and inherit the run lock."""
+    timeout = module.params.get("regenerate_timeout") or 600
+
     def runner(argv):
         argv = list(argv)
         if not os.path.isabs(argv[0]):
-            found = module.get_bin_path(argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
+            # the same search order the backends used to choose the command (find_tool):
+            # /usr/local/sbin first, as in root's PATH on Debian and RHEL
+            found = find_tool("/", (argv[0],)) or module.get_bin_path(
+                argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]
+            )
             if found is None:
-                return 127, "", "%s: command not found" % argv[0]
+                return _command_runner.Result(argv, 127, "", "%s: command not found" % argv[0], False, 0.0, 0)
             argv[0] = found
-        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+        try:
+            return _command_runner.run(argv, timeout, pass_fds=(lock_fd,) if lock_fd is not None else ())
+        except OSError as e:
+            return _command_runner.Result(argv, 126, "", "%s: %s" % (argv[0], e.strerror or e), False, 0.0, 0)
 
     return runner
+
+
+def _now_text(now):
+    return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_id(root):
+    """The id of this run (also its journal entry's): later than every id in the journal."""
+    try:
+        entries = _cmdline_journal.load(root).entries
+    except BootConfigError:
+        entries = []
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return _cmdline_journal.new_id(entries, now), _now_text(now)
+
+
+@contextlib.contextmanager
+def writing_run(module, root, result, what):
+    """Hold the run lock around a writing run and undo an interrupted earlier run first.
+
+    Check mode takes no lock and changes nothing; it warns about an interrupted run's intent.
+    """
+    p = module.params
+    if module.check_mode:
+        try:
+            doc = _cmdline_intent.read(root)
+        except BootConfigError as e:
+            module.fail_json(msg=e.message, **result)
+        if doc is not None:
+            module.warn(
+                "an interrupted kernel_cmdline run (pid %d, %s) left %s; the next run without check mode "
+                "undoes it first, so this preview may differ from what that run does"
+                % (doc["pid"], doc["id"], _cmdline_intent.intent_path(root))
+            )
+        yield None
+        return
+    lock = _run_lock.RunLock(root, p.get("lock_timeout", 300), what)
+    try:
+        lock.__enter__()
+    except (_run_lock.LockBusy, _run_lock.LockError) as e:
+        module.fail_json(msg=str(e), **result)
+    try:
+        if lock.recovered:
+            result["notes"].append(lock.recovered)
+        try:
+            notes, warnings = _cmdline_intent.recover(root)
+        except BootConfigError as e:
+            module.fail_json(msg=e.message, **result)
+        for n in notes:
+            module.warn(n)
+            result["notes"].append(n)
+        for w in warnings:
+            module.warn(w)
+        yield lock
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def report_predicted(result, predicted):
@@ -474,6 +571,32 @@ def warn_not_regenerated(module, plan, regenerate, changed):
         )
 
 
+def run_execute(module, result, plan, runner, commit, wal):
+    """``execute`` with the failure reported (its warnings emitted, the output attached)."""
+    p = module.params
+    try:
+        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"], commit=commit, wal=wal)
+    except BootConfigError as e:
+        for w in getattr(e, "warnings", []):
+            module.warn(w)
+        result["output"] = e.output or ""
+        module.fail_json(msg=e.message, **result)
+    for w in res.get("warnings", []):
+        module.warn(w)
+    return res
+
+
+def validate_common(module, result):
+    p = module.params
+    for key in ("lock_timeout", "regenerate_timeout"):
+        if p.get(key) is not None and p[key] < 1:
+            module.fail_json(msg="%s must be at least 1 (seconds)" % key, **result)
+    root = os.path.abspath(p["root"] or "/")
+    if not os.path.isdir(root):
+        module.fail_json(msg="root %s is not a directory" % root, **result)
+    return root
+
+
 def run_module(module):
     p = module.params
     result = new_result()
@@ -486,11 +609,14 @@ def run_module(module):
         request = build_request(p["params"], p["remove"])
     except BootConfigError as e:
         module.fail_json(msg=e.message, **result)
-    root = os.path.abspath(p["root"] or "/")
-    if not os.path.isdir(root):
-        module.fail_json(msg="root %s is not a directory" % root, **result)
-    runner = make_runner(module)
+    root = validate_common(module, result)
+    with writing_run(module, root, result, "change %s" % request.describe()) as lock:
+        run_change(module, result, root, request, lock)
 
+
+def run_change(module, result, root, request, lock):
+    p = module.params
+    runner = make_runner(module, lock.fd if lock is not None else None)
     try:
         if p["backup"]:
             _cmdline_journal.load(root)  # a corrupt journal stops the change before anything is touched
@@ -504,14 +630,14 @@ def run_module(module):
     except BootConfigError as e:
         module.fail_json(msg=e.message, **result)
     except (IOError, OSError) as e:
-        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e), **result)
+        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e.strerror or e), **result)
 
     predicted = plan.predicted_changes()
     result["previous_cmdline"] = plan.effective_before
     result["effective_cmdline"] = plan.effective_after
     result["regenerate_commands"] = [c.argv for c in plan.regen]
     result["regenerate_skipped"] = plan.regen_skipped
-    result["notes"] = list(plan.notes)
+    result["notes"].extend(plan.notes)
     for msg in plan.warnings:
         module.warn(msg)
     will_regen = bool(p["regenerate"] and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale))
@@ -524,20 +650,19 @@ def run_module(module):
         module.exit_json(**result)
 
     journal_warnings = []
+    rid, now_text = run_id(root)
 
     def journal(res):
         # Only changes of the configuration are journaled: a run that only regenerated an out-of-date
         # grub.cfg would otherwise become the "latest" change a rollback restores.
         if p["backup"] and res["files"]:
             entry = _cmdline_journal.change_entry(root, request, plan, res)
+            entry["id"] = entry["run"] = rid
             journal_warnings.extend(_cmdline_journal.record_change(root, entry))
             result["journal_entry"] = entry["id"]
 
-    try:
-        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"], commit=journal)
-    except BootConfigError as e:
-        result["output"] = e.output or ""
-        module.fail_json(msg=e.message, **result)
+    wal = _cmdline_intent.IntentRun(root, rid, "change", now_text, keep_backups=p["backup"])
+    res = run_execute(module, result, plan, runner, journal, wal)
     report_executed(result, res)
     for msg in journal_warnings:
         module.warn(msg)
@@ -557,10 +682,14 @@ def run_restore(module, result):
             msg="restore: %r is neither latest nor a journal entry id (like 20251125T100000.123456Z-4711)" % ref,
             **result,
         )
-    root = os.path.abspath(p["root"] or "/")
-    if not os.path.isdir(root):
-        module.fail_json(msg="root %s is not a directory" % root, **result)
-    runner = make_runner(module)
+    root = validate_common(module, result)
+    with writing_run(module, root, result, "restore %s" % ref) as lock:
+        restore_locked(module, result, root, ref, lock)
+
+
+def restore_locked(module, result, root, ref, lock):
+    p = module.params
+    runner = make_runner(module, lock.fd if lock is not None else None)
     try:
         entry = _cmdline_journal.load(root).find(ref)
         result["restored_entry"] = entry
@@ -589,14 +718,14 @@ def run_restore(module, result):
     except BootConfigError as e:
         module.fail_json(msg=e.message, **result)
     except (IOError, OSError) as e:
-        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e), **result)
+        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e.strerror or e), **result)
 
     plan = rp.plan
     predicted = plan.predicted_changes()
     result["effective_cmdline"] = entry["previous_cmdline"]
     result["regenerate_commands"] = [c.argv for c in plan.regen]
     result["regenerate_skipped"] = plan.regen_skipped
-    result["notes"] = list(plan.notes) + rp.notes
+    result["notes"].extend(list(plan.notes) + rp.notes)
     will_regen = bool(p["regenerate"] and plan.regen and not plan.regen_skipped and predicted)
 
     if module.check_mode:
@@ -604,17 +733,17 @@ def run_restore(module, result):
         result["changed"] = bool(predicted) or will_regen
         module.exit_json(**result)
 
+    rid, now_text = run_id(root)
+
     def mark(res):
         effective = current_cmdline(root, backend)
         record = _cmdline_journal.restored_record(root, plan, res, effective)
+        record["run"] = rid
         result["restored_entry"] = _cmdline_journal.mark_restored(root, entry["id"], record)
         result["effective_cmdline"] = effective
 
-    try:
-        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"], commit=mark)
-    except BootConfigError as e:
-        result["output"] = e.output or ""
-        module.fail_json(msg=e.message, **result)
+    wal = _cmdline_intent.IntentRun(root, rid, "restore", now_text, restore_of=entry["id"], keep_backups=p["backup"])
+    res = run_execute(module, result, plan, runner, mark, wal)
     report_executed(result, res)
     if result["effective_cmdline"] != entry["previous_cmdline"]:
         module.warn(
@@ -636,6 +765,8 @@ def main():
             backup=dict(type="bool", default=True),
             restore=dict(type="str"),
             force=dict(type="bool", default=False),
+            lock_timeout=dict(type="int", default=300),
+            regenerate_timeout=dict(type="int", default=600),
         ),
         mutually_exclusive=[["restore", "params"], ["restore", "remove"]],
         supports_check_mode=True,

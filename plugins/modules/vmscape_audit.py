@@ -46,10 +46,9 @@ attributes:
     support: full
     platforms: posix
     description: Where M(fleetsec.vmscape.vmscape_facts) runs (Linux on x86).
+extends_documentation_fragment:
+  - fleetsec.vmscape.observed_facts
 options:
-  facts:
-    description: Facts to audit instead of gathering them (C(ansible_facts.vmscape)).
-    type: dict
   root:
     description: Directory read instead of C(/) (a captured host snapshot).
     type: path
@@ -79,6 +78,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+facts_source:
+  description:
+    - V(gathered) when vmscape_facts ran for this task, V(given) when facts observed earlier in this run
+      for this host were used.
+  returned: success
+  type: str
+  sample: gathered
+facts_note:
+  description: Why the facts at hand (O(facts), or C(ansible_facts.vmscape)) were not used.
+  returned: when facts were at hand but not observed in this run for this host
+  type: str
+  sample: "the facts at hand were not used (observed in another run ..., e.g. kept by a fact cache); observed again"
 plan:
   description: The plan, as returned by M(fleetsec.vmscape.vmscape_plan).
   returned: success

@@ -18,8 +18,13 @@ description:
     C(/sys/devices/system/cpu/vulnerabilities), the kernel that boots next (default boot
     entry of GRUB, BLS or systemd-boot; the newest installed kernel as fallback) and what that
     kernel supports (from its C(System.map), C(config) and, when needed, its decompressed image).
-  - Returns them as the C(vmscape) fact (schema 1, see C(docs/facts-schema.md)). Observations
-    only; the decision is made by M(fleetsec.vmscape.vmscape_plan).
+  - Returns them as the C(vmscape) fact (schema 2, see C(docs/facts-schema.md)). Observations
+    only; the decision is made by M(fleetsec.vmscape.vmscape_plan). What cannot be known is null
+    with a reason (absent or unreadable is never reported as present and empty).
+  - Run as a task, the controller stamps C(observation.run) and C(observation.host) on the result, so
+    the collection's actions later in the same run use it instead of observing again; a copy kept by
+    a fact cache (AWX) is never used by a later run. Gathered through C(gather_facts) it carries no
+    stamp, and the collection's actions observe again (one module run each).
   - Usable as a facts module of C(gather_facts) (C(ansible_facts_modules) or C(FACTS_MODULES)),
     one module run per host, no other commands except C(modprobe cpuid) and, for zstd or lz4
     compressed images, C(zstd -dc) / C(lz4 -dc).
@@ -117,7 +122,17 @@ ansible_facts:
           description: Schema version of this fact.
           type: int
           returned: always
-          sample: 1
+          sample: 2
+        observation:
+          description:
+            - C(id) (random, one per module run), C(time) (the target's clock), C(boot_id) (null when absent),
+              C(run) and C(host) (set on the controller by the action that ran the module; null otherwise).
+          type: dict
+          returned: always
+        sysfs_reason:
+          description: Why C(sysfs) is null (the vulnerabilities directory cannot be listed), else null.
+          type: str
+          returned: always
         root:
           description: The O(root) option as given.
           type: str
@@ -131,7 +146,8 @@ ansible_facts:
         cpu:
           description:
             - Boot CPU (first processor of C(/proc/cpuinfo)) - C(vendor), C(family), C(model),
-              C(stepping), C(microcode), C(model_name), C(flags), C(bugs), C(hypervisor),
+              C(stepping), C(microcode), C(model_name), C(flags), C(bugs) (each null when its line is absent,
+              with C(flags_reason) / C(bugs_reason)), C(hypervisor),
               C(ibpb), C(processors), C(sockets), C(identities_differ), and
               C(bhi_ctrl) (CPUID.(EAX=7,ECX=2):EDX[4], null when unknowable),
               C(bhi_ctrl_source) (cpuid_device or unavailable), C(bhi_ctrl_reason).
@@ -166,10 +182,13 @@ ansible_facts:
         boot_kernel:
           description:
             - The kernel that boots next - C(release), C(source) (grub_cfg, grubenv_saved, bls,
-              systemd_boot, newest_installed or running), C(is_running), C(image) (host path),
+              systemd_boot, newest_installed or running), C(source_reason) (null when the boot configuration
+              names it, else why it is a guess), C(is_running), C(image) (host path),
               C(version), C(version_source) (image_header, image_banner, release), C(distro_version),
               C(knows_vmscape), C(bhb_series), C(config_mitigation_vmscape) (true, false or null),
-              C(evidence) and C(probe_errors) (lists of strings).
+              C(evidence) and C(probe_errors) (lists of strings), C(image_check) (C(ok), C(problems), C(size),
+              C(modules_dir); an empty, unreadable, truncated or non-bzImage image, or a missing modules
+              directory, makes C(ok) false).
           type: dict
           returned: always
           sample:
@@ -188,13 +207,15 @@ ansible_facts:
         cmdline:
           description:
             - The running kernel command line - C(raw), C(tokens) (list of dicts with C(raw),
-              C(name), C(value), kernel quoting rules) and C(init_args) (after a bare C(--)).
+              C(name), C(value), kernel quoting rules), C(init_args) (after a bare C(--)) and C(reason)
+              (why they are null).
           type: dict
           returned: always
         sysfs:
           description:
             - Every file of C(/sys/devices/system/cpu/vulnerabilities) by name, raw string with
-              one trailing newline stripped (null when unreadable); absent files have no key.
+              one trailing newline stripped (null when unreadable); absent files have no key; null
+              (with C(sysfs_reason)) when the directory cannot be listed.
           type: dict
           returned: always
           sample:
@@ -202,7 +223,8 @@ ansible_facts:
         bootloader:
           description:
             - Next-boot configuration - C(backend) (grub, grubby, grubenv, systemd-boot or
-              unknown), C(configured_cmdline) of the default entry (or null) and its C(tokens).
+              unknown), C(configured_cmdline) of the default entry (or null, with C(configured_cmdline_reason))
+              and its C(tokens).
           type: dict
           returned: always
           sample:

@@ -24,8 +24,16 @@ description:
     where it wins give C(blocked), with reasons.
   - The prediction of the current state never reads the content of the vmscape sysfs file; it
     is compared with the observed string (RV(plan.prediction_matches)).
-  - Facts are taken from O(facts), else from C(ansible_facts.vmscape), else gathered by running
-    M(fleetsec.vmscape.vmscape_facts) once on the target (always when O(root) is given).
+  - Facts are taken from O(facts), else (without O(root)) from C(ansible_facts.vmscape), in both cases
+    only when observed in this run for this host; else they are gathered by running
+    M(fleetsec.vmscape.vmscape_facts) once on the target (always when O(root) is given and O(facts) is not).
+  - What every answer rests on is in RV(plan.evidence), strongest evidence first (sysfs of the running
+    kernel, its cpuinfo C(bugs) line, the probe of the next-boot kernel, the per-branch tables of the facts
+    document, the upstream version); missing evidence leads to V(blocked) with a reason naming it, never to
+    a more confident answer. A next-boot kernel that is not known from the boot configuration, whose image
+    is empty, unreadable or truncated, or that has no modules directory is never rebooted into (V(blocked)).
+extends_documentation_fragment:
+  - fleetsec.vmscape.observed_facts
 author:
   - fleetsec engineering (@fleetsec)
 attributes:
@@ -52,11 +60,6 @@ attributes:
     platforms: posix
     description: Any target where M(fleetsec.vmscape.vmscape_facts) runs (Linux on x86).
 options:
-  facts:
-    description:
-      - The C(ansible_facts.vmscape) dictionary to plan on.
-      - Defaults to the host's gathered C(ansible_facts.vmscape).
-    type: dict
   root:
     description:
       - Gather facts from this directory instead of C(/) (a captured host snapshot), by running
@@ -109,6 +112,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+facts_source:
+  description:
+    - V(gathered) when vmscape_facts ran for this task, V(given) when facts observed earlier in this run
+      for this host were used.
+  returned: success
+  type: str
+  sample: gathered
+facts_note:
+  description: Why the facts at hand (O(facts), or C(ansible_facts.vmscape)) were not used.
+  returned: when facts were at hand but not observed in this run for this host
+  type: str
+  sample: "the facts at hand were not used (observed in another run ..., e.g. kept by a fact cache); observed again"
 msg:
   description: One-line summary of the plan.
   returned: success
@@ -180,8 +195,21 @@ plan:
       description: V(btb), V(bhi), V(unaffected), V(unknown) or V(guest).
       type: str
     kernels:
-      description: Generation (G0 to G3) and CPU-list verdict of the running and next-boot kernels.
+      description:
+        - Per kernel (C(running), C(next_boot)) its release, upstream version, C(generation) (G0 to G3;
+          C(G1|G2) when the evidence leaves several, listed in C(generations)), C(knows_vmscape) and
+          C(lists_cpu) (true, false or null when unknown).
       type: dict
+    evidence:
+      description:
+        - Per question the plan asked (C(next_boot_is_running), C(running_knows_vmscape), C(next_boot_knows_vmscape),
+          C(next_boot_generation), C(next_boot_lists_cpu), C(guest), C(ibpb), C(bhi_ctrl), C(ibpb_on_vmexit), ...)
+          its C(value), the C(source) it rests on (V(sysfs), V(cpuinfo_bugs), V(probe), V(tables), V(version),
+          V(cpuinfo), V(cpuid), V(boot_config) or V(unknown)) and a C(detail) naming the evidence or what is missing.
+      type: dict
+    observation_id:
+      description: C(observation.id) of the facts the plan was made from.
+      type: str
     policy:
       description: The policy applied.
       type: dict

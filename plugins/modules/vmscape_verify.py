@@ -21,6 +21,10 @@ description:
   - Without a reboot, a host whose plan needed one is reported V(pending); a host that needed none
     must already report the expected string.
   - Hosts whose plan is V(blocked) or V(kernel_upgrade) are reported as such, not failed.
+  - With O(rebooted=true) O(facts) are never used; what the kernel reports after the reboot is observed
+    after the reboot.
+extends_documentation_fragment:
+  - fleetsec.vmscape.observed_facts
 author:
   - fleetsec engineering (@fleetsec)
 attributes:
@@ -55,9 +59,6 @@ options:
     description: Whether the host was rebooted to apply the plan.
     type: bool
     default: false
-  facts:
-    description: Facts to verify instead of gathering fresh ones.
-    type: dict
   root:
     description: Passed to M(fleetsec.vmscape.vmscape_facts).
     type: path
@@ -72,6 +73,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+facts_source:
+  description:
+    - V(gathered) when vmscape_facts ran for this task, V(given) when facts observed earlier in this run
+      for this host were used.
+  returned: success
+  type: str
+  sample: gathered
+facts_note:
+  description: Why the facts at hand (O(facts), or C(ansible_facts.vmscape)) were not used.
+  returned: when facts were at hand but not observed in this run for this host
+  type: str
+  sample: "the facts at hand were not used (observed in another run ..., e.g. kept by a fact cache); observed again"
 verify:
   description: The verdict; also returned as C(ansible_facts.vmscape_verify).
   returned: success

@@ -49,6 +49,8 @@ class FleetReport:
         if isinstance(result.get("verify"), Mapping):
             rec["verify"] = dict(result["verify"])
             return
+        if (rec.get("verify") or {}).get("status") == "fail":
+            return  # the reboot play's rescue re-raising a failed verification: that stays the result
         rec["error"] = {"task": task, "msg": str(result.get("msg") or result.get("stderr") or "failed")}
 
     def unreachable(self, host: str, task: str, result: Mapping) -> None:
@@ -184,6 +186,8 @@ def _why(rec: Mapping, plan: Mapping, verify: Mapping) -> str:
     reboot = rec.get("reboot") or {}
     if reboot.get("status") in ("pending", "would_reboot") and reboot.get("reason"):
         parts.append(reboot["reason"])
+    if isinstance(reboot.get("drain"), Mapping) and reboot["drain"].get("note"):
+        parts.append(reboot["drain"]["note"])
     if not parts and plan and plan.get("action") in ("blocked", "kernel_upgrade"):
         parts.append((plan.get("reasons") or [""])[-1])
     seen = []

@@ -222,3 +222,17 @@ def listed_by_branch(version: Version | None, vendor: str | None, family: int, m
     if vendor in (AMD, HYGON):
         return family not in missing["amd_families"]
     return model not in missing["intel_models"]
+
+
+def listed_by_every_branch(vendor: str | None, family: int, model: int) -> bool:
+    """Whether every CPU list the facts document knows (facts §4: the newest list and each older
+    stable branch's shorter one) marks this CPU affected. Then a kernel that knows VMSCAPE lists it
+    whichever of those lists its (distribution) backport carries."""
+    if not classify_cpu(vendor, family, model).affected:
+        return False
+    for missing in BRANCH_MISSING.values():
+        if vendor in (AMD, HYGON) and family in missing["amd_families"]:
+            return False
+        if vendor == INTEL and model in missing["intel_models"]:
+            return False
+    return True

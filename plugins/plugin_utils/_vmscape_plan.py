@@ -2,37 +2,43 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The VMSCAPE decision: facts in, plan out. Pure (no I/O), controller side.
 
-``make_plan(facts, policy)`` takes ``ansible_facts.vmscape`` (docs/facts-schema.md) and the
-operator policy and returns the plan fields of DESIGN.md. The decision follows facts §6; the
-prediction of what a kernel prints is ``_vmscape_kernel_model.predict``; which kernels know
-what is ``_vmscape_kernel_table``.
+``make_plan(facts, policy)`` takes ``ansible_facts.vmscape`` (docs/facts-schema.md, checked by
+``_vmscape_facts_schema``) and the operator policy and returns the plan fields of DESIGN.md. The
+decision follows facts §6; what each question's answer rests on is ``_vmscape_evidence`` (the
+evidence order of docs/DESIGN.md); the prediction of what a kernel prints is
+``_vmscape_kernel_model.predict``; which kernels know what is ``_vmscape_kernel_table``.
+
+Missing evidence never becomes a more confident answer. Every question the evidence leaves open
+(a distribution backport's generation, whether a kernel's list has the CPU, whether retbleed/SRSO
+use IBPB, guest or not, IBPB or not, BHI_CTRL) is a set of candidate answers; the plan predicts
+the kernel's string in every combination ("world") and commits to a value only when all worlds
+agree on what the kernel will print. Otherwise it is ``blocked``, naming what is missing.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_evidence as ev
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_facts_schema import (
+    Observed,
+    PlanError,
+    read_facts,
+)
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_model import (
     CpuCaps,
-    ibpb_elsewhere,
     parse_effects,
     predict,
 )
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_table import (
     BHB_EXIT,
-    G0,
-    G1,
-    G2,
     G3,
     IBPB_EXIT,
     IBPB_VMEXIT,
     VULNERABLE,
-    branch_of,
     classify_cpu,
-    generation_from_version,
-    listed_by_branch,
-    parse_version,
 )
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import (
     MODE_VALUE,
@@ -40,130 +46,98 @@ from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy i
     validate_policy,
 )
 
+__all__ = ["ACTIONS", "MITIGATED", "PlanError", "make_plan"]
+
 ACTIONS = ("none", "set", "kernel_upgrade", "blocked")
 MITIGATED = (IBPB_EXIT, IBPB_VMEXIT, BHB_EXIT)
-
-
-class PlanError(ValueError):
-    """The facts cannot be planned on; the message names the offending field."""
-
-
-# --- reading the facts ---------------------------------------------------------------------
-
-
-def _get(facts: Mapping, path: str, kinds, required: bool = True):
-    cur = facts
-    for part in path.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            if required:
-                raise PlanError(f"facts.{path}: missing (is this the output of fleetsec.vmscape.vmscape_facts?)")
-            return None
-        cur = cur[part]
-    if cur is None and not required:
-        return None
-    if not isinstance(cur, kinds) or (isinstance(cur, bool) and bool not in _as_tuple(kinds)):
-        raise PlanError(f"facts.{path}: expected {_kind_names(kinds)}, got {cur!r}")
-    return cur
-
-
-def _as_tuple(kinds):
-    return kinds if isinstance(kinds, tuple) else (kinds,)
-
-
-def _kind_names(kinds) -> str:
-    return " or ".join(k.__name__ for k in _as_tuple(kinds))
-
-
-def _params(tokens, where: str) -> list[tuple[str, str | None]]:
-    if not isinstance(tokens, list):
-        raise PlanError(f"{where}: expected a list of tokens, got {tokens!r}")
-    out = []
-    for i, tok in enumerate(tokens):
-        if not isinstance(tok, Mapping) or not isinstance(tok.get("name"), str):
-            raise PlanError(f"{where}[{i}]: expected a token with a name, got {tok!r}")
-        value = tok.get("value")
-        if value is not None and not isinstance(value, str):
-            raise PlanError(f"{where}[{i}]: value must be a string or null, got {value!r}")
-        out.append((tok["name"], value))
-    return out
 
 
 def _is(name: str, key: str) -> bool:
     return name.replace("-", "_") == key
 
 
-@dataclass
-class KernelView:
-    """What the plan knows about one kernel (running or next boot)."""
-
-    label: str
-    release: str | None
-    version: str | None
-    generation: str | None
-    listed: bool | None = None
-    reasons: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {
-            "release": self.release,
-            "version": self.version,
-            "generation": self.generation,
-            "lists_cpu": self.listed,
-        }
+# --- worlds: every combination of the answers the evidence leaves open -------------------------
 
 
-def _kernel_view(label, release, version, knows, bhb, cpu) -> KernelView:
-    v = parse_version(version)
-    by_version = generation_from_version(v)
-    view = KernelView(label, release, version, None)
-    name = f"{label} kernel {release or '?'}" + (f" (upstream {version})" if version else "")
-    if bhb is True:
-        view.generation = G3
-        view.reasons.append(f"{name} carries the BHB series (G3: vmscape=auto/on select BHB clear)")
-    elif knows is False:
-        view.generation = G0
-        view.reasons.append(f"{name} does not know VMSCAPE (no vmscape= parameter, no sysfs file)")
-    elif knows is True:
-        if by_version in (G1, G2):
-            view.generation = by_version
-        else:
-            view.generation = G1
-            view.reasons.append(
-                f"{name}: the probe found VMSCAPE support that the upstream version "
-                f"{'is unknown for' if v is None else 'predates'}; assuming a distribution backport with G1 behaviour"
-            )
-    elif by_version is not None:
-        view.generation = by_version
-        view.reasons.append(f"{name}: support not probed; generation {by_version} from the upstream version")
-    else:
-        view.reasons.append(f"{name}: neither the probe nor the version tells whether it knows VMSCAPE")
-    if view.generation not in (None, G0):
-        view.listed = listed_by_branch(v, cpu["vendor"], cpu["family"], cpu["model"])
-    return view
+@dataclass(frozen=True)
+class World:
+    generation: str
+    listed: bool
+    hypervisor: bool
+    ibpb: bool
+    bhi_ctrl: bool
+    vmexit: bool
+
+    def outcome(self, params) -> str | None:
+        caps = CpuCaps(listed=self.listed, hypervisor=self.hypervisor, ibpb=self.ibpb, bhi_ctrl=self.bhi_ctrl)
+        return predict(self.generation, caps, params, self.vmexit)
 
 
-def _cpu_summary(facts, cpu, hypervisor, bhi_ctrl, has_ibpb) -> dict:
-    """The CPU as reports show it (vendor/family/model/stepping, hex like the kernel's lists)."""
-    src = facts.get("cpu") or {}
-    stepping = src.get("stepping")
-    return {
-        "vendor": cpu["vendor"],
-        "family": cpu["family"],
-        "model": cpu["model"],
-        "stepping": stepping if isinstance(stepping, int) else None,
-        "id": f"{cpu['family']:#x}/{cpu['model']:#x}" + (f"/{stepping}" if isinstance(stepping, int) else ""),
-        "model_name": src.get("model_name"),
-        "microcode": src.get("microcode"),
-        "bhi_ctrl": bhi_ctrl,
-        "ibpb": has_ibpb,
-        "hypervisor": hypervisor,
-    }
+_BOTH = (True, False)
+# What each world variable is called in a reason, and which Answer it comes from.
+_WHAT = {
+    "generation": "which generation the kernel is",
+    "listed": "whether the kernel's CPU list has this CPU",
+    "hypervisor": "whether this is a guest",
+    "ibpb": "whether the CPU has IBPB",
+    "bhi_ctrl": "whether the CPU enumerates BHI_CTRL",
+    "vmexit": "whether retbleed/SRSO use IBPB",
+}
 
 
-# --- the plan ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unknowns:
+    """The candidate values per world variable and the evidence behind each."""
+
+    answers: dict  # variable -> ev.Answer
+
+    def candidates(self, var: str) -> tuple:
+        ans = self.answers[var]
+        if var == "generation":
+            return tuple(ans.value)
+        return _BOTH if ans.value is None else (bool(ans.value),)
+
+    def worlds(self) -> list[World]:
+        names = list(_WHAT)
+        return [
+            World(**dict(zip(names, combo, strict=True)))
+            for combo in itertools.product(*(self.candidates(n) for n in names))
+        ]
 
 
-def _target_for(value: str, vmexit: bool) -> tuple[str, ...]:
+def _outcomes(unknowns: Unknowns, params) -> dict:
+    return {w: w.outcome(params) for w in unknowns.worlds()}
+
+
+def _deciding(unknowns: Unknowns, outcomes: dict) -> list[str]:
+    """The open variables whose answer changes the outcome (the missing evidence that matters)."""
+    out = []
+    for var in _WHAT:
+        cands = unknowns.candidates(var)
+        if len(cands) < 2:
+            continue
+        for world, result in outcomes.items():
+            if any(outcomes[replace(world, **{var: c})] != result for c in cands):
+                out.append(var)
+                break
+    return out
+
+
+def _unknown_reason(unknowns: Unknowns, outcomes: dict, kernel: str) -> str:
+    seen = sorted({str(v) if v is not None else "(no vmscape file)" for v in outcomes.values()})
+    parts = [f"{_WHAT[v]}: {unknowns.answers[v].detail}" for v in _deciding(unknowns, outcomes)]
+    return f"the {kernel} could print any of {', '.join(repr(s) for s in seen)}; unknown " + "; ".join(parts)
+
+
+def _single(outcomes: dict):
+    values = set(outcomes.values())
+    return (True, values.pop()) if len(values) == 1 else (False, None)
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def _targets(value: str, vmexit: bool) -> tuple[str, ...]:
     """The strings that count as success for a written value (facts §3)."""
     if value == "off":
         return (VULNERABLE, IBPB_VMEXIT) if vmexit else (VULNERABLE,)
@@ -172,96 +146,114 @@ def _target_for(value: str, vmexit: bool) -> tuple[str, ...]:
     return (BHB_EXIT,) if value == "on" else (IBPB_EXIT,)
 
 
+def _cpu_summary(obs: Observed) -> dict:
+    """The CPU as reports show it (vendor/family/model/stepping, hex like the kernel's lists)."""
+    c = obs.cpu
+    ident = "/".join(f"{v:#x}" if v is not None else "?" for v in (c.family, c.model))
+    return {
+        "vendor": c.vendor,
+        "family": c.family,
+        "model": c.model,
+        "stepping": c.stepping,
+        "id": ident + (f"/{c.stepping}" if c.stepping is not None else ""),
+        "model_name": c.model_name,
+        "microcode": c.microcode,
+        "bhi_ctrl": c.bhi_ctrl,
+        "ibpb": c.ibpb,
+        "hypervisor": c.hypervisor,
+    }
+
+
+def _kernel_dict(view: ev.KernelEvidence) -> dict:
+    gens = list(view.generations.value)
+    return {
+        "release": view.release,
+        "version": view.version,
+        "generation": "|".join(gens),
+        "generations": gens,
+        "knows_vmscape": view.knows.value,
+        "lists_cpu": view.listed.value,
+    }
+
+
 def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
     """Return the plan for one host; raises PlanError/PolicyError on bad input."""
     pol = policy if isinstance(policy, Policy) else validate_policy(policy)
-    if not isinstance(facts, Mapping):
-        raise PlanError(f"facts: expected a mapping (ansible_facts.vmscape), got {type(facts).__name__}")
+    obs = read_facts(facts)
+    cpu = obs.cpu
 
-    cpu = {
-        "vendor": _get(facts, "cpu.vendor", str, required=False),
-        "family": _get(facts, "cpu.family", int),
-        "model": _get(facts, "cpu.model", int),
+    same = ev.same_build(obs)
+    running = ev.view(obs, running=True, same=same)
+    boot = ev.view(obs, running=False, same=same)
+    common = {
+        "hypervisor": ev.cpu_flag(obs, "hypervisor"),
+        "ibpb": ev.cpu_flag(obs, "ibpb"),
+        "bhi_ctrl": ev.bhi_ctrl(obs),
+        "vmexit": ev.ibpb_on_vmexit(obs),
     }
-    hypervisor = _get(facts, "cpu.hypervisor", bool)
-    has_ibpb = _get(facts, "cpu.ibpb", bool)
-    bhi_ctrl = _get(facts, "cpu.bhi_ctrl", bool, required=False)
-    bugs = _get(facts, "cpu.bugs", list, required=False) or []
-    sysfs = _get(facts, "sysfs", Mapping, required=False) or {}
-    run_params = _params(_get(facts, "cmdline.tokens", list), "facts.cmdline.tokens")
-    boot_tokens = _get(facts, "bootloader.tokens", list, required=False)
-    next_params = _params(boot_tokens, "facts.bootloader.tokens") if boot_tokens is not None else None
+    run_unknowns = Unknowns({"generation": running.generations, "listed": running.listed, **common})
+    boot_unknowns = Unknowns({"generation": boot.generations, "listed": boot.listed, **common})
 
-    reasons: list[str] = []
-    warnings: list[str] = []
-    cls = classify_cpu(cpu["vendor"], cpu["family"], cpu["model"])
-    reasons.append(cls.why + (" (running as a guest)" if hypervisor else ""))
-
-    # Running kernel: probe answers apply when it is also the next-boot kernel.
-    run_rel = _get(facts, "kernel.release", str, required=False)
-    boot_rel = _get(facts, "boot_kernel.release", str, required=False)
-    boot_is_running = bool(_get(facts, "boot_kernel.is_running", bool, required=False)) or (
-        boot_rel is not None and boot_rel == run_rel
-    )
-    run_knows = run_bhb = None
-    if boot_is_running:
-        run_knows = _get(facts, "boot_kernel.knows_vmscape", bool, required=False)
-        run_bhb = _get(facts, "boot_kernel.bhb_series", bool, required=False)
-    if run_knows is None and sysfs:
-        # Presence (not content) of the sysfs file tells whether the running kernel knows it.
-        run_knows = "vmscape" in sysfs
-    running = _kernel_view(
-        "running", run_rel, _get(facts, "kernel.version", str, required=False), run_knows, run_bhb, cpu
-    )
-    if boot_rel is None:
-        boot = running
-        boot_is_running = True
-        reasons.append("next-boot kernel unknown; assuming the running kernel boots again")
-    else:
-        boot = _kernel_view(
-            "next-boot",
-            boot_rel,
-            _get(facts, "boot_kernel.version", str, required=False),
-            _get(facts, "boot_kernel.knows_vmscape", bool, required=False),
-            _get(facts, "boot_kernel.bhb_series", bool, required=False),
-            cpu,
+    if cpu.family is None or cpu.model is None or cpu.vendor is None:
+        missing = [
+            k for k, v in (("vendor_id", cpu.vendor), ("cpu family", cpu.family), ("model", cpu.model)) if v is None
+        ]
+        cls_kind, cls_why = (
+            "unknown",
+            "CPU identity unknown: /proc/cpuinfo has no " + ", ".join(f"'{m}'" for m in missing) + " line",
         )
-    reasons.extend(running.reasons)
-    if boot is not running:
-        if not boot_is_running:
-            reasons.append(f"next boot changes kernel: {run_rel} -> {boot_rel}")
-        reasons.extend(boot.reasons)
+    else:
+        cls = classify_cpu(cpu.vendor, cpu.family, cpu.model)
+        cls_kind, cls_why = cls.kind, cls.why
+    hypervisor = cpu.hypervisor
+    reasons: list[str] = [cls_why + (" (running as a guest)" if hypervisor else "")]
+    warnings: list[str] = []
 
-    # A branch whose list the facts document does not give (distribution backport): the
-    # running kernel's cpuinfo "bugs" line shows whether it set the bug, unless force did.
-    run_forced = any(_is(n, "vmscape") and v == "force" for n, v in run_params)
-    can_use_bugs = not run_forced and not hypervisor
-    for view in {id(running): running, id(boot): boot}.values():
-        same_as_running = view is running or boot_is_running
-        if view.listed is None and view.generation not in (None, G0) and same_as_running and can_use_bugs:
-            view.listed = "vmscape" in bugs
+    evidence = {
+        "next_boot_is_running": same.as_dict(),
+        "running_knows_vmscape": running.knows.as_dict(),
+        "running_generation": running.generations.as_dict(),
+        "running_lists_cpu": running.listed.as_dict(),
+        "next_boot_knows_vmscape": boot.knows.as_dict(),
+        "next_boot_generation": boot.generations.as_dict(),
+        "next_boot_lists_cpu": boot.listed.as_dict(),
+        "guest": common["hypervisor"].as_dict(),
+        "ibpb": common["ibpb"].as_dict(),
+        "bhi_ctrl": common["bhi_ctrl"].as_dict(),
+        "ibpb_on_vmexit": common["vmexit"].as_dict(),
+    }
+    reasons.append(f"{running.name} knows VMSCAPE: {_yn(running.knows)}")
+    if same.value is not True:
+        reasons.append(same.detail)
+        reasons.append(f"{boot.name} knows VMSCAPE: {_yn(boot.knows)}")
+
+    # What the running kernel prints now, predicted without reading the vmscape file (facts §6).
+    observed_raw = (obs.sysfs or {}).get("vmscape")
+    observed_current = observed_raw.strip() if isinstance(observed_raw, str) else None
+    predicted_current = None
+    prediction_matches = None
+    if obs.cmdline is None:
+        reasons.append(f"cannot predict the running kernel's string: {obs.cmdline_reason}")
+    else:
+        run_out = _outcomes(run_unknowns, obs.cmdline)
+        known, predicted_current = _single(run_out)
+        if known:
+            prediction_matches = predicted_current == observed_current
+            if not prediction_matches and obs.sysfs is not None:
+                warnings.append(
+                    f"model disagrees with the running kernel: predicted {predicted_current!r}, "
+                    f"kernel reports {observed_current!r}"
+                )
+        else:
             reasons.append(
-                f"{view.label} kernel's CPU list is not in the facts document; cpuinfo bugs "
-                f"{'lists' if view.listed else 'does not list'} vmscape"
+                "cannot predict the running kernel's string: " + _unknown_reason(run_unknowns, run_out, running.name)
             )
-    vmexit = ibpb_elsewhere(sysfs.get("retbleed"), sysfs.get("spec_rstack_overflow"))
-    if vmexit:
+    if common["vmexit"].value:
         reasons.append("retbleed or SRSO already uses IBPB: the kernel reports IBPB on VMEXIT (facts §3)")
 
-    def caps(view: KernelView) -> CpuCaps:
-        listed = view.listed if view.listed is not None else cls.affected
-        return CpuCaps(listed=bool(listed), hypervisor=hypervisor, ibpb=has_ibpb, bhi_ctrl=bhi_ctrl)
-
-    predicted_current = None
-    if running.generation is not None:
-        predicted_current = predict(running.generation, caps(running), run_params, vmexit)
-    observed_raw = sysfs.get("vmscape")
-    observed_current = observed_raw.strip() if isinstance(observed_raw, str) else None
-
-    if next_params is None:
-        next_params = list(run_params)
-        reasons.append("next-boot cmdline not readable from the boot configuration; using the running cmdline")
-    next_params = [(n, v) for n, v in next_params if not _is(n, "BOOT_IMAGE")]
+    next_params = None
+    if obs.next_cmdline is not None:
+        next_params = [(n, v) for n, v in obs.next_cmdline if not _is(n, "BOOT_IMAGE")]
 
     plan = {
         "action": "none",
@@ -271,36 +263,42 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
         "expected_sysfs": None,
         "predicted_current": predicted_current,
         "observed_current": observed_current,
-        "prediction_matches": None,
+        "prediction_matches": prediction_matches,
         "reboot_required": False,
         "compliant": False,
         "config_in_place": None,
         "reasons": reasons,
         "warnings": warnings,
-        "cpu_class": "guest" if hypervisor else cls.kind,
-        "cpu": _cpu_summary(facts, cpu, hypervisor, bhi_ctrl, has_ibpb),
-        "kernels": {"running": running.as_dict(), "next_boot": boot.as_dict()},
+        "cpu_class": "guest" if hypervisor else cls_kind,
+        "cpu": _cpu_summary(obs),
+        "kernels": {"running": _kernel_dict(running), "next_boot": _kernel_dict(boot)},
+        "evidence": evidence,
+        "observation_id": obs.observation_id,
         "policy": {"mode": pol.mode, "allow_remove_mitigations_off": pol.allow_remove_mitigations_off},
     }
-    if running.generation is not None:
-        plan["prediction_matches"] = predicted_current == observed_current
-        if observed_current is not None and predicted_current != observed_current:
-            warnings.append(
-                f"model disagrees with the running kernel: predicted {predicted_current!r}, "
-                f"kernel reports {observed_current!r}"
-            )
 
-    unchanged = predict(boot.generation, caps(boot), next_params, vmexit) if boot.generation else None
+    unchanged_known, unchanged, unchanged_why = False, None, None
+    if next_params is None:
+        unchanged_why = f"the next boot's kernel parameters are unknown ({obs.next_cmdline_reason})"
+    elif boot.knows.value is None:
+        unchanged_why = f"whether {boot.name} knows VMSCAPE is unknown ({boot.knows.detail})"
+    else:
+        unchanged_outcomes = _outcomes(boot_unknowns, next_params)
+        unchanged_known, unchanged = _single(unchanged_outcomes)
+        if not unchanged_known:
+            unchanged_why = _unknown_reason(boot_unknowns, unchanged_outcomes, boot.name)
 
     def finish(action: str, expected: str | None) -> dict:
         plan["action"] = action
+        if action == "none" and not unchanged_known and unchanged_why:
+            reasons.append(f"what the next boot will print is unknown: {unchanged_why}")
         plan["expected_sysfs"] = expected
         if action in ("blocked", "kernel_upgrade") and plan["mode"] != "none":
             plan["wanted_mode"], plan["mode"] = plan["mode"], "none"
         if action in ("none", "set"):
             plan["compliant"] = observed_current == expected and observed_current is not None
             if action == "none" and expected is None and observed_current is None:
-                plan["compliant"] = True
+                plan["compliant"] = unchanged_known  # a kernel without the file, as predicted
         plan["reboot_required"] = action == "set" and observed_current != expected
         return plan
 
@@ -311,41 +309,71 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
     if hypervisor and pol.mode == "auto":
         reasons.append("guest (hypervisor flag): the kernel never sets the bug in a guest; nothing to do")
         return finish("none", unchanged)
-    if cls.kind == "unaffected" and pol.mode == "auto":
+    if hypervisor is None and pol.mode == "auto":
+        reasons.append(f"cannot tell a guest from bare metal ({cpu.flags_reason}); not changing anything")
+        return finish("blocked", unchanged)
+    if cls_kind == "unaffected" and pol.mode == "auto":
         reasons.append("CPU not affected: nothing to do")
         return finish("none", unchanged)
-    if cls.kind == "unknown" and pol.mode == "auto":
+    if cls_kind == "unknown" and pol.mode == "auto":
         reasons.append("unknown CPU: cannot decide safely; pin vmscape_mode for this host after checking it")
         return finish("blocked", unchanged)
-    # facts §6.2: a kernel without VMSCAPE cannot be configured.
-    if boot.generation is None:
-        reasons.append("cannot tell whether the next-boot kernel knows VMSCAPE; not changing anything")
-        return finish("blocked", unchanged)
-    if boot.generation == G0:
-        reasons.append("kernel upgrade required: the next-boot kernel has no VMSCAPE mitigation")
-        return finish("kernel_upgrade", None)
 
+    # The next boot must be known, bootable and its parameters readable before anything changes.
+    b = obs.boot
+    if b.release is None or b.source_reason:
+        reasons.append(f"the next-boot kernel is not known from the boot configuration: {b.source_reason}")
+        return finish("blocked", None)
+    if b.image_ok is False:
+        reasons.append(f"never rebooting into {b.release}: " + "; ".join(b.image_problems))
+        return finish("blocked", None)
+    if next_params is None:
+        reasons.append(f"the next boot's kernel parameters are unknown: {obs.next_cmdline_reason}")
+        return finish("blocked", None)
+
+    # facts §6.2: a kernel without VMSCAPE cannot be configured.
+    if boot.knows.value is False:
+        reasons.append(f"kernel upgrade required: the next-boot kernel has no VMSCAPE mitigation ({boot.knows.detail})")
+        return finish("kernel_upgrade", None)
+    if boot.knows.value is None:
+        reasons.append(f"cannot tell whether {boot.name} knows VMSCAPE; not changing anything: {boot.knows.detail}")
+        return finish("blocked", unchanged)
+
+    gens = tuple(boot.generations.value)
+    gen_text = "|".join(gens)
     # Choose the value (facts §6.3 - §6.5) or take the pinned one.
     if pol.mode == "auto":
-        if cls.kind == "bhi" and boot.generation == G3 and bhi_ctrl is True:
+        if cls_kind == "bhi" and gens == (G3,) and cpu.bhi_ctrl is True:
             mode, value = "bhb", "on"
             reasons.append("BHI-only CPU with BHI_CTRL on a G3 kernel: vmscape=on selects BHB clear (~1% cost)")
-        elif boot.listed is False:
+        elif boot.listed.value is False:
             mode, value = "force", "force"
             reasons.append(
-                f"the next-boot kernel's branch ({'.'.join(map(str, branch_of(parse_version(boot.version)) or ()))}) "
-                "does not list this CPU: vmscape=force; a newer kernel (6.12+) is the better fix"
+                f"{boot.name} does not list this CPU ({boot.listed.detail}): vmscape=force; "
+                "a newer kernel (6.12+) is the better fix"
+            )
+        elif boot.listed.value is None:
+            # facts §3: force sets the bug whether or not the list has the CPU, so the outcome
+            # does not depend on the list nobody could read.
+            mode, value = "force", "force"
+            reasons.append(
+                f"whether {boot.name} lists this CPU is unknown ({boot.listed.detail}): "
+                "vmscape=force mitigates either way"
             )
         else:
             mode, value = "ibpb", "ibpb"
-            if cls.kind == "bhi":
-                if boot.generation != G3:
+            if cls_kind == "bhi":
+                if G3 not in gens:
                     reasons.append(
                         "BHI-only CPU: BHB clear needs a kernel with the BHB series (G3); "
-                        f"this {boot.generation} kernel offers IBPB only: vmscape=ibpb"
+                        f"this {gen_text} kernel offers IBPB only: vmscape=ibpb"
                     )
-                elif bhi_ctrl is None:
-                    reasons.append("BHI_CTRL could not be read: cannot promise BHB clear; vmscape=ibpb")
+                elif gens != (G3,):
+                    reasons.append(f"BHI-only CPU: whether {boot.name} carries the BHB series is unknown: vmscape=ibpb")
+                elif cpu.bhi_ctrl is None:
+                    reasons.append(
+                        f"BHI_CTRL could not be read ({cpu.bhi_ctrl_reason}): cannot promise BHB clear; vmscape=ibpb"
+                    )
                 else:
                     reasons.append("CPU does not enumerate BHI_CTRL: BHB clear unavailable; vmscape=ibpb")
             else:
@@ -353,35 +381,39 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
     else:
         mode, value = pol.mode, MODE_VALUE[pol.mode]
         reasons.append(f"vmscape_mode pinned to {pol.mode} by policy: vmscape={value}")
-        if mode == "bhb" and (boot.generation != G3 or bhi_ctrl is not True):
+        if mode == "bhb" and (gens != (G3,) or cpu.bhi_ctrl is not True):
             reasons.append("vmscape_mode bhb needs a G3 kernel and a CPU with BHI_CTRL; not applicable here")
             return finish("blocked", unchanged)
 
     plan["mode"] = mode
     new_params = [(n, v) for n, v in next_params if not _is(n, "vmscape")] + [("vmscape", value)]
-    expected = predict(boot.generation, caps(boot), new_params, vmexit)
-    targets = _target_for(value, vmexit)
+
+    def hits(params) -> tuple[dict, bool]:
+        outs = _outcomes(boot_unknowns, params)
+        return outs, all(out in _targets(value, w.vmexit) for w, out in outs.items())
+
+    outcomes, ok = hits(new_params)
     remove: list[str] = []
-    if expected not in targets:
-        eff = parse_effects(boot.generation, new_params)
-        if eff.mitigations_off and pol.allow_remove_mitigations_off:
-            trial = [(n, v) for n, v in new_params if not _is(n, "mitigations")]
-            if predict(boot.generation, caps(boot), trial, vmexit) in targets:
-                remove = ["mitigations"]
-                new_params, expected = trial, predict(boot.generation, caps(boot), trial, vmexit)
-                reasons.append("mitigations=off is removed as vmscape_allow_remove_mitigations_off allows")
-    if expected not in targets:
-        eff = parse_effects(boot.generation, new_params)
+    if not ok and pol.allow_remove_mitigations_off and parse_effects(gens[0], new_params).mitigations_off:
+        trial = [(n, v) for n, v in new_params if not _is(n, "mitigations")]
+        trial_outcomes, trial_ok = hits(trial)
+        if trial_ok:
+            remove, new_params, outcomes, ok = ["mitigations"], trial, trial_outcomes, True
+            reasons.append("mitigations=off is removed as vmscape_allow_remove_mitigations_off allows")
+    known, expected = _single(outcomes)
+    if not known:
+        reasons.append(f"vmscape={value}: " + _unknown_reason(boot_unknowns, outcomes, boot.name))
+        return finish("blocked", unchanged)
+    if not ok:
+        eff = parse_effects(gens[0], new_params)
         if eff.mitigations_off:
             reasons.append(
-                f"mitigations=off on this {boot.generation} kernel defeats vmscape={value}: reported, not changed "
+                f"mitigations=off on this {gen_text} kernel defeats vmscape={value}: reported, not changed "
                 "(set vmscape_allow_remove_mitigations_off to remove it)"
             )
         elif not eff.guest_host_vector:
-            reasons.append(
-                f"attack-vector control no_guest_host gates vmscape={value} on this {boot.generation} kernel"
-            )
-        elif not has_ibpb and value != "on":
+            reasons.append(f"attack-vector control no_guest_host gates vmscape={value} on this {gen_text} kernel")
+        elif cpu.ibpb is False and value != "on":
             reasons.append("the CPU lacks IBPB (old microcode): update the microcode first")
         else:
             reasons.append(f"vmscape={value} would give {expected!r} on this kernel")
@@ -394,3 +426,8 @@ def make_plan(facts: Mapping, policy: Mapping | Policy | None = None) -> dict:
     plan["next_boot_cmdline"] = " ".join(n if v is None else f"{n}={v}" for n, v in new_params)
     reasons.append(f"expect after boot: {expected!r}")
     return finish("set", expected)
+
+
+def _yn(answer: ev.Answer) -> str:
+    word = {True: "yes", False: "no", None: "unknown"}[answer.value]
+    return f"{word} ({answer.source}: {answer.detail})"

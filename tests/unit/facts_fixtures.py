@@ -155,6 +155,15 @@ VULNS_SKX_61 = {
     "vmscape": "Mitigation: IBPB before exit to userspace",
 }
 
+# The first lines of a real modules.dep (depmod): the snapshot's /lib/modules/<release>, which a
+# kernel needs to boot a hypervisor (its storage and network drivers are modules).
+MODULES_DEP = (
+    "kernel/arch/x86/kvm/kvm.ko.xz: kernel/virt/lib/irqbypass.ko.xz\n"
+    "kernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz kernel/virt/lib/irqbypass.ko.xz\n"
+    "kernel/arch/x86/kvm/kvm-amd.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz kernel/virt/lib/irqbypass.ko.xz\n"
+    "kernel/virt/lib/irqbypass.ko.xz:\n"
+)
+
 GRUB_CFG_DEBIAN = (DATA / "grub" / "debian12-submenu.cfg.in").read_text()
 
 
@@ -206,6 +215,7 @@ def build_debian12_skylake(root: Path) -> Path:
         "Configuration\n#\nCONFIG_CPU_MITIGATIONS=y\nCONFIG_MITIGATION_VMSCAPE=y\nCONFIG_MITIGATION_SRSO=y\n",
     )
     write(root, "boot/initrd.img-" + rel, b"")
+    write(root, f"lib/modules/{rel}/modules.dep", MODULES_DEP)
     write(
         root,
         "etc/default/grub",
@@ -294,6 +304,7 @@ def build_rhel9_bls_epyc(root: Path) -> Path:
                 f"{rel} (mockbuild@x86-64-01) #1 SMP PREEMPT_DYNAMIC",
             ),
         )
+        write(root, f"lib/modules/{rel}/modules.dep", MODULES_DEP)
     write(root, "boot/vmlinuz-0-rescue-" + mid, make_bzimage(compress("gzip", make_elf(OLD_STRINGS))))
     return root
 

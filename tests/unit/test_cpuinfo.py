@@ -80,7 +80,9 @@ def test_truncated_last_stanza_is_dropped_with_warning():
 def test_truncated_only_stanza_keeps_complete_lines():
     cpu, warnings = parse("intel-truncated-only.txt")
     assert cpu["family"] == 6 and cpu["model"] == 85
-    assert cpu["flags"] == []  # the cut flags line is not trusted
+    # the cut flags line is not trusted: unknown, not "no flags" (so not "no hypervisor flag")
+    assert cpu["flags"] is None and cpu["hypervisor"] is None and cpu["ibpb"] is None
+    assert cpu["flags_reason"] == "/proc/cpuinfo: boot CPU has no 'flags' line"
     assert any("only processor stanza is truncated" in w for w in warnings)
 
 
@@ -129,3 +131,22 @@ def test_missing_identity_lines_warn():
     cpu, warnings = parse_cpuinfo("processor\t: 0\nflags\t: fpu\n\n")
     assert cpu["vendor"] is None and cpu["family"] is None and cpu["model"] is None
     assert any("'vendor_id'" in w for w in warnings)
+
+
+def test_absent_bugs_line_is_unknown_not_empty():
+    """x86 kernels print "bugs\t\t:" even with no bug set; a stanza without it was cut or edited."""
+    cpu, warnings = parse_cpuinfo(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t: 85\nflags\t: fpu ibpb\n\n"
+    )
+    assert cpu["bugs"] is None
+    assert cpu["bugs_reason"] == "/proc/cpuinfo: boot CPU has no 'bugs' line"
+    assert cpu["bugs_reason"] in warnings
+    assert (cpu["flags"], cpu["flags_reason"], cpu["ibpb"], cpu["hypervisor"]) == (["fpu", "ibpb"], None, True, False)
+
+
+def test_present_empty_bugs_line_is_an_empty_list():
+    cpu, warnings = parse_cpuinfo(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t: 106\nflags\t: fpu\nbugs\t\t:\n\n"
+    )
+    assert (cpu["bugs"], cpu["bugs_reason"]) == ([], None)
+    assert warnings == []

@@ -69,8 +69,17 @@ def test_menu_tree_and_resolution():
 )
 def test_grub_default_by_index_id_title(tmp_path, default):
     boot, loader, warnings = find_boot_kernel(debian_root(tmp_path, default), "6.1.0-56-amd64")
-    assert boot == {"release": "6.1.0-55-amd64", "source": "grub_cfg", "image": "/boot/vmlinuz-6.1.0-55-amd64"}
-    assert loader == {"backend": "grub", "configured_cmdline": CMD_56 + " mitigations=off"}
+    assert boot == {
+        "release": "6.1.0-55-amd64",
+        "source": "grub_cfg",
+        "image": "/boot/vmlinuz-6.1.0-55-amd64",
+        "source_reason": None,
+    }
+    assert loader == {
+        "backend": "grub",
+        "configured_cmdline": CMD_56 + " mitigations=off",
+        "configured_cmdline_reason": None,
+    }
     assert warnings == []
 
 
@@ -149,8 +158,13 @@ def test_bls_sorted_newest_first(tmp_path):
     for v in ("5.14.0-427.el9.x86_64", "5.14.0-570.el9.x86_64", "5.14.0-503.el9.x86_64"):
         bls(tmp_path, f"mid-{v}", v, "root=/dev/sda2 ro")
     boot, loader, _w = find_boot_kernel(str(tmp_path), None)
-    assert boot == {"release": "5.14.0-570.el9.x86_64", "source": "bls", "image": "/boot/vmlinuz-5.14.0-570.el9.x86_64"}
-    assert loader == {"backend": "grubby", "configured_cmdline": "root=/dev/sda2 ro"}
+    assert boot == {
+        "release": "5.14.0-570.el9.x86_64",
+        "source": "bls",
+        "image": "/boot/vmlinuz-5.14.0-570.el9.x86_64",
+        "source_reason": None,
+    }
+    assert loader == {"backend": "grubby", "configured_cmdline": "root=/dev/sda2 ro", "configured_cmdline_reason": None}
     # index 2 = the oldest
     write(tmp_path, "boot/grub2/grubenv", grubenv(saved_entry="2"))
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
@@ -168,7 +182,11 @@ def test_bls_saved_entry_id_and_kernelopts(tmp_path):
     bls(tmp_path, "mid-4.18.0-560.el8_10.x86_64", "4.18.0-560.el8_10.x86_64", "$kernelopts")
     boot, loader, _w = find_boot_kernel(str(tmp_path), None)
     assert boot["release"] == "4.18.0-553.el8_10.x86_64" and boot["source"] == "grubenv_saved"
-    assert loader == {"backend": "grubenv", "configured_cmdline": "root=/dev/mapper/rl-root ro quiet"}
+    assert loader == {
+        "backend": "grubenv",
+        "configured_cmdline": "root=/dev/mapper/rl-root ro quiet",
+        "configured_cmdline_reason": None,
+    }
 
 
 def test_systemd_boot_default_glob(tmp_path):
@@ -181,8 +199,17 @@ def test_systemd_boot_default_glob(tmp_path):
         )
         write(tmp_path, f"efi/mid/{rel}/linux", b"x")
     boot, loader, _w = find_boot_kernel(str(tmp_path), None)
-    assert boot == {"release": "6.1.0-56-amd64", "source": "systemd_boot", "image": "/efi/mid/6.1.0-56-amd64/linux"}
-    assert loader == {"backend": "systemd-boot", "configured_cmdline": "root=/dev/vda1 ro"}
+    assert boot == {
+        "release": "6.1.0-56-amd64",
+        "source": "systemd_boot",
+        "image": "/efi/mid/6.1.0-56-amd64/linux",
+        "source_reason": None,
+    }
+    assert loader == {
+        "backend": "systemd-boot",
+        "configured_cmdline": "root=/dev/vda1 ro",
+        "configured_cmdline_reason": None,
+    }
     write(tmp_path, "efi/loader/loader.conf", "timeout 3\n")
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
     assert boot["release"] == "6.12.117+deb12-amd64"  # newest first without a default
@@ -196,14 +223,20 @@ def test_systemd_boot_entry_without_options_uses_etc_kernel_cmdline(tmp_path):
     assert boot["release"] == "6.12.117+deb12-amd64"
     assert loader["configured_cmdline"] == "root=/dev/vda1 ro vmscape=ibpb"
     assert any("@saved" in w for w in warnings)
+    # the default lives in EFI variables: the first entry is a guess, and the facts say so
+    assert "default @saved is kept in EFI variables" in boot["source_reason"]
 
 
 def test_newest_installed_fallback(tmp_path):
     for name in ("vmlinuz-6.1.0-9-amd64", "vmlinuz-6.1.0-56-amd64", "vmlinuz-0-rescue-abc", "vmlinuz-6.1.0-99.old"):
         write(tmp_path, "boot/" + name, b"x")
     boot, loader, _w = find_boot_kernel(str(tmp_path), "6.1.0-9-amd64")
+    assert boot["source_reason"].startswith("no boot loader configuration found (/boot/grub/grub.cfg; ")
+    assert boot["source_reason"].endswith(": guessed the newest installed kernel")
+    del boot["source_reason"]
     assert boot == {"release": "6.1.0-56-amd64", "source": "newest_installed", "image": "/boot/vmlinuz-6.1.0-56-amd64"}
-    assert loader == {"backend": "unknown", "configured_cmdline": None}
+    assert loader["configured_cmdline"] is None
+    assert loader["configured_cmdline_reason"].startswith("no boot loader configuration found")
     write(tmp_path, "usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", b"x")
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
     assert boot["image"] == "/usr/lib/modules/7.3.4+deb13-amd64/vmlinuz"
@@ -211,9 +244,11 @@ def test_newest_installed_fallback(tmp_path):
 
 def test_running_fallback(tmp_path):
     boot, _l, _w = find_boot_kernel(str(tmp_path), "6.18.44-fc")
-    assert boot == {"release": "6.18.44-fc", "source": "running", "image": None}
+    assert boot["source_reason"].endswith("and no installed kernel image found: assumed the running kernel")
+    assert (boot["release"], boot["source"], boot["image"]) == ("6.18.44-fc", "running", None)
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
-    assert boot == {"release": None, "source": None, "image": None}
+    assert (boot["release"], boot["source"], boot["image"]) == (None, None, None)
+    assert "the running kernel is unknown" in boot["source_reason"]
 
 
 def test_symlinks_resolved_inside_root(tmp_path):
@@ -239,3 +274,57 @@ def test_symlinks_resolved_inside_root(tmp_path):
 )
 def test_release_from_image(path, rel):
     assert release_from_image(path) == rel
+
+
+def test_saved_default_without_grubenv_is_a_guess(tmp_path):
+    """GRUB_DEFAULT=saved: the entry is in grubenv; without it the next boot is not known."""
+    root = debian_root(tmp_path, "${saved_entry}")
+    (tmp_path / "boot/grub/grubenv").unlink()
+    boot, _l, _w = find_boot_kernel(root, None)
+    assert boot["release"] == "6.1.0-56-amd64"  # what GRUB does without grubenv: entry 0 ...
+    assert boot["source_reason"] == (
+        "/boot/grub/grub.cfg takes the default entry from saved_entry in /boot/grub/grubenv, which is absent"
+    )  # ... but a pinned older kernel cannot be ruled out
+
+
+def test_absent_grubenv_rules_out_a_one_shot_entry(tmp_path):
+    """grub-reboot writes next_entry into grubenv: no grubenv, no one-shot entry."""
+    root = debian_root(tmp_path, "0")
+    (tmp_path / "boot/grub/grubenv").unlink()
+    boot, _l, _w = find_boot_kernel(root, None)
+    assert (boot["release"], boot["source_reason"]) == ("6.1.0-56-amd64", None)
+
+
+def test_unreadable_grubenv_leaves_the_one_shot_entry_unknown(tmp_path):
+    root = debian_root(tmp_path, "0")
+    env = tmp_path / "boot/grub/grubenv"
+    env.unlink()
+    env.mkdir()  # read() fails with EISDIR, as any unreadable file would
+    boot, _l, warnings = find_boot_kernel(root, None)
+    assert boot["source_reason"] == (
+        "/boot/grub/grub.cfg honours a one-shot next_entry from grubenv, which cannot be read"
+        " (/boot/grub/grubenv: Is a directory)"
+    )
+    assert "/boot/grub/grubenv: Is a directory" in warnings
+
+
+def test_el8_kernelopts_without_grubenv_is_unknown_not_empty(tmp_path):
+    write(tmp_path, "boot/grub2/grub.cfg", BLS_CFG)
+    bls(tmp_path, "mid-4.18.0-553.el8_10.x86_64", "4.18.0-553.el8_10.x86_64", "$kernelopts $tuned_params")
+    boot, loader, _w = find_boot_kernel(str(tmp_path), None)
+    assert loader["configured_cmdline"] is None
+    assert loader["configured_cmdline_reason"] == (
+        "BLS entry mid-4.18.0-553.el8_10.x86_64 takes $kernelopts, $tuned_params from /boot/grub2/grubenv,"
+        " which is absent"
+    )
+    assert "saved_entry in /boot/grub2/grubenv, which is absent" in boot["source_reason"]
+
+
+def test_bls_entries_without_grub_cfg_are_not_systemd_boot(tmp_path):
+    """RHEL's /boot/loader/entries belong to GRUB (blscfg): with grub.cfg gone the next boot is a
+    guess, not systemd-boot's first entry (systemd-boot is recognised by its loader.conf)."""
+    for v in ("5.14.0-503.el9.x86_64", "5.14.0-570.el9.x86_64"):
+        bls(tmp_path, f"mid-{v}", v, "root=/dev/sda2 ro")
+    boot, loader, _w = find_boot_kernel(str(tmp_path), "5.14.0-570.el9.x86_64")
+    assert (boot["source"], loader["backend"]) == ("newest_installed", "unknown")
+    assert "guessed the newest installed kernel" in boot["source_reason"]

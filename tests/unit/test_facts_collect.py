@@ -27,11 +27,13 @@ def schema():
 def assert_same_shape(facts):
     ref = schema()
     assert set(facts) == set(ref)
-    for section in ("cpu", "kernel", "boot_kernel", "cmdline", "bootloader"):
+    for section in ("observation", "cpu", "kernel", "boot_kernel", "cmdline", "bootloader"):
         assert set(facts[section]) == set(ref[section]), section
+    assert set(facts["boot_kernel"]["image_check"]) == set(ref["boot_kernel"]["image_check"])
     for tok in facts["cmdline"]["tokens"] or []:
         assert set(tok) == set(ref["cmdline"]["tokens"][0])
-    assert all(isinstance(v, (str, type(None))) for v in facts["sysfs"].values())
+    assert (facts["sysfs"] is None) is (facts["sysfs_reason"] is not None)
+    assert all(isinstance(v, (str, type(None))) for v in (facts["sysfs"] or {}).values())
     assert isinstance(facts["warnings"], list)
     json.dumps(facts)  # JSON-serialisable
 
@@ -45,7 +47,10 @@ def copy_snapshot(tmp_path, name):
 def test_debian_snapshot():
     facts = collect_facts(str(SNAPSHOTS / "debian12-skylake"))
     assert_same_shape(facts)
-    assert facts["schema"] == 1 and facts["warnings"] == []
+    assert facts["schema"] == 2 and facts["warnings"] == []
+    obs = facts["observation"]
+    assert len(obs["id"]) == 32 and obs["boot_id"] is None and obs["run"] is None  # run: set on the controller
+    assert obs["id"] != collect_facts(str(SNAPSHOTS / "debian12-skylake"), probe_image="never")["observation"]["id"]
     cpu = facts["cpu"]
     assert (cpu["vendor"], cpu["family"], cpu["model"], cpu["stepping"]) == ("GenuineIntel", 6, 85, 4)
     assert (cpu["bhi_ctrl"], cpu["bhi_ctrl_source"], cpu["bhi_ctrl_reason"]) == (False, "cpuid_device", None)
@@ -161,11 +166,25 @@ def test_missing_everything_but_cpuinfo(tmp_path):
     facts = collect_facts(str(tmp_path))
     assert_same_shape(facts)
     assert facts["kernel"]["release"] is None
-    assert facts["cmdline"] == {"raw": None, "tokens": None, "init_args": None}
+    assert facts["cmdline"] == {
+        "raw": None,
+        "tokens": None,
+        "init_args": None,
+        "reason": "/proc/cmdline: absent or unreadable; running cmdline unknown",
+    }
     assert facts["boot_kernel"]["release"] is None
-    assert facts["bootloader"] == {"backend": "unknown", "configured_cmdline": None, "tokens": None}
+    assert facts["boot_kernel"]["image_check"] == {
+        "ok": None,
+        "problems": ["the next-boot kernel is unknown"],
+        "size": None,
+        "modules_dir": None,
+    }
+    assert facts["bootloader"]["configured_cmdline"] is None and facts["bootloader"]["tokens"] is None
+    assert facts["bootloader"]["configured_cmdline_reason"].startswith("no boot loader configuration found")
     assert facts["cpu"]["bhi_ctrl_reason"] == "/dev/cpu/0/cpuid: absent in the snapshot root"
-    assert facts["sysfs"] == {}
+    # no vulnerabilities directory: unknown (null + reason), not an empty directory
+    assert facts["sysfs"] is None
+    assert facts["sysfs_reason"] == "/sys/devices/system/cpu/vulnerabilities: No such file or directory"
     assert len(facts["warnings"]) >= 3
 
 

@@ -229,14 +229,14 @@ def test_config_answers_knows_image_needed_only_for_g3(tmp_path):
 
 def test_unreadable_system_map(tmp_path, monkeypatch):
     write(tmp_path, "boot/System.map-" + REL, system_map([]))
-    real_open = open
+    real_open = kp._rootpath.open_regular
 
     def fake_open(path, *a, **k):
         if str(path).endswith("System.map-" + REL):
             raise PermissionError(13, "Permission denied")
         return real_open(path, *a, **k)
 
-    monkeypatch.setattr("builtins.open", fake_open)
+    monkeypatch.setattr(kp._rootpath, "open_regular", fake_open)  # every probe read opens through it
     r = kp.probe_kernel(str(tmp_path), REL, None, "auto")
     assert "System.map: /boot/System.map-6.1.0-56-amd64: Permission denied" in r["probe_errors"]
 

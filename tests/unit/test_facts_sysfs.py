@@ -27,7 +27,7 @@ def test_raw_strings_one_newline_stripped(tmp_path):
             "odd": b"two newlines\n\n",
         },
     )
-    values, warnings = read_vulnerabilities(str(tmp_path))
+    values, _reason, warnings = read_vulnerabilities(str(tmp_path))
     assert values == {
         "vmscape": "Mitigation: IBPB before exit to userspace",
         "retbleed": "Mitigation: untrained return thunk; SMT enabled with STIBP protection",
@@ -39,7 +39,7 @@ def test_raw_strings_one_newline_stripped(tmp_path):
 
 def test_binary_garbage(tmp_path):
     mk(tmp_path, {"vmscape": b"\xff\xfe\x00garbage\x01\n"})
-    values, warnings = read_vulnerabilities(str(tmp_path))
+    values, _reason, warnings = read_vulnerabilities(str(tmp_path))
     assert values["vmscape"] == "\\xff\\xfe\x00garbage\x01"
     assert any("not UTF-8" in w for w in warnings)
     assert any("control characters" in w for w in warnings)
@@ -47,20 +47,26 @@ def test_binary_garbage(tmp_path):
 
 def test_huge_file_is_capped(tmp_path):
     mk(tmp_path, {"vmscape": b"A" * (SIZE_CAP * 10)})
-    values, warnings = read_vulnerabilities(str(tmp_path))
+    values, _reason, warnings = read_vulnerabilities(str(tmp_path))
     assert values["vmscape"] == "A" * SIZE_CAP
     assert warnings == ["/sys/devices/system/cpu/vulnerabilities/vmscape: larger than 4096 bytes; truncated"]
 
 
-def test_missing_directory(tmp_path):
-    values, warnings = read_vulnerabilities(str(tmp_path))
-    assert values == {}
-    assert warnings and warnings[0].startswith("/sys/devices/system/cpu/vulnerabilities: ")
+def test_missing_directory_is_unknown_not_empty(tmp_path):
+    values, reason, warnings = read_vulnerabilities(str(tmp_path))
+    assert values is None
+    assert reason == "/sys/devices/system/cpu/vulnerabilities: No such file or directory"
+    assert warnings == [reason]
+
+
+def test_present_empty_directory_is_an_empty_mapping(tmp_path):
+    mk(tmp_path, {})
+    assert read_vulnerabilities(str(tmp_path)) == ({}, None, [])
 
 
 def test_absent_file_means_absent_key(tmp_path):
     mk(tmp_path, {"retbleed": b"Not affected\n"})
-    values, _w = read_vulnerabilities(str(tmp_path))
+    values, _reason, _w = read_vulnerabilities(str(tmp_path))
     assert "vmscape" not in values
 
 
@@ -69,7 +75,7 @@ def test_subdirectory_ignored_and_unreadable_is_null(tmp_path):
     (d / "subdir").mkdir()
     bad = d / "spectre_v2"
     os.symlink(d / "missing-target", bad)  # dangling: open fails like an unreadable file
-    values, warnings = read_vulnerabilities(str(tmp_path))
+    values, _reason, warnings = read_vulnerabilities(str(tmp_path))
     assert values["vmscape"] == "Vulnerable"
     assert "subdir" not in values
     assert values["spectre_v2"] is None
@@ -78,6 +84,6 @@ def test_subdirectory_ignored_and_unreadable_is_null(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir("/" + VD), reason="no sysfs here")
 def test_this_machine():
-    values, _w = read_vulnerabilities("/")
+    values, _reason, _w = read_vulnerabilities("/")
     assert values, "a real sysfs has vulnerability files"
     assert all(isinstance(v, str) and not v.endswith("\n") for v in values.values())

@@ -88,6 +88,8 @@ def grub_tree(tmp_path, case="debian12-serial-vmscape-off"):
     root = copy_case(case, tmp_path)
     write(os.path.join(root, "usr", "sbin", "update-grub"), UPDATE_GRUB.format(root=root), 0o755)
     os.makedirs(os.path.join(root, "boot", "grub"))
+    # the kernel the generated entries boot: the module checks the menu's default entry boots it
+    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "MZ fake kernel image\n")
     subprocess.run([os.path.join(root, "usr", "sbin", "update-grub")], check=True)
     return root
 

@@ -34,6 +34,8 @@ GRUB_MAIN = os.path.join("etc", "default", "grub")
 
 def fake_update_grub(root, body):
     write(os.path.join(root, "usr", "sbin", "update-grub"), "#!/bin/sh\n" + body, 0o755)
+    # the kernel grub_cfg()'s entries boot (the module checks the default entry's image exists)
+    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "MZ fake kernel image\n")
 
 
 def grub_cfg(lines):
@@ -170,7 +172,9 @@ def test_snapshot_restore_removes_new_files_and_restores_old(tmp_path):
     (d / "b.conf").write_text("created")
     (tmp_path / "absent").write_text("created")
     assert snap.changed_paths() == sorted([str(d / "a.conf"), str(d / "b.conf"), str(tmp_path / "absent")])
-    assert snap.restore() == []
+    errors, removed, left = snap.restore()
+    assert errors == [] and left == []
+    assert removed == sorted([str(d / "b.conf"), str(tmp_path / "absent")])
     assert sorted(os.listdir(d)) == ["a.conf"] and (d / "a.conf").read_text() == "old"
     assert not (tmp_path / "absent").exists()
 
@@ -180,7 +184,8 @@ def test_regeneration_runs_and_its_output_is_checked(tmp_path, direct_regen):
     root = copy_case("debian12-serial-vmscape-off", tmp_path)
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     os.makedirs(os.path.dirname(cfg))
-    body = f"cat > {cfg} <<'EOF'\n{grub_cfg(['console=ttyS0 vmscape=ibpb', 'single console=ttyS0 vmscape=ibpb'])}EOF\n"
+    full = "console=tty0 console=ttyS0,115200n8 vmscape=ibpb"
+    body = f"cat > {cfg} <<'EOF'\n{grub_cfg([full, 'single ' + full])}EOF\n"
     fake_update_grub(root, body)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed, res["msg"]
@@ -215,7 +220,9 @@ def test_stale_generated_config_is_regenerated_without_file_changes(tmp_path, di
     run_module({"root": root, "params": {"vmscape": "ibpb"}, "regenerate": False})
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     write(cfg, grub_cfg(["console=ttyS0"]))
-    fake_update_grub(root, f"cat > {cfg} <<'EOF'\n{grub_cfg(['console=ttyS0 vmscape=ibpb'])}EOF\n")
+    fake_update_grub(
+        root, f"cat > {cfg} <<'EOF'\n{grub_cfg(['console=tty0 console=ttyS0,115200n8 vmscape=ibpb'])}EOF\n"
+    )
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed
     assert res["files"] == [] and res["regenerated"] and res["changed"]
@@ -321,10 +328,15 @@ def test_proxmox_regenerates_with_proxmox_boot_tool(tmp_path, monkeypatch):
 def test_systemd_boot_entries_are_checked_after_regeneration(tmp_path, direct_regen):
     root = copy_case("debian12-sdboot-multiline", tmp_path)
     os.makedirs(os.path.join(root, "lib", "modules", "6.1.0-28-amd64"))
-    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "")
+    write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "MZ fake kernel image\n")
     entry = os.path.join(root, "boot/efi/loader/entries/4c4e1b2a7d8f4e3c9b0a1f2e3d4c5b6a-6.1.0-28-amd64.conf")
-    # a kernel-install stand-in that copies /etc/kernel/cmdline into the entry, like 90-loaderentry
-    body = f'opts=$(tr -s "$IFS" " " < {root}/etc/kernel/cmdline)\nsed -i "s|^options .*|options    $opts|" {entry}\n'
+    esp_kernel = os.path.join(root, "boot/efi/4c4e1b2a7d8f4e3c9b0a1f2e3d4c5b6a/6.1.0-28-amd64")
+    # a kernel-install stand-in that copies the kernel to the ESP (90-loaderentry does) and
+    # /etc/kernel/cmdline into the entry
+    body = (
+        f"mkdir -p {esp_kernel} && cp {root}/boot/vmlinuz-6.1.0-28-amd64 {esp_kernel}/linux\n"
+        f'opts=$(tr -s "$IFS" " " < {root}/etc/kernel/cmdline)\nsed -i "s|^options .*|options    $opts|" {entry}\n'
+    )
     write(os.path.join(root, "usr", "sbin", "kernel-install"), "#!/bin/sh\n" + body, 0o755)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed, res["msg"]

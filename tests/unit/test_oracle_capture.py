@@ -137,6 +137,7 @@ def test_snapshot_root_layout(tmp_path, split):
     assert (root / "sys/devices/system/cpu/vulnerabilities/vmscape").read_text() == "Vulnerable\n"
     assert (root / "boot/vmlinuz-7.3.4+deb13-amd64").read_text() == "vmlinuz"
     assert (root / "usr/lib/modules/7.3.4+deb13-amd64/config").exists() is split
+    assert (root / "usr/lib/modules/7.3.4+deb13-amd64").is_dir()  # the next-boot kernel has its modules dir
     grub = (root / "boot/grub/grub.cfg").read_text()
     first = grub[grub.index("menuentry") :]
     assert "linux\t/boot/vmlinuz-7.3.4+deb13-amd64 console=ttyS0 panic=-1 vmscape=off\n" in first

@@ -42,3 +42,16 @@ def test_empty_host(tmp_path):
 
 def test_missing_proc_is_not_a_crash(tmp_path):
     assert running_guests(str(tmp_path / "nothing"))["count"] == 0
+
+
+def test_libvirt_driver_lock_is_not_a_domain(tmp_path):
+    # what libvirt 9.0 (Debian 12) left in its qemu run directory after its only domain was saved
+    # (virsh managedsave): driver.pid (the QEMU driver's lock), autostarted and directories; the
+    # domain's .xml and .pid were gone (seen on this machine's libvirtd, session mode)
+    lv = tmp_path / "run" / "libvirt" / "qemu"
+    for d in ("dbus", "passt", "slirp"):
+        (lv / d).mkdir(parents=True)
+    (lv / "driver.pid").write_text("4242")
+    (lv / "autostarted").write_text("")
+    out = running_guests(str(tmp_path))
+    assert out["libvirt_domains"] == [] and out["count"] == 0

@@ -153,3 +153,26 @@ def test_listed_by_branch(version, vendor, family, model, listed):
 )
 def test_classify_cpu(vendor, family, model, kind):
     assert kt.classify_cpu(vendor, family, model).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("vendor", "family", "model", "every"),
+    [
+        ("GenuineIntel", 6, 0x55, True),  # Skylake-SP: in the newest list and every branch's (facts §4)
+        ("GenuineIntel", 6, 0x97, True),  # Alder Lake: no branch row lacks it
+        ("GenuineIntel", 6, 0x8F, True),  # Sapphire Rapids
+        ("GenuineIntel", 6, 0xAF, False),  # Sierra Forest: missing from 6.1, 5.15, 5.10
+        ("GenuineIntel", 6, 0xAA, False),  # Meteor Lake-L: missing from 5.15, 5.10
+        ("GenuineIntel", 6, 0xAD, False),  # Granite Rapids: missing from 5.10
+        ("AuthenticAMD", 0x19, 0x11, True),  # Zen 3/4
+        ("AuthenticAMD", 0x1A, 0x02, False),  # Zen 5: missing from 6.6 and older
+        ("HygonGenuine", 0x18, 0x00, True),
+        ("GenuineIntel", 6, 0x6A, False),  # Ice Lake: in no list
+    ],
+)
+def test_listed_by_every_branch(vendor, family, model, every):
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_table import (
+        listed_by_every_branch,
+    )
+
+    assert listed_by_every_branch(vendor, family, model) is every

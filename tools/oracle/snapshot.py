@@ -7,6 +7,8 @@
 <root>/boot/vmlinuz-<rel>, System.map-<rel>, config-<rel>   hard links into the kernel cache
                                (copies across file systems); also usr/lib/modules/<rel>/ for the
                                6.19+ split packages (linux-binary-*), as Debian installs them
+<root>/usr/lib/modules/<rel>/  the kernel's modules directory (empty: the oracle initramfs needs no
+                               module), so the next-boot kernel passes vmscape_facts' image check
 <root>/boot/grub/grub.cfg      first menuentry boots that kernel with the captured cmdline
 <root>/etc/default/grub        GRUB_CMDLINE_LINUX = the captured cmdline
 
@@ -179,6 +181,7 @@ def write_root(capture: dict, root: str | os.PathLike, kernel=None) -> Path:
             _link(src, root / "boot" / f"{name}-{rel}")
             if split:
                 _link(src, root / "usr" / "lib" / "modules" / rel / name)
+        (root / "usr" / "lib" / "modules" / rel).mkdir(parents=True, exist_ok=True)
         cmdline = files["/proc/cmdline"].strip()
         _write(root, "/boot/grub/grub.cfg", grub_cfg(rel, cmdline))
         _write(
