@@ -16,7 +16,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_upgrade as up
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import gather_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import (
+    GATHERED,
+    gather_facts,
+    observed_facts,
+)
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
 
@@ -61,7 +65,14 @@ class ActionModule(ActionBase):
         self._args = args
         self._policy = {"mode": args["mode"], "allow_remove_mitigations_off": args["allow_remove_mitigations_off"]}
         self._t0 = time.monotonic()
-        plan, facts = args["plan"], args["facts"]
+        plan = args["plan"]
+        # Only facts observed in this run, on this host, are decided on (a fact cache's are not:
+        # _action_facts); otherwise they are observed again and the plan made again from them.
+        obs = observed_facts(self, task_vars, args["facts"], args["root"], args["probe_image"])
+        if obs["error"]:
+            result.update(failed=True, msg=f"vmscape_upgrade: {obs['error']}")
+            return result
+        facts = obs["facts"]
         record = {
             "status": up.NOT_NEEDED,
             "check_mode": bool(self._task.check_mode),
@@ -71,6 +82,9 @@ class ActionModule(ActionBase):
             "seconds": 0.0,
         }
         try:
+            if obs["source"] == GATHERED:
+                plan = make_plan(facts, self._policy)
+                record["reasons"].append(obs["note"] or "facts observed again")
             outcome = self._stage(plan, facts, record)
         except _Fault as exc:
             record["status"] = up.FAILED

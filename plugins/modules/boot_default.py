@@ -38,6 +38,16 @@ options:
     description: Keep a copy of each changed file (C(<file>.<pid>.<time>~)).
     type: bool
     default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for the host-wide lock that fleetsec.vmscape.kernel_cmdline also holds while it
+        changes the boot configuration (both edit C(/etc/default/grub)).
+    type: int
+    default: 300
+  regenerate_timeout:
+    description: Seconds update-grub (or grub-editenv, grubby) may run before it is killed.
+    type: int
+    default: 600
 attributes:
   check_mode:
     description: Reports what would change.
@@ -94,10 +104,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _command_runner, _run_lock
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
     diff_entry,
     execute,
+    find_tool,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_default import build_plan
 
@@ -109,19 +121,31 @@ def main():
             root=dict(type="path", default="/"),
             running=dict(type="str"),
             backup=dict(type="bool", default=True),
+            lock_timeout=dict(type="int", default=300),
+            regenerate_timeout=dict(type="int", default=600),
         ),
         supports_check_mode=True,
     )
     p = module.params
 
-    def runner(argv):
-        argv = list(argv)
-        if not os.path.isabs(argv[0]):
-            found = module.get_bin_path(argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
-            if found is None:
-                return 127, "", "%s: command not found" % argv[0]
-            argv[0] = found
-        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+    def make_runner(lock_fd):
+        def runner(argv):
+            argv = list(argv)
+            if not os.path.isabs(argv[0]):
+                found = find_tool("/", (argv[0],)) or module.get_bin_path(
+                    argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]
+                )
+                if found is None:
+                    return _command_runner.Result(argv, 127, "", "%s: command not found" % argv[0], False, 0.0, 0)
+                argv[0] = found
+            try:
+                return _command_runner.run(
+                    argv, p["regenerate_timeout"], pass_fds=(lock_fd,) if lock_fd is not None else ()
+                )
+            except OSError as e:
+                return _command_runner.Result(argv, 126, "", "%s: %s" % (argv[0], e.strerror or e), False, 0.0, 0)
+
+        return runner
 
     result = dict(changed=False, files=[], backups={}, diff=[])
     try:
@@ -137,10 +161,22 @@ def main():
     if module.check_mode:
         result["changed"] = bool(predicted) or bool(plan.steps)
         module.exit_json(**result)
+    # kernel_cmdline's host-wide lock: one writer of the boot configuration at a time
+    lock = _run_lock.RunLock(p["root"], p["lock_timeout"], "boot_default %s" % p["release"])
     try:
-        res = execute(plan, runner, backup=p["backup"], regenerate=True)
+        lock.__enter__()
+    except (_run_lock.LockBusy, _run_lock.LockError) as exc:
+        module.fail_json(msg="cannot make %s the next boot: %s" % (p["release"], exc), **result)
+    try:
+        plan, info = build_plan(p["root"], p["release"], p["running"])  # again, under the lock
+        if plan is None:
+            result.update(method=info["method"], files=[], diff=[])
+            module.exit_json(**result)
+        res = execute(plan, make_runner(lock.fd), backup=p["backup"], regenerate=True)
     except BootConfigError as exc:
         module.fail_json(msg="cannot make %s the next boot: %s" % (p["release"], exc), **result)
+    finally:
+        lock.__exit__(None, None, None)
     result["changed"] = True
     result["files"] = res["files"]
     result["backups"] = res["backups"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_default as bd
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _command_runner
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError, execute
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,10 +34,7 @@ sed -i "s|^   set default=\\"[^$]*\\"$|   set default=\\"$GRUB_DEFAULT\\"|" "$ro
 
 
 def runner(argv):
-    import subprocess
-
-    p = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return p.returncode, p.stdout, p.stderr
+    return _command_runner.run(argv, 60)
 
 
 @pytest.fixture
