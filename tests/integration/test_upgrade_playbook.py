@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,10 +93,12 @@ def test_check_mode_names_package_and_version_and_that_the_verdict_depends_on_it
     row, rec, _out = remediate(root, inv, env, "--check")
     assert row["result"] == "kernel_upgrade"
     assert rec["plan"]["upgrade"]["status"] == "would_install"
-    assert row["why"] == (
+    head, _sep, lists = row["why"].partition("; package lists as fetched ")
+    assert head == (
         f"would install {meta} {meta_version} (kernel {fixed['release']}); not downloaded in check mode: whether that "
         "kernel knows VMSCAPE is known only once its image is probed, so the final verdict depends on it"
     )
+    assert re.fullmatch(r"0 h \d+ min ago \(check mode does not refresh them\)", lists), row["why"]
 
 
 def test_snapshot_probes_the_downloaded_image_and_installs_nothing(offered, sets):

@@ -63,13 +63,15 @@ def _machine_status_uncached(extra: list[str]) -> list[str]:
 
 
 def extract_boot(deb: str, root: Path) -> list[str]:
-    """The package's /boot and /usr/lib/modules/<rel>/{vmlinuz,config} files, written under root."""
+    """The package's /boot and /usr/lib/modules/<rel>/{vmlinuz,config,modules.order,modules.builtin}
+    files, written under root (the modules directory must exist for a kernel to be bootable)."""
     tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True, check=True).stdout
     names = []
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
         for m in tar:
             name = m.name.lstrip("./")
-            if m.isreg() and (name.startswith("boot/") or re.match(r"^usr/lib/modules/[^/]+/(vmlinuz|config)$", name)):
+            keep = re.match(r"^usr/lib/modules/[^/]+/(vmlinuz|config|modules\.order|modules\.builtin)$", name)
+            if m.isreg() and (name.startswith("boot/") or keep):
                 dest = root / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(tar.extractfile(m).read())
