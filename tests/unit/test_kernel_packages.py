@@ -385,3 +385,19 @@ def test_rpm_queries_parse_the_formats_they_ask_for(tmp_path, monkeypatch):
     choice = up.choose(f, inv, {"max_probes": 3})
     assert [(c["package"], c["version"]) for c in choice["candidates"]] == [("kernel", "5.14.0-570.12.1.el9_6")]
     assert up.microcode_choice(f, inv)["status"] == "install"
+
+
+def test_lists_age_from_the_newest_list_file(tmp_path):
+    lists = tmp_path / "var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    assert kp.lists_age(str(tmp_path)) is None  # never fetched
+    (lists / "lock").write_text("")
+    (lists / "partial").mkdir()
+    assert kp.lists_age(str(tmp_path)) is None
+    old = lists / "deb.debian.org_debian_dists_trixie_main_binary-amd64_Packages"
+    new = lists / "_srv_lab-repo_repo_._Packages"
+    old.write_text("")
+    new.write_text("")
+    os.utime(old, (1000, 1000))
+    os.utime(new, (5000, 5000))
+    assert kp.lists_age(str(tmp_path), now=8600) == 3600
