@@ -118,3 +118,20 @@ def test_broken_repository(vm, tmp_path):
     assert "refreshing the package lists failed (a repository is unreachable or broken" in row["why"], row["why"]
     assert "/srv/no-such-mirror" in row["why"]
     unchanged(host, state)
+
+
+def test_installed_kernel_that_does_not_become_the_default(vm, tmp_path):
+    """Last: it installs the kernel (the fixture resets the disk afterwards). GRUB_DEFAULT pins
+    6.16.3 and vmscape_upgrade_set_default is false: the package installs, the next boot stays
+    6.16.3, the host fails with that reason and is not rebooted."""
+    host, state = vm
+    proc, row = remediate(tmp_path, "-e", "vmscape_upgrade_set_default=false")
+    assert proc.returncode != 0
+    assert row["result"] == "error"
+    assert "is installed but the next boot is still" in row["why"], row["why"]
+    assert f"the host keeps booting {state['release']}" in row["why"], row["why"]
+    with connect(host) as client:
+        assert run(client, "uname -r").strip() == state["release"]
+        grub = run(client, "cat /etc/default/grub")
+        assert "GRUB_DEFAULT=" in grub and state["release"] in grub.split("GRUB_DEFAULT=", 1)[1].split("\n", 1)[0]
+        assert len(installed_kernels(client)) == len(state["kernels"]) + 1
