@@ -790,7 +790,9 @@ def _kill(host: Host, pid: int) -> None:
             return
 
 
-def start_one(host: Host, base: dict, authorized_key: str, reset: bool, timeout: float) -> dict:
+def start_one(
+    host: Host, base: dict, authorized_key: str, reset: bool, timeout: float, provision_timeout: float | None = None
+) -> dict:
     t0 = time.monotonic()
     pid = running_pid(host)
     provisioned = False
@@ -803,7 +805,7 @@ def start_one(host: Host, base: dict, authorized_key: str, reset: bool, timeout:
         ensure_key(host.hostkey, f"lab-hostkey-{host.name}")
         for attempt in (1, 2):
             try:
-                provisioned = provision(host, base, authorized_key, timeout) or provisioned
+                provisioned = provision(host, base, authorized_key, provision_timeout or timeout) or provisioned
                 if reset or provisioned or not disk_current(host):
                     reset_disk(host)
                 host.serial_log.unlink(missing_ok=True)
@@ -843,7 +845,10 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     results, errors = [], []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        futures = {pool.submit(start_one, h, base, authorized_key, args.reset, args.timeout): h for h in hosts}
+        futures = {
+            pool.submit(start_one, h, base, authorized_key, args.reset, args.timeout, args.provision_timeout): h
+            for h in hosts
+        }
         for fut in concurrent.futures.as_completed(futures):
             try:
                 results.append(fut.result())
@@ -1046,6 +1051,14 @@ def main(argv: list[str] | None = None) -> int:
         "--parallel", type=int, default=int(os.environ.get("LAB_PARALLEL", "2")), help="hosts booting at once"
     )
     s.add_argument("--timeout", type=float, default=timeout, help="seconds per boot before giving up")
+    # The provisioning boot also regenerates the GRUB menu over every kernel of the image (and may
+    # purge one): 30 s of update-grub on an idle machine, 6 min seen at load average 30.
+    s.add_argument(
+        "--provision-timeout",
+        type=float,
+        default=float(os.environ.get("LAB_PROVISION_TIMEOUT", "1800")),
+        help="seconds the provisioning boot may take before giving up",
+    )
     s = sub.add_parser("stop", help="ACPI power-down, QEMU quit after --timeout")
     s.add_argument("hosts", nargs="*")
     s.add_argument("--force", action="store_true", help="quit QEMU at once (no guest shutdown)")
