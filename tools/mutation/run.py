@@ -54,6 +54,7 @@ PKG = Path("src/ansible_collections/fleetsec/vmscape")
 SUMMARY = REPO / "docs" / "mutation-score.json"
 EQUIVALENT = REPO / "tools" / "mutation" / "equivalent.yaml"
 TESTING_MD = REPO / "docs" / "testing.md"
+README = REPO / "README.md"
 MUTMUT_VERSION = "3.8.1"  # pinned in pyproject.toml ([project.optional-dependencies] mutation)
 TARGET = 90.0
 
@@ -400,6 +401,30 @@ def replace_section(text, name, body):
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
+def replace_inline(text, name, body, where):
+    """Replace what stands between ``<!-- name:begin -->`` and ``<!-- name:end -->`` on one line."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    m = re.search(re.escape(begin) + r"[^\n]*?" + re.escape(end), text)
+    if not m:
+        raise SystemExit(f"{where}: markers {begin} ... {end} (on one line) missing")
+    return text[: m.start()] + begin + body + end + text[m.end() :]
+
+
+def readme_line(summary):
+    """The one-line quote in README's testing section."""
+    t, rows = summary["totals"], summary["files"]
+    below = [f.rsplit("/", 1)[1] for f in FILES if f in rows and rows[f]["score"] < TARGET]
+    scores = [rows[f]["score"] for f in FILES if f in rows]
+    dates = sorted({rows[f]["run"][:10] for f in FILES if f in rows})
+    files = f"{len(rows)} files" if len(rows) == len(FILES) else f"{len(rows)} of the {len(FILES)} files"
+    line = (
+        f"{t['mutants']} mutants in {files}, {t['score']:.1f} % of the non-equivalent ones killed "
+        f"(per file {min(scores):.1f} to {max(scores):.1f} %; target 90 % per file"
+    )
+    line += f", not met by {', '.join(below)}" if below else ", met by every file"
+    return line + f"; {'runs' if len(dates) > 1 else 'run'} of {' to '.join(dates[:1] + dates[1:][-1:])})."
+
+
 def totals(rows):
     keys = ("mutants", "killed", "timeout", "survived", "no_tests", "not_checked", "other", "equivalent")
     t = {k: sum(r[k] for r in rows.values()) for k in keys}
@@ -480,7 +505,8 @@ def main(argv=None):
         text = replace_section(text, "mutation-score", table_md(summary))
         text = replace_section(text, "mutation-equivalents", equivalents_md(equivalents, used))
         TESTING_MD.write_text(text)
-        print(f"wrote {SUMMARY.relative_to(REPO)} and the mutation sections of {TESTING_MD.relative_to(REPO)}")
+        README.write_text(replace_inline(README.read_text(), "mutation-summary", readme_line(summary), README))
+        print(f"wrote {SUMMARY.relative_to(REPO)}, the mutation sections of {TESTING_MD.relative_to(REPO)}, README")
     if below:
         print(f"below the {TARGET:.0f} % target: {', '.join(below)}")
         return 1
