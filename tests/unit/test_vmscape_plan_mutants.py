@@ -291,3 +291,31 @@ def test_running_parameters_unknown():
     plan = make_plan(f)
     assert "cannot predict the running kernel's string: /proc/cmdline unreadable" in plan["reasons"]
     assert (plan["predicted_current"], plan["prediction_matches"]) == (None, None)
+
+
+def test_only_the_unknowns_that_change_the_string_are_named():
+    # facts §3: on a BTB-variant CPU (Skylake) BHI_CTRL plays no part, so its being unknown is not
+    # named, while the guest flag and IBPB (both unknown without a flags line) are
+    f = ibpb_now(bhi_ctrl=None)
+    f["cpu"].update(flags=None, flags_reason="/proc/cpuinfo: no flags line", hypervisor=None, ibpb=None)
+    plan = make_plan(f)
+    assert plan["reasons"][2] == (
+        "cannot predict the running kernel's string: the running kernel 6.1.0-56-amd64 could print any of "
+        "'Mitigation: IBPB before exit to userspace', 'Not affected', 'Vulnerable'; unknown whether this is a "
+        "guest: /proc/cpuinfo: no flags line; whether the CPU has IBPB: /proc/cpuinfo: no flags line"
+    )
+
+
+def test_a_kernel_that_may_have_no_vmscape_file_says_so():
+    # nothing tells whether the running kernel knows VMSCAPE (no sysfs, no bugs line, no probe, no
+    # version): it may be a G0 kernel without the file (facts §2)
+    f = facts(knows=None)
+    f.update(sysfs=None, sysfs_reason="/sys not mounted")
+    f["kernel"]["version"] = None
+    f["boot_kernel"].update(version=None, knows_vmscape=None)
+    reason = make_plan(f)["reasons"][2]
+    assert reason.startswith(
+        "cannot predict the running kernel's string: the running kernel 6.1.0-56-amd64 could print any of "
+        "'(no vmscape file)', 'Mitigation: IBPB before exit to userspace', 'Mitigation: IBPB on VMEXIT', "
+        "'Not affected'; unknown which generation the kernel is: "
+    )
