@@ -233,12 +233,25 @@ def diff_lines(diff):
     return removed, added
 
 
-def run_mutmut(work, jobs, files):
+def mutants_with_status(work, files, wanted):
+    """Names of the mutants of ``files`` whose last result was ``wanted`` (e.g. "timeout")."""
+    from mutmut.stats import status_by_exit_code
+
+    names = []
+    for f in files:
+        meta = work / "mutants" / PKG / (f + ".meta")
+        if meta.is_file():
+            codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+            names += [n for n, code in sorted(codes.items()) if status_by_exit_code.get(code) == wanted]
+    return names
+
+
+def run_mutmut(work, jobs, files, names=None):
     log = work / "mutmut.log"
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTEST_ADDOPTS", None)
     # naming the mutants re-runs them all, whatever an earlier run found
-    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *map(module_glob, files)]
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *(names or map(module_glob, files))]
     last = ""
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -441,6 +454,12 @@ def main(argv=None):
     p.add_argument("--fresh", action="store_true", help="rebuild the workspace (regenerate every mutant)")
     p.add_argument("--no-write", action="store_true", help="print the scores, leave docs/ alone")
     p.add_argument("--report-only", action="store_true", help="score an existing workspace, do not run mutmut")
+    p.add_argument(
+        "--rerun-timeouts",
+        action="store_true",
+        help="run again only the mutants whose last result was a timeout (a loaded machine can make a slow "
+        "test look like a hang; run this when it is quieter)",
+    )
     args = p.parse_args(argv)
 
     files = [m for arg in args.mutate for m in re.split(r"[,\s]+", arg) if m] or list(FILES)
@@ -454,7 +473,12 @@ def main(argv=None):
     if not args.report_only:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
         prepare(args.workdir, args.fresh)
-        run_mutmut(args.workdir, args.jobs, files)
+        names = None
+        if args.rerun_timeouts:
+            names = mutants_with_status(args.workdir, files, "timeout")
+            print(f"  {len(names)} mutant(s) that timed out last time", flush=True)
+        if names != []:
+            run_mutmut(args.workdir, args.jobs, files, names)
     wall = time.monotonic() - t0
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = os.getloadavg()
