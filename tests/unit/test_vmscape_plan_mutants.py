@@ -465,3 +465,15 @@ def test_unknown_retbleed_and_srso_leave_the_value_open():
         "userspace', 'Mitigation: IBPB on VMEXIT'; unknown whether retbleed/SRSO use IBPB: sysfs: /sys not mounted"
     )
     check(plan, action="blocked")
+
+
+def test_mitigations_off_on_a_backport_of_unknown_generation_blocks_and_keeps_the_prediction():
+    # facts §2/§3: mitigations=off defeats vmscape= on G1 but not on G2; a backport of unknown
+    # generation could do either, while today it prints "Vulnerable" whatever its generation
+    plan = make_plan(facts(version=None, cmdline="ro mitigations=off", sysfs={"vmscape": "Vulnerable"}))
+    assert plan["reasons"][-1] == (
+        "vmscape=ibpb: the next-boot kernel 6.1.0-56-amd64 could print any of 'Mitigation: IBPB before exit to "
+        "userspace', 'Vulnerable'; unknown which generation the kernel is: VMSCAPE here is a distribution backport "
+        "(upstream version unknown): which of G1, G2, G3 it behaves like (facts §2) is not known"
+    )
+    check(plan, action="blocked", expected_sysfs="Vulnerable", compliant=False)
