@@ -474,6 +474,6 @@ def test_mitigations_off_on_a_backport_of_unknown_generation_blocks_and_keeps_th
     assert plan["reasons"][-1] == (
         "vmscape=ibpb: the next-boot kernel 6.1.0-56-amd64 could print any of 'Mitigation: IBPB before exit to "
         "userspace', 'Vulnerable'; unknown which generation the kernel is: VMSCAPE here is a distribution backport "
-        "(upstream version unknown): which of G1, G2, G3 it behaves like (facts §2) is not known"
+        "(upstream version unknown): which of G1, G2 it behaves like (facts §2) is not known"
     )
     check(plan, action="blocked", expected_sysfs="Vulnerable", compliant=False)
