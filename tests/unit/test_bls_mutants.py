@@ -313,3 +313,159 @@ def test_regeneration_of_a_restore_checks_every_entry(tmp_path, monkeypatch):
         f"{root}/boot/grub2/grub.cfg is missing",
     ]
     assert warnings == []
+
+
+# --------------------------------------------------------------------------- applying and checking
+def apply(plan):
+    """Write what the plan's file steps predict (what the module's executor does with them)."""
+    for step in plan.steps:
+        with open(step.path, "wb") as f:
+            f.write(step.after)
+
+
+def regen_ready(root, monkeypatch):
+    """grub2-mkconfig under root; stand-in: the root counts as prepared for chroot (nothing runs)."""
+    write(root, "/usr/sbin/grub2-mkconfig", "#!/bin/sh\n")
+    os.chmod(os.path.join(root, "usr/sbin/grub2-mkconfig"), 0o755)
+    monkeypatch.setattr(_grub_defaults, "chroot_problem", lambda r: None)
+    for v in ("5.14.0-362.8.1.el9_3.x86_64", "5.14.0-284.30.1.el9_2.x86_64"):
+        write(root, f"/boot/vmlinuz-{v}", b"MZ" * 100)
+
+
+def test_the_check_after_the_change_names_each_wrong_file(tmp_path):
+    root = el9_root(tmp_path)
+    plan = build_plan(root, SET, "grubenv")
+    apply(plan)
+    assert plan.verify() == []
+    assert plan.expected_cmdline() == ["root=/dev/mapper/rl-root", "ro", "rhgb", "quiet", "vmscape=ibpb"]
+    new = plan.steps[2]
+    with open(new.path, "wb") as f:  # the value changed and another parameter replaced
+        f.write(new.after.replace(b"vmscape=ibpb", b"vmscape=off").replace(b"rhgb", b"nomodeset"))
+    add_entry(root, "5.14.0-570.el9.x86_64", "ro")  # appeared after the plan: not judged
+    add_entry(root, "5.14.0-1.el9.x86_64", None, name="z-no-options")
+    wrong = f"{new.path}: vmscape has the value 'off' (want 'ibpb')"
+    other = (
+        f"{new.path}: other parameters changed: 'root=/dev/mapper/rl-root ro rhgb quiet' -> "
+        "'root=/dev/mapper/rl-root ro nomodeset quiet'"
+    )
+    assert plan.verify() == [wrong, other]
+    assert plan.verify(strict=False) == [wrong]
+    with open(os.path.join(root, "etc/kernel/cmdline"), "w") as f:
+        f.write("root=x\n")
+    with open(os.path.join(root, "etc/default/grub"), "w") as f:
+        f.write("GRUB_TIMEOUT=5\n")
+    assert plan.verify() == [
+        wrong,
+        other,
+        "GRUB_CMDLINE_LINUX='' GRUB_CMDLINE_LINUX_DEFAULT='' on disk, planned 'rhgb quiet vmscape=ibpb' and ''",
+        f"{root}/etc/kernel/cmdline holds 'root=x', planned 'root=/dev/mapper/rl-root ro rhgb quiet vmscape=ibpb'",
+    ]
+    assert plan.verify(strict=False) == [wrong]  # defaults and kernel-install input: checked strictly only
+
+
+def test_the_check_of_kernelopts_names_grubenv(tmp_path, monkeypatch):
+    monkeypatch.setattr(_bls, "find_tool", lambda root, names: None)
+    root = el8_root(tmp_path)
+    plan = build_plan(root, SET, "grubenv")
+    apply(plan)
+    assert plan.verify() == []
+    env = os.path.join(root, "boot/grub2/grubenv")
+    write(root, "/boot/grub2/grubenv", env_block(kernelopts=EL9_OPTS + " vmscape=ibpb vmscape=off"))
+    twice = "vmscape occurs 2 times (want exactly once)"
+    # each entry takes $kernelopts (newest first), then grubenv itself
+    assert plan.verify() == [*(f"{e.real_path}: {twice}" for e in read_entries(root)), f"{env} kernelopts: {twice}"]
+
+
+def test_the_check_after_regeneration(tmp_path, monkeypatch):
+    root = el9_root(tmp_path)
+    regen_ready(root, monkeypatch)
+    plan = build_plan(root, SET, "grubenv")
+    env = os.path.join(root, "boot/grub2/grubenv")
+    assert [c.argv for c in plan.regen] == [["chroot", root, "grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]
+    assert plan.regen[0].touches[-1] == env
+    assert plan.regen[0].touch_globs == [(os.path.join(root, "boot/loader/entries"), "*.conf")]
+    apply(plan)
+    cfg = os.path.join(root, "boot/grub2/grub.cfg")
+    assert plan.verify_regen() == ([f"{cfg} is missing"], [])
+    write(root, "/boot/grub2/grub.cfg", " \n")
+    assert plan.verify_regen() == ([f"{cfg} is empty"], [])
+    write(root, "/boot/grub2/grub.cfg", "set default=0\nblscfg\n")
+    assert plan.verify_regen() == ([], [])
+    new = plan.steps[2]
+    with open(new.path, "wb") as f:
+        f.write(new.after.replace(b"vmscape=ibpb", b"vmscape=off").replace(b"rhgb", b"nomodeset"))
+    # after regeneration the check is not strict (grub2-mkconfig may rewrite other parameters),
+    # and the default entry must carry the planned command line in order
+    assert plan.verify_regen() == (
+        [
+            f"{new.path}: vmscape has the value 'off' (want 'ibpb')",
+            "the default entry of the regenerated boot menu does not carry the configured command line in order "
+            "(missing: rhgb vmscape=ibpb)",
+        ],
+        [],
+    )
+
+
+# --------------------------------------------------------------------------- grubby (real host)
+GRUBBY = "/usr/sbin/grubby"
+
+
+@pytest.fixture
+def grubby(monkeypatch):
+    """Stand-in for the real host (root /) with grubby installed: the plan only names the command."""
+    monkeypatch.setattr(_bls, "grubby_tool", lambda root, backend: GRUBBY if backend == "grubby" else None)
+
+
+def test_grubby_updates_every_kernel_removing_each_old_occurrence(tmp_path, grubby):
+    root = el9_root(tmp_path)
+    old = os.path.join(root, f"boot/loader/entries/{MID}-5.14.0-284.30.1.el9_2.x86_64.conf")
+    with open(old, "w") as f:
+        f.write(entry_text("5.14.0-284.30.1.el9_2.x86_64", EL9_OPTS + " vmscape=off vmscape=auto"))
+    plan = build_plan(root, SET, "grubby")
+    argv = [GRUBBY, "--update-kernel=ALL", "--remove-args=vmscape vmscape", "--args=vmscape=ibpb"]
+    assert labels(plan) == ["/etc/default/grub", "/etc/kernel/cmdline", argv]
+    cmd = plan.steps[2]
+    assert cmd.description == "grubby"
+    assert cmd.touches == [os.path.join(root, "boot/grub2/grubenv")]
+    assert cmd.touch_globs == [(os.path.join(root, "boot/loader/entries"), "*.conf")]
+    assert [c.label for c in cmd.predicted] == [
+        f"/boot/loader/entries/{MID}-5.14.0-362.8.1.el9_3.x86_64.conf",
+        f"/boot/loader/entries/{MID}-5.14.0-284.30.1.el9_2.x86_64.conf",
+    ]
+    assert plan.notes == ["entries changed with " + " ".join(argv)]
+    assert build_plan(root, SET, "grubenv").notes == []  # the grubenv backend never runs grubby
+
+
+def test_grubby_sets_a_flag_and_needs_no_grubenv(tmp_path, grubby):
+    root = el9_root(tmp_path, kernel_cmdline=False, defaults=False)
+    os.remove(os.path.join(root, "boot/grub2/grubenv"))
+    plan = build_plan(root, build_request({"nosmt": None}, []), "grubby")
+    assert [s.argv for s in plan.steps] == [[GRUBBY, "--update-kernel=ALL", "--args=nosmt"]]
+    assert plan.steps[0].touches == []
+
+
+def test_grubby_only_removes(tmp_path, grubby):
+    root = el9_root(tmp_path, kernel_cmdline=False, defaults=False)
+    for p in [e.real_path for e in read_entries(root)]:
+        with open(p) as f:
+            text = f.read()
+        with open(p, "w") as f:
+            f.write(text.replace(" quiet", " quiet vmscape=off"))
+    plan = build_plan(root, REMOVE, "grubby")
+    assert [s.argv for s in plan.steps] == [[GRUBBY, "--update-kernel=ALL", "--remove-args=vmscape"]]
+
+
+def test_grubby_is_not_used_for_kernelopts_or_look_alike_parameters(tmp_path, grubby, monkeypatch):
+    monkeypatch.setattr(_bls, "find_tool", lambda root, names: None)
+    el8 = build_plan(el8_root(tmp_path / "el8"), SET, "grubby")
+    assert el8.notes == [
+        "grubby not used: entries use $kernelopts (grubby versions treat it differently); entry files edited directly"
+    ]
+    assert labels(el8) == ["/boot/grub2/grubenv"]
+    root = el9_root(tmp_path / "el9", kernel_cmdline=False, defaults=False)
+    old = os.path.join(root, f"boot/loader/entries/{MID}-5.14.0-284.30.1.el9_2.x86_64.conf")
+    with open(old, "w") as f:
+        f.write(entry_text("5.14.0-284.30.1.el9_2.x86_64", EL9_OPTS + " rd.novmscape=1"))
+    plan = build_plan(root, SET, "grubby")
+    assert plan.notes == [f"grubby not used: {old}: 'rd.novmscape=1' contains 'vmscape'; entry files edited directly"]
+    assert all(isinstance(s, FileChange) for s in plan.steps) and len(plan.steps) == 2
