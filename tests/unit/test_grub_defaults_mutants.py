@@ -213,3 +213,77 @@ def test_what_counts_as_an_efi_stub(tmp_path, text, stub):
             grub_cfg_target(root, "grub2-mkconfig")
     else:
         assert grub_cfg_target(root, "grub2-mkconfig") == "/boot/grub2/grub.cfg"
+
+
+# --------------------------------------------------------------------------- appending (found by make mutation)
+@pytest.mark.parametrize(
+    ("before", "after", "linux"),
+    [
+        ('GRUB_CMDLINE_LINUX="quiet"\n', 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX=""\n', 'GRUB_CMDLINE_LINUX="vmscape=ibpb"\n', "vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="quiet "\n', 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX='quiet'\n", "GRUB_CMDLINE_LINUX='quiet vmscape=ibpb'\n", "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=quiet\n", 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=\n", 'GRUB_CMDLINE_LINUX="vmscape=ibpb"\n', "vmscape=ibpb"),
+        ("X=quiet\nGRUB_CMDLINE_LINUX=$X\n", 'X=quiet\nGRUB_CMDLINE_LINUX=$X" vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=\"a\"'b'\n", "GRUB_CMDLINE_LINUX=\"a\"'b vmscape=ibpb'\n", "ab vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a"b\n', 'GRUB_CMDLINE_LINUX="a"b" vmscape=ibpb"\n', "ab vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a \\\n b"\n', 'GRUB_CMDLINE_LINUX="a \\\n b vmscape=ibpb"\n', "a  b vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=vmscape\n", "GRUB_CMDLINE_LINUX=vmscape=ibpb\n", "vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a -- single"\n', 'GRUB_CMDLINE_LINUX="a vmscape=ibpb -- single"\n',
+         "a vmscape=ibpb -- single"),
+        # nothing assigns it (or the last word is an unset): a new assignment at the end
+        ("GRUB_TIMEOUT=5", 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=ibpb"\n', " vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a"\nunset GRUB_CMDLINE_LINUX\n',
+         'GRUB_CMDLINE_LINUX="a"\nunset GRUB_CMDLINE_LINUX\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=ibpb"\n',
+         " vmscape=ibpb"),
+    ],
+)  # fmt: skip
+def test_a_new_parameter_is_appended_exactly(tmp_path, before, after, linux):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import plan_defaults
+
+    root = tmp_path / "root"
+    (root / "etc" / "default").mkdir(parents=True)
+    (root / "etc" / "default" / "grub").write_text(before)
+    gp = plan_defaults(str(root), build_request({"vmscape": "ibpb"}, []))
+    assert [(c.label, c.before, c.after) for c in gp.changes] == [
+        ("/etc/default/grub", before.encode(), after.encode())
+    ]
+    (root / "etc" / "default" / "grub").write_bytes(gp.changes[0].after)
+    assert dash_values(str(root), tmp_path) == (linux, "")  # what /bin/sh makes of the edited file
+
+
+def test_a_literal_that_goes_whole_leaves_no_blank_before_the_new_token(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import plan_defaults
+
+    root = tmp_path / "root"
+    (root / "etc" / "default").mkdir(parents=True)
+    (root / "etc" / "default" / "grub").write_text("GRUB_CMDLINE_LINUX=mitigations=off\n")
+    gp = plan_defaults(str(root), build_request({"vmscape": "ibpb"}, ["mitigations"]))
+    assert gp.changes[0].after == b'GRUB_CMDLINE_LINUX="vmscape=ibpb"\n'
+
+
+def test_without_any_assignment_a_drop_in_is_written(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import DROPIN_HEADER, plan_defaults
+
+    root = tmp_path / "root"
+    (root / "etc" / "default" / "grub.d").mkdir(parents=True)
+    cloud = root / "etc" / "default" / "grub.d" / "50-cloudimg-settings.cfg"
+    cloud.write_text('GRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0"\n')
+    gp = plan_defaults(str(root), build_request({"vmscape": "ibpb"}, []))
+    dropin = root / "etc" / "default" / "grub.d" / "99-fleetsec-vmscape.cfg"
+    assert [(c.label, c.path, c.before, c.after) for c in gp.changes] == [
+        (
+            "/etc/default/grub.d/99-fleetsec-vmscape.cfg",
+            str(dropin),
+            None,
+            (DROPIN_HEADER + 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=ibpb"\n').encode(),
+        )
+    ]
+    dropin.write_bytes(gp.changes[0].after)
+    assert dash_values(str(root), tmp_path) == (" vmscape=ibpb", "console=ttyS0")
+    # a drop-in of that name that does not assign it last is not overwritten
+    dropin.write_text("# mine\n")
+    with pytest.raises(BootConfigError) as err:
+        plan_defaults(str(root), build_request({"vmscape": "ibpb"}, []))
+    assert str(err.value) == f"{dropin} exists but does not assign GRUB_CMDLINE_LINUX last; edit it by hand"
