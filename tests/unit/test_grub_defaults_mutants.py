@@ -384,7 +384,8 @@ def test_a_stale_grub_cfg_is_regenerated_even_without_a_change(tmp_path, chroot_
     ("tools", "bls", "argvs"),
     [
         (["usr/sbin/update-grub", "usr/sbin/grub-mkconfig"], False, [["update-grub"]]),
-        (["usr/sbin/grub-mkconfig", "usr/sbin/grub2-mkconfig"], False, [["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]]),
+        (["usr/sbin/grub-mkconfig", "usr/sbin/grub2-mkconfig"], False,
+         [["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]]),
         (["usr/sbin/grub2-mkconfig"], False, [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]),
         (["usr/sbin/grub2-mkconfig"], True, [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]),
         (["usr/sbin/grub2-mkconfig+bls"], True,
