@@ -140,6 +140,10 @@ def test_blocked_puts_the_plans_last_reason_first():
         f"sysfs vmscape reports {IBPB!r}, expected 'Vulnerable'",
     ]
     assert verify(dict(plan, reasons=[]), facts(sysfs={"vmscape": "Vulnerable"}), False)["reasons"] == []
+    three = dict(plan, reasons=["a", "b", "the last reason"])
+    assert verify(three, facts(sysfs={"vmscape": "Vulnerable"}), False)["reasons"] == ["the last reason"]
+    one = dict(plan, reasons=["the only reason"])
+    assert verify(one, facts(sysfs={"vmscape": "Vulnerable"}), False)["reasons"] == ["the only reason"]
 
 
 def test_kernel_upgrade_and_a_missing_file():
