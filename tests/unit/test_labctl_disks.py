@@ -8,6 +8,7 @@ failed on such a cache with "Could not open backing file" and nothing else ran.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,57 @@ def test_destroy_on_a_stale_cache_succeeds(lab, capsys):
     out = capsys.readouterr()
     assert "disk reset to its provisioned state" not in out.out + out.err
     assert not host.provisioned.exists()
+
+
+def write_base_json(lab_dir: Path, digest: str, root_uuid: str, built: str) -> None:
+    """base.json as tools/lab/build-image.sh writes it (the fields labctl reads)."""
+    image = lab_dir / f"base-{digest}.qcow2"
+    (lab_dir / "base.json").write_text(
+        json.dumps(
+            {"hash": digest, "image": str(image), "root_uuid": root_uuid, "built": built, "kernels": "6.1.0-57-amd64"}
+        )
+    )
+
+
+def test_a_rebuild_from_the_same_inputs_makes_the_overlay_stale(lab, capsys):
+    """CI on 2026-12-01: another checkout's build deleted base-<hash>.qcow2, the next build
+    recreated it from the same inputs (same hash, same path, new root file system); overlays
+    provisioned on the first build passed every check, and the host's first boot on the new
+    build printed nothing (serial log empty) until the 600 s boot timeout failed molecule."""
+    lab_dir, host = lab
+    base = make_base(lab_dir, "1111")
+    write_base_json(lab_dir, "1111", "uuid-first-build", "2026-12-01T16:40:00Z")
+    provision(host, base)
+    host.dir.joinpath("provisioned.base").write_text("uuid-first-build 2026-12-01T16:40:00Z\n")
+    assert labctl.provisioned_stale(host) is None
+
+    base.unlink()
+    make_base(lab_dir, "1111")  # same inputs hash, same file name
+    write_base_json(lab_dir, "1111", "uuid-second-build", "2026-12-01T22:34:33Z")
+    assert labctl.provisioned_stale(host) == (
+        "it was made on an earlier build of base-1111.qcow2 (uuid-first-build 2026-12-01T16:40:00Z; "
+        "current build uuid-second-build 2026-12-01T22:34:33Z)"
+    )
+    labctl.reset_disk(host)
+    for gone in (host.provisioned, host.disk, host.dir / "provisioned.base"):
+        assert not gone.exists(), gone
+    assert "h1: provisioned disk discarded (it was made on an earlier build" in capsys.readouterr().out
+
+
+def test_an_overlay_without_a_build_record_is_stale(lab):
+    """Overlays provisioned before labctl recorded the build cannot be vouched for."""
+    lab_dir, host = lab
+    base = make_base(lab_dir, "1111")
+    write_base_json(lab_dir, "1111", "uuid-a", "2026-12-01T16:40:00Z")
+    provision(host, base)
+    assert labctl.provisioned_stale(host) == "no record of which build of base-1111.qcow2 it was made on"
+
+
+def test_the_provisioning_stamp_names_the_build(lab):
+    """start re-provisions when the stamp changes: two builds of one input hash differ."""
+    lab_dir, host = lab
+    host.hostkey.with_suffix(".pub").write_text("ssh-ed25519 AAAAkey lab\n")
+    first = {"hash": "1111", "path": str(lab_dir / "base-1111.qcow2"), "root_uuid": "u1", "built": "t1"}
+    second = dict(first, root_uuid="u2", built="t2")
+    assert labctl.provision_stamp(host, first, "key") == labctl.provision_stamp(host, dict(first), "key")
+    assert labctl.provision_stamp(host, first, "key") != labctl.provision_stamp(host, second, "key")
