@@ -99,3 +99,12 @@ def test_markdown_lists_failed_runs():
     md = stats.markdown(s, {})
     assert "Failed runs (not timings): audit N=10: 1" in md
     assert "| 10 | - | - | - |" in md  # no audit timing: no ratio
+
+
+def test_results_go_to_the_cache_unless_recorded(tmp_path, monkeypatch):
+    from tools.bench import run
+
+    monkeypatch.setenv("VMSCAPE_CACHE", str(tmp_path / "cache"))
+    assert run.results_dir(False) == tmp_path / "cache" / "bench" / "results"
+    assert run.results_dir(True) == run.REPO / "bench" / "results"
+    assert run.results_dir(False, tmp_path / "x") == tmp_path / "x"
