@@ -30,4 +30,4 @@ bench-captures: venv deps
 	$(PY) -m tools.bench.captures --export
 
 bench-unit: venv
-	$(BIN)/pytest -q tests/unit/test_bench_fleet.py tests/unit/test_bench_stats.py $(PYTEST_ARGS)
+	$(BIN)/pytest -q tests/unit/tools/test_bench_fleet.py tests/unit/tools/test_bench_stats.py $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import FACTS_MODULE, stamp
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import FACTS_MODULE, stamp
 
 
 class ActionModule(ActionBase):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import POLICIES, GateError, gate
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot.gate import POLICIES, GateError, gate
 
 ARGUMENT_SPEC = {
     "plan": {"type": "dict", "required": True},

@@ -43,7 +43,7 @@ import tempfile
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.fleet_report import FleetReport
 
 
 def _write_atomic(path: str, text: str) -> None:

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _reboot_batches, _reboot_outcome, _reboot_settings
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import batches as _reboot_batches
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import outcome as _reboot_outcome
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import settings as _reboot_settings
 
 
 def _get(hostvars):

@@ -393,17 +393,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
-    _bls,
-    _cmdline_intent,
-    _cmdline_journal,
-    _command_runner,
-    _grub_defaults,
-    _run_lock,
-    _systemd_boot,
-)
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import intent as _cmdline_intent
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal as _cmdline_journal
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import run_lock as _run_lock
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import (
     BootConfigError,
     Request,
     build_request,
@@ -413,6 +410,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend imp
     find_tool,
     unified_diff,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
 
 def build_plan(root, request, backend):

@@ -76,7 +76,7 @@ unreadable_processes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._running_guests import running_guests
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._reboot.running_guests import running_guests
 
 
 def main():

@@ -234,7 +234,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import FactsError, collect_facts
 
 
 def main():

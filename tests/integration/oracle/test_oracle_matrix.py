@@ -30,8 +30,8 @@ CASE_IDS = [c.id for c in CASES]
 NONE_CASE_IDS = [c.id for c in CASES if c.cmdline == ""]
 IBPB_EXIT = "Mitigation: IBPB before exit to userspace"
 
-COLLECT_MOD = "ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect"
-PLAN_MOD = "ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan"
+COLLECT_MOD = "ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect"
+PLAN_MOD = "ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan"
 
 
 def _api(run):

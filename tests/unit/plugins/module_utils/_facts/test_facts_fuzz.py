@@ -1,0 +1,76 @@
+"""Property tests: parsers of host files never crash with anything but their own clear error."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.menu import (
+    grub_words,
+    parse_bls_entry,
+    parse_grub_cfg,
+    parse_grubenv,
+    resolve_default,
+)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts import kernel_probe as kp
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.cpuinfo import CpuinfoError, parse_cpuinfo
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_version import running_kernel, version_key
+
+LINES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "processor\t: 0",
+                "processor\t: 1",
+                "vendor_id\t: GenuineIntel",
+                "cpu family\t: 6",
+                "model\t\t: 85",
+                "stepping\t: 4",
+                "flags\t\t: fpu ibpb hypervisor",
+                "",
+                "physical id\t: 1",
+                "microcode\t: 0x1",
+                "bugs\t\t: vmscape",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES)
+def test_cpuinfo_parses_or_raises_its_own_error(lines):
+    text = "\n".join(lines)
+    try:
+        cpu, warnings = parse_cpuinfo(text, "/proc/cpuinfo")
+    except CpuinfoError as exc:
+        assert str(exc).startswith("/proc/cpuinfo")
+        return
+    assert cpu["processors"] >= 1
+    assert isinstance(warnings, list)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=20))
+def test_grub_text_never_crashes(text, spec):
+    grub_words(text, {})
+    grub_words(text, None)
+    tree, _d, _e, _b = parse_grub_cfg(text)
+    resolve_default(tree, spec)
+    parse_grubenv(text)
+    parse_bls_entry(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120), st.text(max_size=60))
+def test_version_parsers_never_crash(a, b, c):
+    k = running_kernel(a, b, c)
+    assert k["version"] is None or k["version"][0].isdigit()
+    version_key(a)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=0x600))
+def test_bzimage_header_never_crashes(blob):
+    kp.parse_bzimage_header(blob)
+    kp.parse_bzimage_header(blob[:0x202] + b"HdrS" + blob[0x206:] + b"\0" * 0x300)
