@@ -399,17 +399,13 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import i
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal as _cmdline_journal
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import run_lock as _run_lock
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import execute
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import (
-    BootConfigError,
-    Request,
-    build_request,
-    detect,
-    diff_entry,
-    execute,
-    find_tool,
-    unified_diff,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import find_tool
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.detect import detect
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import diff_entry, unified_diff
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import Request, build_request
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
 

@@ -18,11 +18,11 @@ if HERE not in sys.path:
 @pytest.fixture
 def direct_regen(monkeypatch):
     """Run regeneration stand-ins in the scratch root directly (no chroot)."""
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backend as _boot_backend
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import commands as _commands
     from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
     from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
 
-    monkeypatch.setattr(_boot_backend, "chroot_problem", lambda root: None)
+    monkeypatch.setattr(_commands, "chroot_problem", lambda root: None)
     for mod in (_grub_defaults, _systemd_boot):
         monkeypatch.setattr(mod, "chroot_problem", lambda root: None)
         monkeypatch.setattr(

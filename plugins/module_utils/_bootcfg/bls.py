@@ -42,18 +42,16 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import g
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grubenv as _grubenv
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu_check as _boot_menu
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import (
-    BootConfigError,
-    Command,
-    FileChange,
-    Plan,
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import find_tool
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Command, FileChange, Plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.systemd_boot import plan_kernel_cmdline
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import (
     check_result,
     edit_segments,
-    find_tool,
     token_key,
     token_spans,
 )
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.systemd_boot import plan_kernel_cmdline
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 

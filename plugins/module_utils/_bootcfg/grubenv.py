@@ -21,7 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 
 SIGNATURE = b"# GRUB Environment Block\n"
 EDITENV_TOOLS = ("grub2-editenv", "grub-editenv")

@@ -408,7 +408,7 @@ def recover(root):
 
 
 class IntentRun(object):
-    """The write-ahead hooks ``_boot_backend.execute`` calls: ``begin`` (intent with the backup
+    """The write-ahead hooks ``_bootcfg.apply.execute`` calls: ``begin`` (intent with the backup
     names, ready false), ``ready`` (every backup written and fsynced), ``finish`` (intent removed)."""
 
     def __init__(self, root, run_id, op, now_text, restore_of=None, keep_backups=True):

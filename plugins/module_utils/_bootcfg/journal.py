@@ -29,7 +29,7 @@ the files as they were just before the restore). An entry owns the backups it na
 it falls out of the journal they are deleted, and no other file ever is.
 
 Restore (``plan_restore``): every file of the entry goes back to its backup (or is deleted
-when the change created it), in a ``Plan`` that ``_boot_backend.execute`` carries out like a
+when the change created it), in a ``Plan`` that ``_bootcfg.apply.execute`` carries out like a
 change (backups, checks, regeneration the backend's own way, everything put back on any
 failure). A file whose sha256 is no longer the one recorded was changed after the entry:
 refused unless forced. A generated file (grub.cfg, BLS or loader entries) changed since (a
@@ -51,20 +51,16 @@ import re
 import stat
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import (
-    BACKENDS,
-    BootConfigError,
-    FileChange,
-    Plan,
-    Request,
-    kernel_part,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange, Plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import Request, kernel_part
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import (
     normalize_name,
     parse_token,
     split_raw,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import BACKENDS
 
 JOURNAL_DIR = "/var/lib/fleetsec-vmscape"
 JOURNAL_FILE = JOURNAL_DIR + "/kernel_cmdline-journal.json"

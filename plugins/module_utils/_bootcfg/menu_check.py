@@ -25,7 +25,7 @@ the mitigation. After the commands ran (``check``):
    default entry is one the configuration writes (a 10_linux entry for GRUB; a custom default
    entry only gets a warning).
 
-Any problem makes the run put every file back and fail (``_boot_backend.execute``).
+Any problem makes the run put every file back and fail (``_bootcfg.apply.execute``).
 """
 
 from __future__ import absolute_import, division, print_function

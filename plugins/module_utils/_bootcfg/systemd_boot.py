@@ -26,18 +26,17 @@ import os
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu_check as _boot_menu
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import (
-    ESP_LOADER_DIRS,
-    BootConfigError,
-    Command,
-    FileChange,
-    Plan,
-    check_result,
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import (
     chroot_problem,
     command_for_root,
-    edit_segments,
     find_tool,
-    proxmox_managed,
+)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.detect import ESP_LOADER_DIRS, proxmox_managed
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Command, FileChange, Plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import (
+    check_result,
+    edit_segments,
     token_spans,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath

@@ -21,9 +21,10 @@ import subprocess
 import pytest
 from test_kernel_cmdline_support import CORPUS, copy_case, dash_effective, load_cases, run_module, tree_state
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backend as _boot_backend
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import detect as _detect
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import tokens as _tokens
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 
 CASES = load_cases()
@@ -90,7 +91,7 @@ def kernel_install_view(root):
 @pytest.mark.parametrize("case", sorted(c for c in CASES if "error" not in CASES[c]))
 def test_detects_backend(case, tmp_path):
     root = copy_case(case, tmp_path)
-    assert _boot_backend.detect(root)[0] == CASES[case]["backend"]
+    assert _detect.detect(root)[0] == CASES[case]["backend"]
 
 
 @pytest.mark.parametrize(("case", "op", "spec"), OPS, ids=[f"{c}-{o}" for c, o, _s in OPS])
@@ -142,8 +143,8 @@ def test_corpus_operation(case, op, spec, tmp_path):
         assert dash_effective(root, tmp_path) == spec["after"]
     if c["backend"] == "grubenv" and GRUB_EDITENV:
         env = grubenv_list(root)
-        for _n, _v, key in _boot_backend.build_request(args.get("params"), args.get("remove")).sets:
-            assert sum(1 for t in split_raw(env["kernelopts"]) if _boot_backend.token_key(t) == key) == 1
+        for _n, _v, key in _tokens.build_request(args.get("params"), args.get("remove")).sets:
+            assert sum(1 for t in split_raw(env["kernelopts"]) if _tokens.token_key(t) == key) == 1
     if c["backend"] == "systemd-boot":
         assert kernel_install_view(root) == spec["after"]
 

@@ -22,8 +22,8 @@ import pytest
 from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backend as _boot_backend
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import detect as _detect
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
 
@@ -92,10 +92,10 @@ def test_missing_root_and_unknown_layout(tmp_path):
 def test_leftover_loader_conf_does_not_hide_grub(tmp_path):
     root = copy_case("debian12-serial-vmscape-off", tmp_path)
     write(os.path.join(root, "boot", "efi", "loader", "loader.conf"), "timeout 3\n")
-    backend, reason = _boot_backend.detect(root)
+    backend, reason = _detect.detect(root)
     assert backend == "grub" and "loader.conf exists too" in reason
     write(os.path.join(root, "etc", "kernel", "cmdline"), "root=/dev/vda1 ro\n")
-    assert _boot_backend.detect(root)[0] == "systemd-boot"
+    assert _detect.detect(root)[0] == "systemd-boot"
 
 
 def test_dropin_masked_with_dev_null_is_empty(tmp_path):

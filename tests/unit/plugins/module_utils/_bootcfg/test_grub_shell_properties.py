@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_kernel_cmdline_support import dash_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import build_request, check_result
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request, check_result
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 
 NAMES = ["vmscape", "vmscape_x", "quiet", "foo-bar", "mitigations", "console", "nosmt"]

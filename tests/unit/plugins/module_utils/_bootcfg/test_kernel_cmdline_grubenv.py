@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backend import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grubenv import SIGNATURE, EnvBlock
 
 EDITENV = shutil.which("grub-editenv")

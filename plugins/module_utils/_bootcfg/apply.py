@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one apply path of kernel_cmdline: a change and a restore are both a ``Plan`` carried out here.
+
+Target side: standard library only, importable by Python 3.6+.
+
+``execute`` runs a plan with backups, verifies, regenerates, verifies again, and on any failure
+puts every file back (including what the regeneration wrote) and raises.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import os
+
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange
+
+
+class _Restored(BootConfigError):
+    """Raised by ``execute`` after it has put the files back (``warnings``: what to emit)."""
+
+    def __init__(self, message, output=None, warnings=None):
+        BootConfigError.__init__(self, message, output)
+        self.warnings = list(warnings or [])
+
+
+def _describe_restore(errors, removed, left, kept):
+    """The truthful end of a failure message: what was put back, what could not be."""
+    if errors:
+        msg = "; restoring the previous files FAILED for: %s" % "; ".join(errors)
+        if kept:
+            msg += "; the backups are kept (%s) and the next run puts the files back from them" % ", ".join(kept)
+        return msg
+    msg = "; every file was restored to its previous content"
+    if removed:
+        msg += "; removed what this run created: %s" % ", ".join(removed)
+    if left:
+        msg += "; left in place (directories it created): %s" % ", ".join(left)
+    return msg
+
+
+def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
+    """Carry out ``plan``. Returns a result dict; raises BootConfigError after restoring.
+
+    Every file a step or a regeneration command may write (grub.cfg, BLS entries, grubenv, loader
+    entries, the edited sources) is read first, and the directories the commands write to are
+    listed. With ``wal`` (a ``_cmdline_intent.IntentRun``) the run is write-ahead: the intent is
+    recorded (backup names), every existing file is copied to its backup and fsynced, the intent
+    is marked ready - and only then is anything written; a run killed at any later point is
+    undone by the next one. ``backup`` decides whether the copies of changed files are kept
+    (and journaled by ``commit``); the copies of files that did not change are always deleted.
+
+    ``commit(result)``, when given, runs last, inside the same guard: if it raises, every file is
+    put back as after any other failure (the change journal is written there, so a change is
+    either journaled or undone). Any failure puts every file back, removes what the commands
+    created in the directories they write to, checks the files, and only when all of that
+    worked deletes the copies (else they are kept and named, and the intent stays for the next
+    run).
+    """
+    snap = _atomic_write.Snapshot()
+    warnings = []
+    predicted = plan.predicted_changes()
+    for step in plan.steps:
+        if isinstance(step, FileChange):
+            snap.add_file(step.path)
+        else:
+            for p in step.touches:
+                snap.add_file(p)
+            for d, pat in step.touch_globs:
+                snap.add_glob(d, pat)
+                snap.add_dir(d)
+            for c in step.predicted:
+                snap.add_file(c.path)
+    step_files = set(snap.files)
+    step_globs = list(snap.globs)
+    run_regen = bool(regenerate and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale))
+    if run_regen:
+        for cmd in plan.regen:
+            for p in cmd.touches:
+                snap.add_file(p)
+                snap.add_dir(os.path.dirname(p))
+            for d, pat in cmd.touch_globs:
+                snap.add_glob(d, pat)
+                snap.add_dir(d)
+    commands = []
+    if not predicted and not run_regen:
+        return {
+            "backups": {},
+            "commands": commands,
+            "changed_paths": [],
+            "files": [],
+            "regenerated_files": [],
+            "snapshot": snap,
+            "regenerated": False,
+            "warnings": warnings,
+        }
+    # Copies of every file that exists, made before anything is written.
+    backups = {}
+    taken = set()
+    for path in sorted(snap.files):
+        if snap.files[path] is not None:
+            backups[path] = _atomic_write.free_backup_name(path, taken)
+            taken.add(backups[path])
+    made = []
+
+    def drop_copies(keep=()):
+        errors = []
+        for b in sorted(backups.values()):
+            if b in keep or b not in made:
+                continue
+            try:
+                _atomic_write.remove_file(b)
+            except OSError as e:
+                errors.append("%s: %s" % (b, e.strerror or e))
+        return errors
+
+    try:
+        if wal is not None:
+            wal.begin(snap, backups)
+        for path in sorted(backups):
+            made.append(backups[path])  # (a partial copy is removed by backup_file itself)
+            try:
+                _atomic_write.backup_file(path, snap.files[path], backups[path])
+            except (IOError, OSError) as e:
+                raise OSError(e.errno, "cannot copy it to %s: %s" % (backups[path], e.strerror or e), path) from None
+            d = os.path.dirname(path)
+            if d in snap.dirs and snap.dirs[d] is not None:
+                snap.dirs[d] = sorted(set(snap.dirs[d]) | {os.path.basename(backups[path])})
+        if wal is not None:
+            wal.ready()
+    except (BootConfigError, IOError, OSError) as e:
+        if isinstance(e, BootConfigError):
+            why = e.message
+        else:
+            why = "%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e)
+        errors = drop_copies()
+        if wal is not None and not errors:
+            try:
+                wal.finish()
+            except BootConfigError as e2:
+                errors.append(e2.message)
+        msg = "cannot prepare the change (%s); nothing was changed" % why
+        if errors:
+            msg += "; cleaning up failed for: %s (the next run removes them)" % "; ".join(errors)
+        raise _Restored(msg) from None
+
+    consumed = set()
+
+    def fail(message, output=None):
+        errors, removed, left = snap.restore(backups, consumed)
+        kept = []
+        if errors:
+            kept = [b for b in made if b not in consumed]
+        else:
+            for e in drop_copies(keep=consumed):
+                warnings.append("cannot delete the copy %s" % e)
+            if wal is not None:
+                try:
+                    wal.finish()
+                except BootConfigError as e:
+                    warnings.append("%s (the next run removes it)" % e.message)
+        raise _Restored(message + _describe_restore(errors, removed, left, kept), output, warnings)
+
+    try:
+        for step in plan.steps:
+            if isinstance(step, FileChange):
+                if not step.changed:
+                    continue
+                if step.writer is not None:
+                    step.writer(runner, commands)
+                elif step.after is None:
+                    _atomic_write.remove_file(step.path)
+                else:
+                    directory = os.path.dirname(step.path)
+                    if not os.path.isdir(directory):
+                        os.makedirs(directory, 0o755)
+                    _atomic_write.atomic_write(step.path, step.after, step.mode)
+            else:
+                res = runner(step.argv)
+                commands.append({"cmd": step.argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+                if res.rc != 0:
+                    fail(_command_failure(step.argv, res), _output(res))
+        if plan.verify is not None:
+            problems = plan.verify()
+            if problems:
+                fail("the configuration did not come out as planned: %s" % "; ".join(problems))
+        regen_output = ""
+        if run_regen:
+            for cmd in plan.regen:
+                res = runner(cmd.argv)
+                commands.append({"cmd": cmd.argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+                regen_output += _output(res)
+                if res.rc != 0:
+                    fail(_command_failure(cmd.argv, res), _output(res))
+            if plan.verify_regen is not None:
+                problems, regen_warnings = plan.verify_regen()
+                warnings.extend(regen_warnings)
+                if problems:
+                    fail("after regeneration: %s" % "; ".join(problems), regen_output[-65536:])
+    except _Restored:
+        raise
+    except BootConfigError as e:
+        fail(e.message, e.output)
+    except (IOError, OSError) as e:
+        fail("%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e))
+
+    def from_steps(path):
+        if path in step_files:
+            return True
+        return any(
+            os.path.dirname(path) == d and fnmatch.fnmatchcase(os.path.basename(path), pat) for d, pat in step_globs
+        )
+
+    try:
+        changed_paths = snap.changed_paths()
+        kept = dict((p, b) for p, b in backups.items() if p in changed_paths) if backup else {}
+        result = {
+            "backups": kept,
+            "commands": commands,
+            "changed_paths": changed_paths,
+            "files": [p for p in changed_paths if from_steps(p)],
+            "regenerated_files": [p for p in changed_paths if not from_steps(p)],
+            "snapshot": snap,
+            "regenerated": bool(run_regen),
+            "warnings": warnings,
+        }
+        if commit is not None:
+            commit(result)
+    except _Restored:
+        raise
+    except BootConfigError as e:
+        fail(e.message, e.output)
+    except (IOError, OSError) as e:
+        fail("%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e))
+    # Done: the journal (if any) owns the kept copies; the intent goes, then the other copies.
+    if wal is not None:
+        try:
+            wal.finish()
+        except BootConfigError as e:
+            warnings.append("%s (the next run removes it)" % e.message)
+    for e in drop_copies(keep=set(result["backups"].values())):
+        warnings.append("cannot delete the copy %s" % e)
+    return result
+
+
+def _command_failure(argv, res):
+    """A one-line, bounded, truthful description of a failed command."""
+    name = " ".join(argv)
+    if res.timed_out:
+        head = "%s did not finish within %d s and was killed (with everything it started)" % (name, res.seconds)
+    else:
+        head = "%s failed (rc=%s)" % (name, res.rc)
+    summary = res.summary()
+    return "%s: %s" % (head, summary) if summary else head
+
+
+def _output(res):
+    out = (res.out or "") + (res.err or "")
+    if res.cut:
+        out += "\n[%d bytes of output were cut]" % res.cut
+    return out

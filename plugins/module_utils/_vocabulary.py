@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetsec.vmscape contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection's words: every status, result, mode, backend and probe value, defined once.
+
+Standard library only, importable by Python 3.6+: the target-side modules (argument specs built
+from these tuples), the controller-side decision core, the filters and the callback all import
+them from here, and tests/unit/test_option_sources.py checks that the role's argument specs and
+the modules' documentation offer exactly these choices.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# --- observe (vmscape_facts; docs/facts-schema.md)
+PROBE_MODES = ("auto", "always", "never")  # probe_image / vmscape_probe_image
+BOOT_SOURCES = ("grub_cfg", "grubenv_saved", "bls", "systemd_boot", "newest_installed", "running")
+MENU_SOURCES = ("grub_cfg", "grubenv_saved", "bls", "systemd_boot")  # boot sources that are a menu's default entry
+KERNEL_VERSION_SOURCES = ("proc_version", "version_signature", "release")
+BOOT_VERSION_SOURCES = ("image_header", "image_banner", "release")
+
+# --- configure (kernel_cmdline)
+BACKENDS = ("grub", "grubby", "grubenv", "systemd-boot")
+AUTO = "auto"
+BACKEND_CHOICES = (AUTO, *BACKENDS)  # backend / vmscape_boot_backend
+BACKEND_UNKNOWN = "unknown"  # the facts' backend when no boot configuration is found
+RESTORE_LATEST = "latest"
+# The values any kernel generation accepts for vmscape= (vmscape-facts.md section 2).
+VMSCAPE_VALUES = ("off", "ibpb", "force", "on", "auto")
+
+# --- decide (vmscape_plan; docs/DESIGN.md)
+MODES = ("auto", "bhb", "ibpb", "force", "off", "none")  # policy: mode / vmscape_mode
+PLAN_MODES = ("bhb", "ibpb", "force", "none")  # plan.mode (a rollback's plan: ROLLBACK_MODE)
+ROLLBACK_MODE = "rollback"
+ACTIONS = ("none", "set", "kernel_upgrade", "blocked")  # plan.action
+
+# --- reboot (vmscape_reboot_gate, the reboot stage)
+REBOOT_POLICIES = ("now", "stage", "window")  # vmscape_reboot_policy
+GO = "go"  # may reboot now
+WOULD_REBOOT = "would_reboot"  # a --check run would reboot now
+PENDING = "pending"  # configuration staged, the reboot that applies it has not happened
+NOT_NEEDED = "not_needed"  # the host already reports what its plan expects
+REBOOTED = "rebooted"
+GATE_STATUSES = (GO, WOULD_REBOOT, PENDING, NOT_NEEDED)  # vmscape_reboot_gate's gate.status
+REBOOT_STATUSES = (GO, REBOOTED, WOULD_REBOOT, PENDING, NOT_NEEDED)  # vmscape_reboot.status
+
+# --- verify and report
+# result of a host in the fleet report, in the order the report lists them
+RESULTS = ("pass", "pending", "would_reboot", "blocked", "kernel_upgrade", "fail", "error", "unreachable")
