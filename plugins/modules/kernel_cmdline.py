@@ -393,42 +393,22 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backends as _backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import intent as _cmdline_intent
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal as _cmdline_journal
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import run_lock as _run_lock
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import execute
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import find_tool
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.detect import detect
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import diff_entry, unified_diff
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import Request, build_request
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
-
-
-def build_plan(root, request, backend):
-    if backend == "grub":
-        return _grub_defaults.build_plan(root, request)
-    if backend in ("grubby", "grubenv"):
-        return _bls.build_plan(root, request, backend)
-    return _systemd_boot.build_plan(root, request)
-
-
-def add_regeneration(backend):
-    """callable(root, plan, request) adding ``backend``'s regeneration and its check to a plan."""
-    if backend == "grub":
-        return _grub_defaults.add_regeneration
-    if backend in ("grubby", "grubenv"):
-        return _bls.add_regeneration_for_restore
-    return _systemd_boot.add_regeneration
 
 
 def current_cmdline(root, backend):
     """The parameters the configuration gives the default entry now (nothing is planned)."""
-    return build_plan(root, Request([], []), backend).effective_before
+    return " ".join(_backends.get(backend).read(root)[0])
 
 
 def new_result():
@@ -614,13 +594,9 @@ def run_change(module, result, root, request, lock):
     try:
         if p["backup"]:
             _cmdline_journal.load(root)  # a corrupt journal stops the change before anything is touched
-        backend = p["backend"]
-        if backend == "auto":
-            backend, reason = detect(root)
-        else:
-            reason = "forced"
-        result["backend"], result["backend_reason"] = backend, reason
-        plan = build_plan(root, request, backend)
+        backend, reason = _backends.select(root, p["backend"])
+        result["backend"], result["backend_reason"] = backend.name, reason
+        plan = backend.plan(root, request)
     except BootConfigError as e:
         module.fail_json(msg=e.message, **result)
     except (IOError, OSError) as e:
@@ -703,7 +679,7 @@ def restore_locked(module, result, root, ref, lock):
             root,
             entry,
             backend,
-            add_regeneration(backend),
+            _backends.get(backend).regenerate,
             lambda: current_cmdline(root, backend),
             force=p["force"],
             regenerate=p["regenerate"],

@@ -19,11 +19,13 @@ if HERE not in sys.path:
 def direct_regen(monkeypatch):
     """Run regeneration stand-ins in the scratch root directly (no chroot)."""
     from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import commands as _commands
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as _grub_backend
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import (
+        systemd_boot as _systemd_boot_backend,
+    )
 
     monkeypatch.setattr(_commands, "chroot_problem", lambda root: None)
-    for mod in (_grub_defaults, _systemd_boot):
+    for mod in (_grub_backend, _systemd_boot_backend):
         monkeypatch.setattr(mod, "chroot_problem", lambda root: None)
         monkeypatch.setattr(
             mod, "command_for_root", lambda root, argv: [os.path.join(root, "usr", "sbin", argv[0]), *argv[1:]]

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetsec.vmscape contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""GRUB defaults backend: /etc/default/grub + /etc/default/grub.d/*.cfg, then update-grub/grub-mkconfig.
+"""The GRUB defaults (/etc/default/grub + /etc/default/grub.d/*.cfg): the one reader and editor of them.
 
 Target side: standard library only, importable by Python 3.6+.
 
@@ -38,24 +38,13 @@ import posixpath
 import re
 import stat
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu_check as _boot_menu
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import (
-    chroot_problem,
-    command_for_root,
-    find_tool,
-)
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.detect import proxmox_managed
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Command, FileChange, Plan
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import (
-    check_result,
-    decide,
-    token_key,
-    token_spans,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import decide, token_key, token_spans
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.text import decode, encode
 
 MAIN = "/etc/default/grub"
 DROPIN_DIR = "/etc/default/grub.d"
@@ -69,14 +58,6 @@ DROPIN_HEADER = (
 _SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.,:+@%/=\-]*\Z")
 _UNSAFE_IN_SOURCE = set("'\"\\$`")
 _BLANKS = " \t"
-
-
-def _decode(data):
-    return data.decode("utf-8", "surrogateescape")
-
-
-def _encode(text):
-    return text.encode("utf-8", "surrogateescape")
 
 
 class DefaultsFile(object):
@@ -130,7 +111,7 @@ def load(root):
             data = read_bytes(real)
         except (IOError, OSError) as e:
             raise BootConfigError("%s: %s" % (real, e.strerror or e)) from None
-        files.append(DefaultsFile(hp, real, _decode(data)))
+        files.append(DefaultsFile(hp, real, decode(data)))
     return files
 
 
@@ -393,9 +374,9 @@ def plan_defaults(root, request):
         if i in new_texts and new_texts[i] != f.text:
             if not f.exists:
                 raise BootConfigError("%s is not a regular file; refusing to write it" % f.real_path)
-            gp.changes.append(FileChange(f.real_path, _encode(f.text), _encode(new_texts[i]), label=f.host_path))
+            gp.changes.append(FileChange(f.real_path, encode(f.text), encode(new_texts[i]), label=f.host_path))
     if new_file is not None:
-        gp.changes.append(FileChange(new_file.real_path, None, _encode(new_file.text), label=DROPIN))
+        gp.changes.append(FileChange(new_file.real_path, None, encode(new_file.text), label=DROPIN))
     return gp
 
 
@@ -438,176 +419,8 @@ def verify_defaults(root, request, expected_linux, expected_default):
     return problems
 
 
-# --------------------------------------------------------------------------- grub.cfg
-_LINUX_CMDS = ("linux", "linuxefi", "linux16")
-
-
-def grub_cfg_linux_lines(text):
-    """[(line_no, [args after the kernel path])] of the Linux entries written by 10_linux.
-
-    Lines inside ``### BEGIN /etc/grub.d/10_linux ###`` .. ``### END`` only (custom
-    entries are the admin's); None when the file has no such section.
-    """
-    out = []
-    inside = False
-    seen = False
-    for no, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if s.startswith("### BEGIN ") and "10_linux" in s:
-            inside = seen = True
-            continue
-        if s.startswith("### END ") and "10_linux" in s:
-            inside = False
-            continue
-        if not inside:
-            continue
-        words = s.split(None, 2)
-        if len(words) >= 2 and words[0] in _LINUX_CMDS:
-            args = words[2] if len(words) > 2 else ""
-            out.append((no, [raw for _s, _e, raw in token_spans(args)]))
-    return out if seen else None
-
-
-def check_grub_cfg(path, request):
-    """(problems, warnings) for the generated grub.cfg's Linux entries."""
-    data = read_bytes(path)
-    if data is None:
-        return ["%s was not written" % path], []
-    if not data.strip():
-        return ["%s is empty" % path], []
-    lines = grub_cfg_linux_lines(_decode(data))
-    if lines is None:
-        return [], ["%s has no 10_linux section (BLS or custom); its entries were not checked" % path]
-    if not lines:
-        return [], ["%s has no Linux entries (no kernel installed?); nothing to check" % path]
-    problems = []
-    for no, args in lines:
-        for p in check_result(args, args, request, strict=False):
-            problems.append("%s:%d: %s" % (path, no, p))
-    if not request.everywhere:
-        for name, _value, key in request.sets:
-            if not any(token_key(raw) == key for _no, args in lines for raw in args):
-                problems.append("%s: no Linux entry carries %s" % (path, name))
-    return problems, []
-
-
-def _is_stub(path):
-    data = read_bytes(path)
-    if data is None:
-        return False
-    text = _decode(data)
-    return "configfile" in text and "menuentry" not in text and "blscfg" not in text and "### BEGIN" not in text
-
-
-def grub_cfg_target(root, tool):
-    """Host path of the grub.cfg that ``tool`` should write. Never an EFI stub (EL9+)."""
-    if tool in ("update-grub", "grub-mkconfig"):
-        candidates = ["/boot/grub/grub.cfg"]
-    else:
-        candidates = ["/boot/grub2/grub.cfg"]
-        # EL8 on UEFI keeps the real config on the ESP; EL9+ leaves a stub there that must stay.
-        for vendor in _rootpath.listdir(root, "/boot/efi/EFI"):
-            hp = "/boot/efi/EFI/%s/grub.cfg" % vendor
-            real = _rootpath.under(root, hp)
-            full = os.path.isfile(real) and not _is_stub(real)
-            if full and not os.path.exists(_rootpath.under(root, "/boot/grub2/grub.cfg")):
-                candidates = [hp]
-    hp = candidates[0]
-    real, resolved = _rootpath.resolve(root, hp)
-    if _is_stub(real):
-        raise BootConfigError(
-            "%s (-> %s) is an EFI stub that loads the real grub.cfg; refusing to overwrite it" % (hp, resolved)
-        )
-    return resolved
-
-
-def regen_commands(root, plan, bls=False):
-    """Fill plan.regen (or plan.regen_skipped) for GRUB; return the grub.cfg host path or None."""
-    tool = None
-    for name in ("update-grub", "grub-mkconfig", "grub2-mkconfig"):
-        if find_tool(root, (name,)):
-            tool = name
-            break
-    if tool is None:
-        plan.regen_skipped = "no update-grub, grub-mkconfig or grub2-mkconfig found under %s" % root
-        return None
-    if os.path.abspath(root) != "/":
-        problem = chroot_problem(root)
-        if problem:
-            plan.regen_skipped = problem
-            return None
-    cfg = grub_cfg_target(root, tool)
-    if tool == "update-grub":
-        argv = ["update-grub"]
-    else:
-        argv = [tool, "-o", cfg]
-        if tool == "grub2-mkconfig" and bls and supports_update_bls_cmdline(root):
-            argv.append("--update-bls-cmdline")
-    real_cfg = _rootpath.under(root, cfg)
-    touches = [real_cfg, real_cfg + ".new"]
-    plan.regen.append(Command(command_for_root(root, argv), "regenerate %s" % cfg, touches=touches))
-    if proxmox_managed(root) and find_tool(root, ("proxmox-boot-tool",)):
-        plan.regen.append(
-            Command(
-                command_for_root(root, ["proxmox-boot-tool", "refresh"]), "copy kernels and configuration to the ESPs"
-            )
-        )
-    return cfg
-
-
-def supports_update_bls_cmdline(root):
-    """grub2-mkconfig takes --update-bls-cmdline (RHEL 9.3+, Fedora 39+): read its own source."""
-    hp = find_tool(root, ("grub2-mkconfig",))
-    if hp is None:
-        return False
-    data = read_bytes(_rootpath.under(root, hp)) or b""
-    return b"--update-bls-cmdline" in data
-
-
-def add_regeneration(root, plan, request):
-    """Regeneration of grub.cfg and its check for ``request``; the grub.cfg host path or None.
-
-    Shared by a change and by a restore from the journal, so both regenerate the same way.
-    """
-    cfg = regen_commands(root, plan)
-    if cfg is not None:
-        real_cfg = _rootpath.under(root, cfg)
-        before = _boot_menu.default_boot(root, "grub")[0]
-        plan.verify_regen = lambda: check_generated(root, cfg, real_cfg, request, plan, before)
-    return cfg
-
-
-def check_generated(root, cfg, real_cfg, request, plan, before):
-    """(problems, warnings) after update-grub/grub-mkconfig: the 10_linux entries carry the
-    request, grub-script-check accepts the file, the menu is bootable (``_boot_menu.check``)."""
-    problems, warnings = check_grub_cfg(real_cfg, request)
-    data = read_bytes(real_cfg)
-    if data is None or not data.strip():
-        return problems, warnings
-    problems.extend(_boot_menu.script_check(root, cfg, command_for_root, find_tool))
-    lines = grub_cfg_linux_lines(_decode(data))
-    expected = plan.expected_cmdline() if plan.expected_cmdline is not None else None
-    p2, w2 = _boot_menu.check(
-        root, plan.backend, before, expected, real_cfg, [args for _n, args in lines] if lines else None
-    )
-    return problems + p2, warnings + w2
-
-
-def build_plan(root, request):
-    """The complete plan of the ``grub`` backend."""
-    plan = Plan("grub", root)
-    gp = plan_defaults(root, request)
-    plan.steps.extend(gp.changes)
-    plan.warnings.extend(gp.warnings)
-    plan.effective_before = " ".join(gp.tokens_before)
-    plan.effective_after = " ".join(gp.tokens_after)
-    plan.verify = lambda: verify_defaults(root, request, gp.linux_after, gp.default_after)
-    plan.expected_cmdline = lambda: list(gp.tokens_after)
-    cfg = add_regeneration(root, plan, request)
-    if cfg is not None:
-        real_cfg = _rootpath.under(root, cfg)
-        if not plan.changes_files and os.path.isfile(real_cfg):
-            problems, _w = check_grub_cfg(real_cfg, request)
-            if problems:
-                plan.regen_stale = "%s is out of date: %s" % (cfg, problems[0])
-    return plan
+def current(root):
+    """The tokens the GRUB defaults give every Linux entry now: ``GRUB_CMDLINE_LINUX`` then
+    ``GRUB_CMDLINE_LINUX_DEFAULT`` (what kernel_cmdline starts from). Raises BootConfigError."""
+    _state, lt, dt, _lv, _dv = evaluate(load(root))
+    return lt + dt

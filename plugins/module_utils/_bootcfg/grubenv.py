@@ -14,16 +14,26 @@ cannot grow it). ``set`` rewrites an existing variable in place and appends a ne
 the last line; the padding absorbs the difference. This module reproduces that byte for
 byte (the tests compare with the real grub-editenv), and the backend writes through
 ``grub2-editenv``/``grub-editenv`` when one is installed, else atomically itself.
+
+``load`` is the one way any code reads the grubenv GRUB loads (the one in its prefix directory,
+``_bootcfg.grub_cfg.grub_dir``): the facts (saved_entry, next_entry, kernelopts), the BLS
+backends (kernelopts) and the checks after a regeneration. A block GRUB itself would reject (no
+signature, no newline before the padding) is unreadable, as for GRUB's ``load_env``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_cfg import grub_dir
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
 
 SIGNATURE = b"# GRUB Environment Block\n"
+MAX_ENV = 1024 * 1024  # grub-editenv makes 1024 bytes; far above any real block
 EDITENV_TOOLS = ("grub2-editenv", "grub-editenv")
 
 
@@ -134,6 +144,54 @@ class EnvBlock(object):
 
 def parse(data, path="grubenv"):
     return EnvBlock(data, path)
+
+
+class GrubEnv(object):
+    """The grubenv GRUB loads, as read under a root.
+
+    ``host_path`` (the path GRUB opens, e.g. ``/boot/grub2/grubenv``), ``real_path`` (what was
+    opened under root, links followed inside it) and ``resolved`` (its host path); ``vars``: the
+    variables (``{}`` for an empty block) or None when absent or unreadable; ``absent``: the file
+    does not exist; ``why``: ``"<path>: reason"`` when it cannot be read or is not a block.
+    """
+
+    def __init__(self, host_path, real_path, resolved, vars_, absent, why, block=None):
+        self.host_path = host_path
+        self.real_path = real_path
+        self.resolved = resolved
+        self.vars = vars_
+        self.absent = absent
+        self.why = why
+        self.block = block
+
+    @property
+    def readable(self):
+        return self.vars is not None
+
+
+def load(root, directory=None):
+    """The grubenv in ``directory`` (default: GRUB's prefix, ``grub_dir``) under ``root``; never raises.
+
+    With no GRUB directory at all the result is absent, named as on EL (``/boot/grub2/grubenv``).
+    """
+    directory = directory or grub_dir(root) or "/boot/grub2"
+    hp = directory + "/grubenv"
+    real, resolved = None, hp
+    try:
+        real, resolved = _rootpath.resolve(root, hp)
+        data = _rootpath.read_bytes(root, hp, MAX_ENV)
+    except OSError as exc:
+        absent = exc.errno in (errno.ENOENT, errno.ENOTDIR)
+        return GrubEnv(hp, real, resolved, None, absent, _rootpath.describe_oserror(hp, exc))
+    if len(data) > MAX_ENV:
+        return GrubEnv(
+            hp, real, resolved, None, False, "%s: larger than %d bytes, not a GRUB environment block" % (hp, MAX_ENV)
+        )
+    try:
+        block = EnvBlock(data, hp)
+    except BootConfigError as exc:
+        return GrubEnv(hp, real, resolved, None, False, exc.message)
+    return GrubEnv(hp, real, resolved, block.as_dict(), False, None, block)
 
 
 def editenv_writer(tool, real_path, name, value):

@@ -13,7 +13,7 @@ the mitigation. After the commands ran (``check``):
 1. GRUB: the generated grub.cfg exists and is not blank; the real ``grub-script-check`` (or
    ``grub2-script-check``) of the root accepts it, when installed (a truncated file has an
    unterminated menuentry; the check is bounded by ``SCRIPT_CHECK_TIMEOUT``).
-2. The default entry, resolved the way the facts resolve it (``_boot_entry``: ``set default``,
+2. The default entry, resolved the way the facts resolve it (``_bootcfg.menu``: ``set default``,
    grubenv ``saved_entry``/``next_entry``, submenus, ``blscfg`` with the BLS entries; for
    systemd-boot ``loader.conf`` over ``loader/entries``), exists and boots a kernel image that
    exists under the root and is not empty.
@@ -33,30 +33,27 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu as _boot_entry
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_cfg as _grub_cfg
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import loader as _loader
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu as _menu
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import MENU_SOURCES
 
 SCRIPT_CHECK_TIMEOUT = 60
 SCRIPT_CHECK_TOOLS = ("grub-script-check", "grub2-script-check")
-MENU_SOURCES = ("grub_cfg", "grubenv_saved", "bls", "systemd_boot")
-_LINUX_LINE_RE = re.compile(r"^\s*(?:linux|linuxefi|linux16)\s+(\S+)", re.MULTILINE)
 
 
 def default_boot(root, backend):
-    """The default entry of the menu as it is now: the ``_boot_entry`` boot dict (release,
+    """The default entry of the menu as it is now: the ``_bootcfg.menu`` boot dict (release,
     source, image), its configured command line and the reader's warnings."""
     warnings = []
-    if backend == "systemd-boot":
-        boot, loader = _boot_entry._systemd_boot(root, warnings)  # the facts' own reader
-        loader = loader or {}
-    else:
-        boot, loader, warnings = _boot_entry.find_boot_kernel(root, None)
+    boot, menu, _tried = _menu.default_boot(root, warnings, only=backend if backend == "systemd-boot" else None)
     if not boot or boot.get("source") not in MENU_SOURCES:
         return None, None, warnings
-    return boot, (loader or {}).get("configured_cmdline"), warnings
+    return boot, (menu or {}).get("configured_cmdline"), warnings
 
 
 def _image_size(root, host_path):
@@ -72,15 +69,18 @@ def offered_images(root, backend, grub_cfg_real=None):
     names = set()
     if grub_cfg_real:
         try:
-            text = _rootpath.read_real(grub_cfg_real).decode("utf-8", "replace")
+            text = _rootpath.read_real(grub_cfg_real, _grub_cfg.MAX_CFG).decode("utf-8", "replace")
         except OSError:
             text = ""
-        names.update(os.path.basename(m.group(1)) for m in _LINUX_LINE_RE.finditer(text))
-    dirs = ["/boot/loader/entries"] if backend != "systemd-boot" else [d + "/entries" for d in _boot_entry.LOADER_DIRS]
+        names.update(_grub_cfg.parse(text, grub_cfg_real).images())
+    if backend != "systemd-boot":
+        dirs = [_bls.ENTRIES_DIR]
+    else:
+        dirs = [d + "/entries" for d in _loader.LOADER_DIRS]
     for d in dirs:
-        for _eid, fields in _boot_entry.read_bls_entries(root, d, []):
-            if fields.get("linux"):
-                names.add(os.path.basename(fields["linux"]))
+        for e in _bls.read_entries(root, d, []):
+            if e.linux:
+                names.add(os.path.basename(e.linux))
     return names
 
 

@@ -20,15 +20,19 @@ import os
 import time
 import uuid
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.menu import find_boot_kernel
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import current as _current
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import detect as _detect
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import tokenize
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.boot_image_check import check_boot_kernel
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.cpuid import CPUID_DEVICE, CpuidError, bhi_ctrl
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.cpuinfo import CpuinfoError, parse_cpuinfo
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_probe import PROBE_MODES, probe_kernel
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_probe import probe_kernel
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_version import running_kernel
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.next_boot import find_boot_kernel
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.sysfs_vulns import read_vulnerabilities
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import BACKEND_UNKNOWN, PROBE_MODES
 
 SCHEMA = 2
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
@@ -137,7 +141,7 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
     kernel = running_kernel(osrelease, proc_version, signature)
     facts["kernel"] = kernel
 
-    boot, bootloader, boot_warnings = find_boot_kernel(root, kernel["release"])
+    boot, menu, boot_warnings = find_boot_kernel(root, kernel["release"])
     warnings.extend(boot_warnings)
     # BHB clear (G3) only matters on bare metal for CPUs that enumerate BHI_CTRL (or might).
     want_g3 = not facts["cpu"]["hypervisor"] and facts["cpu"]["bhi_ctrl"] is not False
@@ -174,14 +178,36 @@ def collect_facts(root="/", probe_image="auto", run_command=None):
     facts["sysfs"] = sysfs
     facts["sysfs_reason"] = sysfs_reason
 
-    configured = bootloader.get("configured_cmdline")
-    facts["bootloader"] = {
-        "backend": bootloader.get("backend", "unknown"),
-        "configured_cmdline": configured,
-        "configured_cmdline_reason": None if configured is not None else bootloader.get("configured_cmdline_reason"),
-        "tokens": [t.as_dict() for t in tokenize(configured)[0]] if configured is not None else None,
-    }
+    facts["bootloader"] = bootloader_facts(root, menu)
     return facts
+
+
+def bootloader_facts(root, menu):
+    """The ``bootloader`` section: the backend (``_bootcfg.detect``, kernel_cmdline's own detector), the
+    command line of the menu's default entry (``configured_cmdline``, what boots next) and the one the
+    configuration gives that entry (``source_cmdline``: what kernel_cmdline starts a change from)."""
+    configured = menu.get("configured_cmdline")
+    out = {
+        "backend": BACKEND_UNKNOWN,
+        "backend_reason": None,
+        "configured_cmdline": configured,
+        "configured_cmdline_reason": None if configured is not None else menu.get("configured_cmdline_reason"),
+        "tokens": [t.as_dict() for t in tokenize(configured)[0]] if configured is not None else None,
+        "source_cmdline": None,
+        "source_cmdline_reason": None,
+    }
+    try:
+        out["backend"], out["backend_reason"] = _detect.detect(root)
+    except BootConfigError as exc:
+        out["backend_reason"] = out["source_cmdline_reason"] = exc.message
+        return out
+    try:
+        tokens, _notes = _current.tokens(root, out["backend"])
+    except BootConfigError as exc:
+        out["source_cmdline_reason"] = exc.message
+    else:
+        out["source_cmdline"] = " ".join(tokens)
+    return out
 
 
 def observation(root):

@@ -21,9 +21,9 @@ import subprocess
 import pytest
 from test_kernel_cmdline_support import CORPUS, copy_case, dash_effective, load_cases, run_module, tree_state
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import detect as _detect
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grubenv as _grubenv
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import tokens as _tokens
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 
@@ -72,7 +72,7 @@ def read_golden(case, op):
 
 def grubenv_list(root):
     """Variables of the case's grubenv as the real grub-editenv lists them."""
-    _hp, real = _bls.find_grubenv(root)
+    real = _grubenv.load(root).real_path
     out = subprocess.run([GRUB_EDITENV, real, "list"], capture_output=True, text=True, check=True).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 

@@ -22,8 +22,10 @@ from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import intent as _cmdline_intent
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import (
+    kernel_cmdline_file as _kernel_cmdline_file,
+)
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import run_lock as _run_lock
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import cmdline as _cmdline
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
@@ -314,7 +316,7 @@ def test_one_off_parameters_never_reach_etc_kernel_cmdline(tmp_path):
 
 def test_one_off_list_matches_like_kernel_names():
     toks = ["rd.break=pre-mount", "systemd.debug-shell=1", "s", "S", "10", "-s", "x", "rd.breakfast"]
-    kept, dropped = _systemd_boot.without_one_off(toks)
+    kept, dropped = _kernel_cmdline_file.without_one_off(toks)
     assert kept == ["10", "x", "rd.breakfast"]
     assert dropped == ["rd.break=pre-mount", "systemd.debug-shell=1", "s", "S", "-s"]
 

@@ -25,7 +25,11 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import a
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import detect as _detect
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import systemd_boot as _systemd_boot
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import bls as _bls_backends
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as _grub_backend
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import (
+    systemd_boot as _systemd_boot_backend,
+)
 
 GRUB_MAIN = os.path.join("etc", "default", "grub")
 
@@ -255,7 +259,7 @@ def test_other_root_without_mounts_skips_regeneration_with_a_reason(tmp_path):
     ],
 )
 def test_grub_regeneration_command_is_chrooted_for_another_root(tmp_path, monkeypatch, tools, expected):
-    monkeypatch.setattr(_grub_defaults, "chroot_problem", lambda root: None)
+    monkeypatch.setattr(_grub_backend, "chroot_problem", lambda root: None)
     root = copy_case("debian12-default", tmp_path)
     for t in tools:
         write(os.path.join(root, "usr", "sbin", t), "#!/bin/sh\n", 0o755)
@@ -265,7 +269,7 @@ def test_grub_regeneration_command_is_chrooted_for_another_root(tmp_path, monkey
 
 
 def test_el9_regenerates_bls_cmdline_and_never_the_efi_stub(tmp_path, monkeypatch):
-    monkeypatch.setattr(_grub_defaults, "chroot_problem", lambda root: None)
+    monkeypatch.setattr(_grub_backend, "chroot_problem", lambda root: None)
     root = copy_case("el9-bls", tmp_path)
     write(os.path.join(root, "usr", "sbin", "grub2-mkconfig"), "#!/bin/sh\n# ... --update-bls-cmdline ...\n", 0o755)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}}, check_mode=True)
@@ -281,7 +285,7 @@ def test_el9_regenerates_bls_cmdline_and_never_the_efi_stub(tmp_path, monkeypatc
 
 
 def test_el8_efi_config_on_the_esp_is_the_target(tmp_path, monkeypatch):
-    monkeypatch.setattr(_grub_defaults, "chroot_problem", lambda root: None)
+    monkeypatch.setattr(_grub_backend, "chroot_problem", lambda root: None)
     root = copy_case("el8-kernelopts", tmp_path)
     write(os.path.join(root, "usr", "sbin", "grub2-mkconfig"), "#!/bin/sh\n", 0o755)
     write(os.path.join(root, "boot", "efi", "EFI", "rocky", "grub.cfg"), "### BEGIN /etc/grub.d/10_linux ###\nblscfg\n")
@@ -291,7 +295,7 @@ def test_el8_efi_config_on_the_esp_is_the_target(tmp_path, monkeypatch):
 
 
 def test_systemd_boot_regeneration_commands(tmp_path, monkeypatch):
-    monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
+    monkeypatch.setattr(_systemd_boot_backend, "chroot_problem", lambda root: None)
     root = copy_case("debian12-sdboot-multiline", tmp_path)
     write(os.path.join(root, "usr", "bin", "kernel-install"), "#!/bin/sh\n", 0o755)
     for k in ("6.1.0-28-amd64", "6.1.0-31-amd64"):
@@ -315,7 +319,7 @@ def test_systemd_boot_regeneration_commands(tmp_path, monkeypatch):
 
 
 def test_proxmox_regenerates_with_proxmox_boot_tool(tmp_path, monkeypatch):
-    monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
+    monkeypatch.setattr(_systemd_boot_backend, "chroot_problem", lambda root: None)
     root = copy_case("proxmox8-sdboot-zfs", tmp_path)
     write(os.path.join(root, "usr", "sbin", "proxmox-boot-tool"), "#!/bin/sh\n", 0o755)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}}, check_mode=True)
@@ -377,7 +381,7 @@ def fake_grubby(tmp_path, monkeypatch):
     path = tmp_path / "grubby"
     path.write_text(FAKE_GRUBBY.format(python=sys.executable))
     path.chmod(0o755)
-    monkeypatch.setattr(_bls, "grubby_tool", lambda root, backend: str(path) if backend == "grubby" else None)
+    monkeypatch.setattr(_bls_backends, "grubby_tool", lambda root, backend: str(path) if backend == "grubby" else None)
     return str(path)
 
 

@@ -1,16 +1,21 @@
-"""Next-boot kernel: GRUB menus with submenus and grubenv, BLS ordering, systemd-boot, fallbacks."""
+"""Next-boot kernel: GRUB menus with submenus and grubenv, BLS ordering, systemd-boot, fallbacks.
+
+The menu is read by _bootcfg (grub_cfg, grubenv, bls, loader, menu); the facts' fallbacks are
+_facts.next_boot; the backend the facts report is the one detector (_bootcfg.detect).
+"""
 
 import pytest
 from facts_fixtures import debian_grub_cfg, grubenv, write
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.menu import (
-    find_boot_kernel,
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.detect import detect
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_cfg import (
     grub_words,
-    parse_grub_cfg,
-    parse_grubenv,
-    release_from_image,
+    parse,
     resolve_default,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grubenv import EnvBlock
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.menu import release_from_image
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.next_boot import find_boot_kernel
 
 UUID = "5c7f5a8e-3f0e-4f52-9a49-1d2f5c0d7e11"
 CMD_56 = f"root=UUID={UUID} ro console=ttyS0,115200 quiet"
@@ -44,14 +49,15 @@ def test_words_quotes_escapes_and_variables():
 
 
 def test_grubenv_parse():
-    env = parse_grubenv(grubenv(saved_entry="1>2", next_entry="").decode())
+    env = EnvBlock(grubenv(saved_entry="1>2", next_entry="")).as_dict()
     assert env == {"saved_entry": "1>2", "next_entry": ""}
 
 
 def test_menu_tree_and_resolution():
-    tree, defaults, _env, blscfg = parse_grub_cfg(debian_grub_cfg("0"))
-    assert [v for v, _l in defaults] == ["${next_entry}", "0"]
-    assert blscfg is None
+    cfg = parse(debian_grub_cfg("0"))
+    tree = cfg.tree
+    assert [v for v, _l in cfg.defaults] == ["${next_entry}", "0"]
+    assert cfg.blscfg_at is None
     top = [(n.kind, n.title) for n in tree.children if n.kind in ("menuentry", "submenu")]
     assert top == [("menuentry", "Debian GNU/Linux"), ("submenu", "Advanced options for Debian GNU/Linux")]
     assert resolve_default(tree, "1>2").linux == "/boot/vmlinuz-6.1.0-55-amd64"
@@ -75,12 +81,9 @@ def test_grub_default_by_index_id_title(tmp_path, default):
         "image": "/boot/vmlinuz-6.1.0-55-amd64",
         "source_reason": None,
     }
-    assert loader == {
-        "backend": "grub",
-        "configured_cmdline": CMD_56 + " mitigations=off",
-        "configured_cmdline_reason": None,
-    }
+    assert loader == {"configured_cmdline": CMD_56 + " mitigations=off", "configured_cmdline_reason": None}
     assert warnings == []
+    assert detect(str(tmp_path))[0] == "grub"  # a generated grub.cfg without GRUB defaults
 
 
 def test_grub_default_0(tmp_path):
@@ -164,7 +167,8 @@ def test_bls_sorted_newest_first(tmp_path):
         "image": "/boot/vmlinuz-5.14.0-570.el9.x86_64",
         "source_reason": None,
     }
-    assert loader == {"backend": "grubby", "configured_cmdline": "root=/dev/sda2 ro", "configured_cmdline_reason": None}
+    assert loader == {"configured_cmdline": "root=/dev/sda2 ro", "configured_cmdline_reason": None}
+    assert detect(str(tmp_path))[0] == "grubby"
     # index 2 = the oldest
     write(tmp_path, "boot/grub2/grubenv", grubenv(saved_entry="2"))
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
@@ -182,11 +186,8 @@ def test_bls_saved_entry_id_and_kernelopts(tmp_path):
     bls(tmp_path, "mid-4.18.0-560.el8_10.x86_64", "4.18.0-560.el8_10.x86_64", "$kernelopts")
     boot, loader, _w = find_boot_kernel(str(tmp_path), None)
     assert boot["release"] == "4.18.0-553.el8_10.x86_64" and boot["source"] == "grubenv_saved"
-    assert loader == {
-        "backend": "grubenv",
-        "configured_cmdline": "root=/dev/mapper/rl-root ro quiet",
-        "configured_cmdline_reason": None,
-    }
+    assert loader == {"configured_cmdline": "root=/dev/mapper/rl-root ro quiet", "configured_cmdline_reason": None}
+    assert detect(str(tmp_path))[0] == "grubenv"
 
 
 def test_systemd_boot_default_glob(tmp_path):
@@ -205,11 +206,8 @@ def test_systemd_boot_default_glob(tmp_path):
         "image": "/efi/mid/6.1.0-56-amd64/linux",
         "source_reason": None,
     }
-    assert loader == {
-        "backend": "systemd-boot",
-        "configured_cmdline": "root=/dev/vda1 ro",
-        "configured_cmdline_reason": None,
-    }
+    assert loader == {"configured_cmdline": "root=/dev/vda1 ro", "configured_cmdline_reason": None}
+    assert detect(str(tmp_path))[0] == "systemd-boot"
     write(tmp_path, "efi/loader/loader.conf", "timeout 3\n")
     boot, _l, _w = find_boot_kernel(str(tmp_path), None)
     assert boot["release"] == "6.12.117+deb12-amd64"  # newest first without a default
@@ -322,9 +320,11 @@ def test_el8_kernelopts_without_grubenv_is_unknown_not_empty(tmp_path):
 
 def test_bls_entries_without_grub_cfg_are_not_systemd_boot(tmp_path):
     """RHEL's /boot/loader/entries belong to GRUB (blscfg): with grub.cfg gone the next boot is a
-    guess, not systemd-boot's first entry (systemd-boot is recognised by its loader.conf)."""
+    guess, not systemd-boot's first entry (systemd-boot is recognised by its loader.conf). The
+    configuration is still grubby's (what kernel_cmdline would change), not systemd-boot's."""
     for v in ("5.14.0-503.el9.x86_64", "5.14.0-570.el9.x86_64"):
         bls(tmp_path, f"mid-{v}", v, "root=/dev/sda2 ro")
     boot, loader, _w = find_boot_kernel(str(tmp_path), "5.14.0-570.el9.x86_64")
-    assert (boot["source"], loader["backend"]) == ("newest_installed", "unknown")
+    assert boot["source"] == "newest_installed" and loader["configured_cmdline"] is None
     assert "guessed the newest installed kernel" in boot["source_reason"]
+    assert detect(str(tmp_path))[0] == "grubby"

@@ -3,13 +3,14 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.menu import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.bls import Entry
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_cfg import (
     grub_words,
-    parse_bls_entry,
-    parse_grub_cfg,
-    parse_grubenv,
+    parse,
     resolve_default,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grubenv import EnvBlock
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts import kernel_probe as kp
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.cpuinfo import CpuinfoError, parse_cpuinfo
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_version import running_kernel, version_key
@@ -55,10 +56,17 @@ def test_cpuinfo_parses_or_raises_its_own_error(lines):
 def test_grub_text_never_crashes(text, spec):
     grub_words(text, {})
     grub_words(text, None)
-    tree, _d, _e, _b = parse_grub_cfg(text)
-    resolve_default(tree, spec)
-    parse_grubenv(text)
-    parse_bls_entry(text)
+    cfg = parse(text)
+    resolve_default(cfg.tree, spec)
+    cfg.linux_section_lines()
+    cfg.images()
+    try:
+        EnvBlock(text.encode("utf-8", "surrogatepass"), "/boot/grub/grubenv").as_dict()
+    except BootConfigError as exc:
+        assert exc.message.startswith("/boot/grub/grubenv: ")
+    entry = Entry("/boot/loader/entries/x.conf", "/x.conf", text)
+    entry.variables()
+    assert entry.options_text is None or isinstance(entry.options_text, str)
 
 
 @settings(max_examples=200, deadline=None)
