@@ -5,20 +5,35 @@
 
 Target side: standard library only, importable by Python 3.6+.
 
-``execute`` runs a plan with backups, verifies, regenerates, verifies again, and on any failure
-puts every file back (including what the regeneration wrote) and raises.
+``Session`` is one run of kernel_cmdline on a root: it holds the host-wide run lock
+(``_bootcfg.run_lock``) from before the configuration is read until the run has finished, undoes
+an interrupted earlier run first (``_bootcfg.intent.recover``), runs commands bounded (a timeout,
+output cut, the lock passed on), and ``apply`` takes an operation - a change
+(``_bootcfg.change``) or a restore (``_bootcfg.restore``) - through the same steps: prepare (the
+plan, through the backend registry), predict (check mode stops there), ``execute`` write-ahead
+(``_bootcfg.intent``), commit (the journal) inside the same guard, report.
+
+``execute`` runs a plan with backups, verifies, regenerates, verifies again (the regenerated
+menu too, ``_bootcfg.menu_check``), and on any failure puts every file back (including what the
+regeneration wrote) and raises.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import fnmatch
 import os
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import intent as _intent
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal as _journal
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import run_lock as _run_lock
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import find_tool
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange, diff_entry, unified_diff
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
 
 class _Restored(BootConfigError):
@@ -264,3 +279,195 @@ def _output(res):
     if res.cut:
         out += "\n[%d bytes of output were cut]" % res.cut
     return out
+
+
+# --------------------------------------------------------------------------- one run
+def new_result():
+    """The module's result before anything is known (every key RETURN documents)."""
+    return dict(
+        changed=False,
+        backend=None,
+        backend_reason=None,
+        files=[],
+        backups={},
+        diff=[],
+        unified_diff="",
+        previous_cmdline=None,
+        effective_cmdline=None,
+        regenerated=False,
+        regenerate_commands=[],
+        regenerate_skipped=None,
+        regenerated_files=[],
+        commands=[],
+        notes=[],
+        journal_entry=None,
+        restored_entry=None,
+    )
+
+
+def _now_text(now):
+    return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_id(root):
+    """The id of this run (also its journal entry's): later than every id in the journal."""
+    try:
+        entries = _journal.load(root).entries
+    except BootConfigError:
+        entries = []
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return _journal.new_id(entries, now), _now_text(now)
+
+
+def report_predicted(result, predicted):
+    predicted = sorted(predicted, key=lambda c: c.path)
+    result["files"] = [c.path for c in predicted]
+    result["diff"] = [diff_entry(c.path, c.before, c.after) for c in predicted]
+    result["unified_diff"] = "".join(unified_diff(c.path, c.before, c.after) for c in predicted)
+
+
+def report_executed(result, res):
+    snap = res["snapshot"]
+    result["files"] = res["files"]
+    result["regenerated_files"] = res["regenerated_files"]
+    result["backups"] = res["backups"]
+    result["commands"] = res["commands"]
+    result["regenerated"] = res["regenerated"]
+    for path in res["files"]:
+        before = snap.files.get(path)
+        now = _atomic_write.read_bytes(path)
+        result["diff"].append(diff_entry(path, before, now))
+        result["unified_diff"] += unified_diff(path, before, now)
+    result["changed"] = bool(res["files"]) or res["regenerated"]
+
+
+def warn_not_regenerated(warn, plan, regenerate):
+    """Say when the change takes effect if it was not regenerated now."""
+    if plan.regen_skipped:
+        warn("configuration changed but not regenerated: %s" % plan.regen_skipped)
+    elif not regenerate and plan.regen:
+        warn("configuration changed; it takes effect after %s" % " && ".join(" ".join(c.argv) for c in plan.regen))
+
+
+class Session(object):
+    """One kernel_cmdline run on ``root`` (see the module docstring).
+
+    ``warn(msg)`` emits a warning; ``bin_path(name)`` finds a command the way the module does
+    (AnsibleModule.get_bin_path). Used as a context manager around ``apply``: it holds the run
+    lock and recovers an interrupted run on entry (in check mode: no lock, a warning about an
+    interrupted run's intent). Refusals raise BootConfigError.
+    """
+
+    def __init__(
+        self,
+        root,
+        what,
+        check_mode=False,
+        warn=None,
+        bin_path=None,
+        lock_timeout=300,
+        regenerate_timeout=600,
+        backup=True,
+        regenerate=True,
+    ):
+        self.root = root
+        self.what = what
+        self.check_mode = check_mode
+        self.warn = warn or (lambda msg: None)
+        self.bin_path = bin_path or (lambda name: None)
+        self.lock_timeout = lock_timeout
+        self.regenerate_timeout = regenerate_timeout or 600
+        self.backup = backup
+        self.regenerate = regenerate
+        self.lock = None
+        self.notes = []
+
+    def __enter__(self):
+        if self.check_mode:
+            doc = _intent.read(self.root)
+            if doc is not None:
+                self.warn(
+                    "an interrupted kernel_cmdline run (pid %d, %s) left %s; the next run without check mode "
+                    "undoes it first, so this preview may differ from what that run does"
+                    % (doc["pid"], doc["id"], _intent.intent_path(self.root))
+                )
+            return self
+        lock = _run_lock.RunLock(self.root, self.lock_timeout, self.what)
+        try:
+            lock.__enter__()
+        except (_run_lock.LockBusy, _run_lock.LockError) as e:
+            raise BootConfigError(str(e)) from None
+        self.lock = lock
+        try:
+            if lock.recovered:
+                self.notes.append(lock.recovered)
+            notes, warnings = _intent.recover(self.root)
+            for n in notes:
+                self.warn(n)
+                self.notes.append(n)
+            for w in warnings:
+                self.warn(w)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.__exit__(None, None, None)
+            self.lock = None
+        return False
+
+    def runner(self):
+        """Commands run bounded (``regenerate_timeout``, output cut) and inherit the run lock."""
+        lock_fd = self.lock.fd if self.lock is not None else None
+
+        def run(argv):
+            argv = list(argv)
+            if not os.path.isabs(argv[0]):
+                # the same search order the backends used to choose the command (find_tool):
+                # /usr/local/sbin first, as in root's PATH on Debian and RHEL
+                found = find_tool("/", (argv[0],)) or self.bin_path(argv[0])
+                if found is None:
+                    return _command_runner.Result(argv, 127, "", "%s: command not found" % argv[0], False, 0.0, 0)
+                argv[0] = found
+            try:
+                return _command_runner.run(
+                    argv, self.regenerate_timeout, pass_fds=(lock_fd,) if lock_fd is not None else ()
+                )
+            except OSError as e:
+                return _command_runner.Result(argv, 126, "", "%s: %s" % (argv[0], e.strerror or e), False, 0.0, 0)
+
+        return run
+
+    def apply(self, op, result):
+        """Take ``op`` (a change or a restore) through the one path; fills ``result``."""
+        result["notes"].extend(self.notes)
+        plan = op.prepare(self, result)
+        if plan is None:
+            return  # nothing to do (op said why)
+        predicted = plan.predicted_changes()
+        if self.check_mode:
+            report_predicted(result, predicted)
+            result["changed"] = bool(predicted) or op.will_regenerate(self, plan, predicted)
+            return
+        rid, now_text = run_id(self.root)
+        wal = _intent.IntentRun(self.root, rid, op.kind, now_text, restore_of=op.restore_of, keep_backups=self.backup)
+        try:
+            res = execute(
+                plan,
+                self.runner(),
+                backup=self.backup,
+                regenerate=self.regenerate,
+                commit=lambda r: op.commit(self, plan, r, rid, result),
+                wal=wal,
+            )
+        except BootConfigError as e:
+            for w in getattr(e, "warnings", []):
+                self.warn(w)
+            result["output"] = e.output or ""
+            raise
+        for w in res.get("warnings", []):
+            self.warn(w)
+        report_executed(result, res)
+        op.finish(self, plan, predicted, res, result)

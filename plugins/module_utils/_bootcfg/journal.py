@@ -28,13 +28,8 @@ written atomically under an exclusive lock of the directory), oldest entry first
 the files as they were just before the restore). An entry owns the backups it names: when
 it falls out of the journal they are deleted, and no other file ever is.
 
-Restore (``plan_restore``): every file of the entry goes back to its backup (or is deleted
-when the change created it), in a ``Plan`` that ``_bootcfg.apply.execute`` carries out like a
-change (backups, checks, regeneration the backend's own way, everything put back on any
-failure). A file whose sha256 is no longer the one recorded was changed after the entry:
-refused unless forced. A generated file (grub.cfg, BLS or loader entries) changed since (a
-kernel update regenerates them) is not a conflict when the regeneration runs: it is left to
-the regeneration instead of being put back.
+A restore of an entry is planned by ``_bootcfg.restore`` and carried out by ``_bootcfg.apply``
+like a change.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,24 +37,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
-import stat
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange, Plan
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import Request, kernel_part
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import (
-    normalize_name,
-    parse_token,
-    split_raw,
-)
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import BACKENDS
 
 JOURNAL_DIR = "/var/lib/fleetsec-vmscape"
@@ -443,132 +429,3 @@ def restored_record(root, plan, res, effective_cmdline, now=None):
         "effective_cmdline": effective_cmdline,
         "files": files,
     }
-
-
-# --------------------------------------------------------------------------- restoring
-def restored_request(tokens, entry):
-    """What the generated entries must carry after restoring ``entry``, given the restored tokens.
-
-    For each parameter the entry set or removed: exactly one token in ``tokens`` - set to that
-    value; none - removed; several - not checked.
-    """
-    names = list(entry["params"]) + list(entry["remove"])
-    kern, _init = kernel_part(list(tokens))
-    sets, removes, seen = [], [], set()
-    for name in names:
-        key = normalize_name(name)
-        if key in seen:
-            continue
-        seen.add(key)
-        found = [raw for raw in kern if parse_token(raw).key == key]
-        if len(found) == 1:
-            tok = parse_token(found[0])
-            sets.append((found[0].split("=", 1)[0], tok.value, key))
-        elif not found:
-            removes.append((name, key))
-    return sets, removes
-
-
-def _metadata_writer(real, data, backup_real):
-    """Write ``data`` to ``real`` atomically; a file absent now gets the backup's owner, mode and context."""
-
-    def write(_runner, _commands):
-        directory = os.path.dirname(real)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        existed = os.path.lexists(real)
-        st = os.stat(backup_real)
-        _atomic_write.atomic_write(real, data, stat.S_IMODE(st.st_mode))
-        if existed:
-            return
-        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-            os.chown(real, st.st_uid, st.st_gid)
-        context = _atomic_write.get_selinux_context(backup_real)
-        if context is not None:
-            try:
-                os.setxattr(real, _atomic_write.SELINUX_XATTR, context)
-            except OSError as e:
-                if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise
-
-    return write
-
-
-class RestorePlan(object):
-    """``plan`` (steps: the files put back or deleted; regeneration), ``notes`` and the entry."""
-
-    def __init__(self, entry, plan, notes):
-        self.entry = entry
-        self.plan = plan
-        self.notes = notes
-
-
-def plan_restore(root, entry, backend, add_regeneration, effective_now, force=False, regenerate=True):
-    """The plan that puts ``entry``'s files back. Raises BootConfigError (nothing touched).
-
-    ``add_regeneration(root, plan, request)`` fills the backend's regeneration (the same as
-    for a change); ``request`` is filled in after the files are back, from
-    ``effective_now()`` (the restored configuration's tokens), so the generated entries are
-    checked against what the restored files really say.
-    """
-    plan = Plan(backend, root)
-    # What was restored may live where only some entries get it (GRUB_CMDLINE_LINUX_DEFAULT).
-    check = Request([], [], everywhere=False)
-    add_regeneration(root, plan, check)
-    regen_runs = bool(regenerate and plan.regen and not plan.regen_skipped)
-    notes = []
-    conflicts = []
-    problems = []
-    for rec in entry["files"]:
-        real = _rootpath.under(root, rec["path"])
-        current = _atomic_write.read_bytes(real)
-        now_sha = sha256(current)
-        if now_sha != rec["sha256"]:
-            how = (
-                "deleted"
-                if current is None
-                else "sha256 %s, journaled %s" % (now_sha[:12], (rec["sha256"] or "-")[:12])
-            )
-            if rec["generated"] and regen_runs:
-                notes.append(
-                    "%s changed since entry %s (%s); it is regenerated, not put back" % (real, entry["id"], how)
-                )
-                continue
-            if not force:
-                conflicts.append("%s (%s)" % (real, how))
-                continue
-            notes.append("%s changed since entry %s (%s); overwritten (force)" % (real, entry["id"], how))
-        if not rec["existed"]:
-            plan.steps.append(FileChange(real, current, None, label=rec["path"]))
-            continue
-        backup_real = _rootpath.under(root, rec["backup"])
-        data = _atomic_write.read_bytes(backup_real)
-        if data is None:
-            problems.append("the backup %s of %s is missing" % (backup_real, real))
-        elif sha256(data) != rec["backup_sha256"]:
-            problems.append("the backup %s of %s changed since it was made" % (backup_real, real))
-        else:
-            plan.steps.append(
-                FileChange(real, current, data, writer=_metadata_writer(real, data, backup_real), label=rec["path"])
-            )
-    if problems:
-        raise BootConfigError("cannot restore journal entry %s: %s" % (entry["id"], "; ".join(problems)))
-    if conflicts:
-        raise BootConfigError(
-            "journal entry %s: changed after it: %s; refusing to overwrite (force: true restores anyway)"
-            % (entry["id"], ", ".join(conflicts))
-        )
-
-    def verify():
-        out = []
-        for step in plan.steps:
-            if _atomic_write.read_bytes(step.path) != step.after:
-                out.append("%s does not hold what was restored" % step.path)
-        if not out:
-            check.sets, check.removes = restored_request(split_raw(effective_now() or ""), entry)
-        return out
-
-    plan.verify = verify
-    plan.expected_cmdline = lambda: split_raw(effective_now() or "")
-    plan.effective_after = entry["previous_cmdline"]
-    return RestorePlan(entry, plan, notes)
