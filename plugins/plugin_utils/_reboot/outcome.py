@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-GO = "go"
-PENDING = "pending"
-WOULD_REBOOT = "would_reboot"
-REBOOTED = "rebooted"
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import (
+    GO,
+    PENDING,
+    REBOOTED,
+    WOULD_REBOOT,
+)
 
 UNDRAIN_NONE = "none"  # no drain ran (or no undrain tasks): nothing to undo
 UNDRAIN_AFTER_VERIFY = "after_verify"  # rebooted (or would reboot): undrain once verified
@@ -78,12 +80,46 @@ def _guests(n: int, result) -> str:
     return f"{n} guest(s)" + (f" ({', '.join(listed)})" if listed else "")
 
 
+def reboot_wanted(gate) -> bool:
+    """Whether the gate lets the reboot step go on (reboot now, or would in check mode): only then are
+    guests looked for, drained and the host rebooted."""
+    return _gate(gate).get("status") in (GO, WOULD_REBOOT)
+
+
 def drain_due(gate, guests, drain_tasks: str = "", drain_always: bool = False) -> bool:
     """Whether the drain tasks run: reboot allowed (or predicted), tasks given, guests (or always)."""
-    status = _gate(gate).get("status")
-    if status not in (GO, WOULD_REBOOT) or not drain_tasks:
+    if not reboot_wanted(gate) or not drain_tasks:
         return False
     return bool(drain_always) or (count(guests) or 0) > 0
+
+
+def staged(reason: str) -> dict:
+    """The record of a host whose reboot is left for later on purpose (rollback without
+    vmscape_rollback_reboot): pending, with ``reason``, nothing drained."""
+    return {
+        "status": PENDING,
+        "reason": reason,
+        "guests": 0,
+        "drain": None,
+        "undrain": UNDRAIN_NONE,
+        "undrain_if_verify_fails": False,
+    }
+
+
+def rebooted(record) -> bool:
+    """Whether the reboot step rebooted the host (verification then observes it afresh)."""
+    return isinstance(record, Mapping) and record.get("status") == REBOOTED
+
+
+def verify_failure_msg(failed_result, record=None) -> str:
+    """The message a host keeps after a failed verification: the verification's, and what happened to
+    its drain (``record``: ``vmscape_reboot``, null when the reboot stage did not run)."""
+    result = failed_result if isinstance(failed_result, Mapping) else {}
+    msg = str(result["msg"]) if "msg" in result else "verification failed"
+    drain = record.get("drain") if isinstance(record, Mapping) else None
+    if isinstance(drain, Mapping):
+        msg += f"; {drain.get('note')}"
+    return msg
 
 
 def outcome(

@@ -173,3 +173,40 @@ def test_report_keeps_a_failed_verification_and_shows_the_drain(verified):
     (row,) = r.rows()
     assert row["result"] == ("pass" if verified else "fail")
     assert ("undrained with undrain/libvirt.yml" if verified else "left drained") in row["why"]
+
+
+# --------------------------------------------------------------------------- decisions the YAML used to make
+def test_reboot_wanted_only_for_go_and_would_reboot():
+    f = FilterModule().filters()
+    for status, wanted in (("go", True), ("would_reboot", True), ("pending", False), ("not_needed", False)):
+        assert f["reboot_wanted"]({"gate": {"status": status, "reason": "x"}}) is wanted
+        assert f["reboot_wanted"]({"status": status}) is wanted
+    assert f["reboot_wanted"](None) is False
+
+
+def test_rebooted_only_after_a_reboot():
+    f = FilterModule().filters()
+    assert f["rebooted"]({"status": "rebooted", "reason": "rebooted in 61 s"}) is True
+    assert f["rebooted"]({"status": "pending"}) is False
+    assert f["rebooted"](None) is False
+
+
+def test_staged_reboot_is_pending_with_nothing_drained():
+    rec = FilterModule().filters()["reboot_staged"]("the restored configuration takes effect at the next boot")
+    assert rec == {
+        "status": "pending",
+        "reason": "the restored configuration takes effect at the next boot",
+        "guests": 0,
+        "drain": None,
+        "undrain": "none",
+        "undrain_if_verify_fails": False,
+    }
+    assert undrain_due(rec) is False
+
+
+def test_verify_failure_message_names_the_drain():
+    f = FilterModule().filters()["verify_failure_msg"]
+    assert f({"msg": "expected X, observed Y"}, None) == "expected X, observed Y"
+    assert f({}, {"status": "pending", "drain": None}) == "verification failed"
+    drained = {"status": "rebooted", "drain": {"note": "drained with d.yml (2 guest(s)); left drained"}}
+    assert f({"msg": "expected X"}, drained) == "expected X; drained with d.yml (2 guest(s)); left drained"
