@@ -21,8 +21,10 @@ help:
 	@echo "make demo   - set everything up and assess/remediate the local lab fleet"
 	@echo "make test   - set everything up and run the whole suite (CI runs this)"
 	@echo "make unit | lint | sanity | oracle | integration | faults | lab-molecule - parts of the suite"
+	@echo "make compat - unit, sanity, runner jobs under ansible-core 2.16; modules on Python 3.6 (mk/compat.mk)"
+	@echo "make ee     - execution environment context (ansible-builder; image where podman/docker runs)"
 	@echo "make ci-fresh - .ci/run on a clean clone with an empty cache (as CI on a new machine)"
-	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100 hosts)"
+	@echo "make bench  - fleet-scale benchmark (ping/setup/audit/remediate --check at 10/50/100/500 hosts)"
 	@echo "make lab-start | lab-status | lab-stop - the lab fleet (docs/lab.md)"
 
 # Debian packages (QEMU, busybox, GRUB tools, ...): installed when missing.
@@ -62,10 +64,11 @@ oracle: venv deps
 integration: venv deps
 	$(BIN)/pytest -q tests/integration -m "integration" $(PYTEST_ARGS)
 
-# The whole suite: static checks, unit tests, sanity, the real-kernel oracle, the real-tool
-# integration tests, the fault-injection suite (mk/faults.mk), and the molecule scenario on the
-# lab fleet (create, converge = remediate.yml, idempotence, verify, destroy).
-test: venv deps lint unit sanity oracle integration faults lab-molecule
+# The whole suite: static checks, unit tests, sanity, the same under the oldest supported
+# ansible-core with modules on the oldest target Python (compat), the real-kernel oracle, the
+# real-tool integration tests, the fault-injection suite (mk/faults.mk), and the molecule scenario
+# on the lab fleet (create, converge = remediate.yml, idempotence, verify, destroy).
+test: venv deps lint unit sanity compat oracle integration faults lab-molecule
 
 # `.ci/run` on a clean clone of the committed HEAD with CI=true and an EMPTY cache, as CI on a new
 # machine runs it (docs/testing.md); prints the wall time. Use it before a stop that changes what is

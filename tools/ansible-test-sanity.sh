@@ -6,8 +6,9 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
-dest=$repo/build/sanity/ansible_collections/fleetsec/vmscape
-dist=$repo/build/sanity/dist
+build=$repo/build/sanity$(basename "$venv" | sed "s/^.venv//")
+dest=$build/ansible_collections/fleetsec/vmscape
+dist=$build/dist
 rm -rf "$dest" "$dist"
 mkdir -p "$dest" "$dist"
 cd "$repo"
@@ -27,15 +28,20 @@ print(get_venv_packages(NativePythonConfig(version="3", path="/usr/bin/python3")
 PY
 )
 boot="$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
-if [ ! -s "$boot" ]; then
+if [ ! -s "$boot" ] || ! grep -q "fleetsec stand-in v2" "$boot"; then
   mkdir -p "$(dirname "$boot")"
   cat > "$boot" <<'PY'
-# Stand-in for get-pip.py (written by fleetsec.vmscape tools/ansible-test-sanity.sh).
+# Stand-in for get-pip.py (written by fleetsec.vmscape tools/ansible-test-sanity.sh; fleetsec stand-in v2).
 import ensurepip
+import os
 import subprocess
 import sys
 
 ensurepip.bootstrap()
+# ensurepip points PIP_CONFIG_FILE at /dev/null for its own run; the pip install below must read
+# the machine's pip configuration (a CA bundle for a TLS-inspecting proxy: pip older than 24.2 has
+# no system trust store, as with ansible-core 2.16's pinned pip).
+os.environ.pop("PIP_CONFIG_FILE", None)
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
 PY

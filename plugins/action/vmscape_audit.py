@@ -4,7 +4,7 @@
 
 One module run on the target (vmscape_facts); the plan and the comparison run here. This is
 the audit's whole per-host cost: one task, one round trip. Given ``facts`` are used only when
-observed in this run for this host (``_action_facts``): a fact cache never feeds the audit.
+observed in this run for this host (``_observe.action_facts``): a fact cache never feeds the audit.
 """
 
 from __future__ import annotations

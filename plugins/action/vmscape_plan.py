@@ -3,7 +3,7 @@
 """Action plugin of fleetsec.vmscape.vmscape_plan: the decision runs on the controller.
 
 Facts come from the ``facts`` option, else (when no ``root`` is given) from ``ansible_facts.vmscape``
-of the host, but only when they were observed in this run for this host (``_action_facts``);
+of the host, but only when they were observed in this run for this host (``_observe.action_facts``);
 otherwise from one run of fleetsec.vmscape.vmscape_facts on the target.
 """
 

@@ -3,7 +3,7 @@
 """Action plugin of fleetsec.vmscape.vmscape_verify: fresh facts, compared on the controller.
 
 Given ``facts`` are used only when the host was not rebooted and they were observed in this run for
-this host (``_action_facts``); after a reboot, or for anything else, vmscape_facts runs again.
+this host (``_observe.action_facts``); after a reboot, or for anything else, vmscape_facts runs again.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The benchmark fleet: N light hosts (one real sshd each on 127.0.0.<2+i>) whose inventory entries point
+"""The benchmark fleet: N light hosts (one real sshd each on its own 127.0.x.y) whose inventory entries point
 ``vmscape_root`` at snapshot roots built from real oracle captures; ``make bench`` times ping, setup,
 audit.yml and remediate.yml --check on them (docs/performance.md).
 

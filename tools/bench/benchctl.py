@@ -4,7 +4,8 @@
     tools/bench/benchctl stop                 stop every server this tool started (and their sessions)
     tools/bench/benchctl status               which servers run and answer
 
-Host i listens only on 127.0.0.<2+i>:P (default 22022), reads its own root (tools/bench/fleet.py). The
+Host i listens only on its own loopback address (127.0.0.2, .3, ..., then 127.0.1.2, ...) and port P
+(default 22022), reads its own root (tools/bench/fleet.py). The
 inventory goes to inventories/bench/hosts.yml; state lives in $VMSCAPE_CACHE/bench. The machine's own
 sshd and /etc/ssh are never touched; the only path outside the cache is sshd's privilege-separation
 directory /run/sshd, created (0755) when missing as Debian's sshd.service would.
@@ -34,8 +35,10 @@ PRIVSEP_DIR = Path("/run/sshd")
 READY_TIMEOUT = 15.0
 
 
-def paths() -> fleet.Paths:
-    return fleet.Paths(cache_dir() / "bench")
+def paths(base: Path | None = None) -> fleet.Paths:
+    """The default fleet lives in $VMSCAPE_CACHE/bench; tests start their own under another base
+    (and port), so they never stop or reuse a fleet someone else started."""
+    return fleet.Paths(base or cache_dir() / "bench")
 
 
 def _run(argv: list[str], what: str) -> None:
@@ -195,9 +198,10 @@ def load_state(p: fleet.Paths) -> dict:
         raise fleet.FleetError(f"{p.state}: unreadable ({exc}); remove it after checking `ps aux | grep sshd`") from exc
 
 
-def stop(p: fleet.Paths | None = None, log=print) -> int:
+def stop(p: fleet.Paths | None = None, log=print, inventory: Path | None = None) -> int:
     """Stop every server in the state file and its sessions; returns how many were running."""
     p = p or paths()
+    inventory = inventory or INVENTORY_DIR / "hosts.yml"
     state = load_state(p)
     kids = _children_map()
     victims: list[int] = []
@@ -223,16 +227,21 @@ def stop(p: fleet.Paths | None = None, log=print) -> int:
             except ProcessLookupError:
                 pass
     p.state.unlink(missing_ok=True)
-    (INVENTORY_DIR / "hosts.yml").unlink(missing_ok=True)
+    inventory.unlink(missing_ok=True)
     if log:
         log(f"bench: stopped {running} server(s)")
     return running
 
 
-def start(n: int, port: int = fleet.DEFAULT_PORT, log=print) -> list[fleet.Host]:
-    p = paths()
+def start(
+    n: int, port: int = fleet.DEFAULT_PORT, log=print, base: Path | None = None, inventory: Path | None = None
+) -> list[fleet.Host]:
+    """Start n hosts (stopping this base's fleet first); the inventory goes to ``inventory``
+    (default inventories/bench/hosts.yml)."""
+    p = paths(base)
+    inventory = inventory or INVENTORY_DIR / "hosts.yml"
     preflight()
-    stop(p, log=None)
+    stop(p, log=None, inventory=inventory)
     try:
         entries = load_index()
     except CaptureIndexError as exc:
@@ -262,15 +271,15 @@ def start(n: int, port: int = fleet.DEFAULT_PORT, log=print) -> list[fleet.Host]
     started.sort(key=lambda s: s["name"])
     p.state.write_text(json.dumps({"port": port, "hosts": started}, indent=1) + "\n")
     if errors:
-        stop(p, log=None)
+        stop(p, log=None, inventory=inventory)
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise fleet.FleetError("start failed: " + "; ".join(sorted(errors)[:3]) + more)
-    INVENTORY_DIR.mkdir(parents=True, exist_ok=True)
-    (INVENTORY_DIR / "hosts.yml").write_text(fleet.inventory_text(hosts, p))
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text(fleet.inventory_text(hosts, p))
     if log:
         log(
             f"bench: {n} hosts on 127.0.0.2..{hosts[-1].address} port {port} "
-            f"(roots {t1 - t0:.1f}s, servers {time.monotonic() - t1:.1f}s); inventory {INVENTORY_DIR / 'hosts.yml'}"
+            f"(roots {t1 - t0:.1f}s, servers {time.monotonic() - t1:.1f}s); inventory {inventory}"
         )
     return hosts
 

@@ -1,6 +1,7 @@
 """`make bench`: time ping, setup, audit.yml and remediate.yml --check on the same benchmark fleet.
 
-    python -m tools.bench.run [--sizes 10,50,100] [--reps 3] [--commands ping,setup,audit,remediate-check]
+    python -m tools.bench.run [--sizes 10,50,100,500] [--reps 3] [--large-reps 1] [--wait-load 1.0]
+                              [--commands ping,setup,audit,remediate-check]
                               [--forks N] [--no-report-files] [--record | --out DIR] [--keep]
 
 Starts max(sizes) light hosts (tools/bench/benchctl), writes one inventory per size (the first N hosts),
@@ -44,6 +45,7 @@ from tools.bench.captures import load_index
 from tools.oracle.cache import REPO, cache_dir
 
 PR_SET_CHILD_SUBREAPER = 36
+LARGE = 100  # sizes above this run --large-reps times
 KEEP_LOGS = 5
 RECORD_DIR = REPO / "bench" / "results"  # --record: results cited by docs/performance.md, committed
 BIN = Path(sys.executable).parent
@@ -61,6 +63,13 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
         "recap",
     ),
 }
+
+
+def _wait_for_quiet(limit: float, max_wait: float) -> None:
+    """Until the 1-minute load average is below ``limit`` (other helpers, CI on the same box)."""
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] >= limit and time.monotonic() < deadline:
+        time.sleep(5)
 
 
 def _subreaper(on: bool) -> None:
@@ -231,8 +240,22 @@ def render(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "10,50,100"))
+    ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "10,50,100,500"))
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "3")))
+    ap.add_argument(
+        "--large-reps",
+        type=int,
+        default=int(os.environ.get("BENCH_LARGE_REPS", "1")),
+        help="repetitions of the sizes above 100 hosts (each takes minutes; default 1)",
+    )
+    ap.add_argument(
+        "--wait-load",
+        type=float,
+        default=float(os.environ.get("BENCH_WAIT_LOAD", "0") or 0),
+        help="before each run wait (up to --wait-max s) until the 1-minute load average is below this; "
+        "0: do not wait. Timings taken under other load are not results (the tables show that load).",
+    )
+    ap.add_argument("--wait-max", type=float, default=float(os.environ.get("BENCH_WAIT_MAX", "900")))
     ap.add_argument("--commands", default=os.environ.get("BENCH_COMMANDS", ",".join(stats.COMMANDS)))
     ap.add_argument("--forks", type=int, help="override ansible.cfg forks (ANSIBLE_FORKS)")
     ap.add_argument("--no-report-files", action="store_true", help="VMSCAPE_REPORT_FILES=false (default: write them)")
@@ -274,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in commands if c not in COMMANDS]
     if unknown:
         ap.error(f"unknown command(s) {unknown}; known: {', '.join(COMMANDS)}")
-    if args.reps < 1:
-        ap.error("--reps must be >= 1")
+    if args.reps < 1 or args.large_reps < 1:
+        ap.error("--reps and --large-reps must be >= 1")
     if args.record and args.out is not None:
         ap.error("--record and --out exclude each other")
     args.out = results_dir(args.record, args.out)
@@ -336,9 +359,13 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
         return 1
     runs: list[stats.Run] = []
     t_all = time.monotonic()
-    for rep in range(1, args.reps + 1):
+    for rep in range(1, max(args.reps, args.large_reps if max(sizes) > LARGE else 0) + 1):
         for n in sizes:
+            if rep > (args.large_reps if n > LARGE else args.reps):
+                continue
             for name in commands:
+                if args.wait_load:
+                    _wait_for_quiet(args.wait_load, args.wait_max)
                 r = run_once(name, n, rep, inventories[n], names[:n], env_extra, logdir, pids[:n])
                 runs.append(r)
                 flag = "ok" if r.ok else f"FAILED: {r.problem}"
@@ -359,6 +386,7 @@ def _bench(args, sizes: list[int], commands: list[str], base: Path) -> int:
         "machine": machine(),
         "load": f"{' '.join(f'{x:.2f}' for x in load_start)} / {' '.join(f'{x:.2f}' for x in load_end)}",
         "reps": args.reps,
+        "large_reps": args.large_reps,
         "sizes": sizes,
         "commands": {c: " ".join(COMMANDS[c][0]) for c in commands},
         "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),

@@ -24,6 +24,8 @@ import os
 import re
 from collections.abc import Mapping
 
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe import facts_direct as _facts_direct
+
 FACTS_MODULE = "fleetsec.vmscape.vmscape_facts"
 _TASK_UUID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4})-[0-9a-f]{12}\Z")
 
@@ -76,8 +78,12 @@ def not_usable(facts, action, task_vars: Mapping, root: str | None) -> str | Non
 def gather_facts(action, task_vars: dict, root: str, probe_image: str = "auto") -> tuple[dict | None, str | None]:
     """Execute fleetsec.vmscape.vmscape_facts through ``action`` (an ActionBase) and stamp it.
 
-    Returns (facts, None) or (None, error message).
+    Returns (facts, None) or (None, error message). Where module pipelining is on, the collector
+    runs without AnsiballZ (_observe.facts_direct: same code, one command, less host CPU).
     """
+    if _facts_direct.usable(action):
+        facts, error = _facts_direct.gather(action, task_vars, root, probe_image)
+        return (stamp(facts, action, task_vars), None) if facts is not None else (None, error)
     result = action._execute_module(
         module_name=FACTS_MODULE,
         module_args={"root": root or "/", "probe_image": probe_image},

@@ -1,16 +1,53 @@
 # Copyright: fleetsec.vmscape contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet report: per-host records from task results, rendered as text, JSON and HTML. Pure."""
+"""The fleet report: per-host records from task results, the rows and totals derived from them,
+the terminal text and the JSON document; merging reports of several runs (job slices). Pure.
+
+A *record* is what the run learnt about one host (plan, boot configuration, reboot, verification,
+error); a *row* is its one-line verdict (``COLUMNS``). Rows are always derived from records with
+this code, so a merged report of older runs reads the same as a fresh one. A report loaded from a
+document without records (the compact ``set_stats`` artifact) keeps its rows as they are.
+
+Adding a column: compute it in ``FleetReport.row`` and append ``(key, title)`` to ``COLUMNS``; text,
+JSON and the HTML template (``_report.html``) follow ``COLUMNS``.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-RESULT_ORDER = ("pass", "pending", "would_reboot", "blocked", "kernel_upgrade", "fail", "error", "unreachable")
-COLUMNS = ("host", "cpu", "kernel", "before", "action", "expected", "observed", "result", "reboot")
+SCHEMA = 1
+# Verdicts, most urgent first (the order of the totals and of the HTML groups).
+RESULT_ORDER = ("fail", "error", "unreachable", "unverified", "blocked", "kernel_upgrade", "pending", "would_reboot",
+                "pass")  # fmt: skip
+PROBLEMS = frozenset(RESULT_ORDER) - {"pass"}
+COLUMNS = (
+    ("host", "host"),
+    ("cpu", "CPU"),
+    ("kernel", "kernel"),
+    ("before", "before"),
+    ("action", "action"),
+    ("expected", "expected"),
+    ("observed", "observed"),
+    ("result", "result"),
+    ("reboot", "reboot"),
+)
+# Registered task results the report play reads back from hostvars, in the order the stages run
+# (roles/vmscape/tasks/*.yml, playbooks/audit.yml). Registered results survive failures and
+# unreachable hosts (facts do not), and they exist only for hosts of this run: a persistent fact
+# cache (AWX) can hold vmscape facts of an earlier run, registered results never.
+REGISTERED = (
+    "__vmscape_audit_result",
+    "__vmscape_assess_result",
+    "vmscape_cmdline",
+    "vmscape_rollback_restore",
+    "__vmscape_rollback_plan_result",
+    "__vmscape_gate",
+    "__vmscape_reboot_result",
+    "__vmscape_verify_result",
+)
 
 
 class FleetReport:
@@ -18,17 +55,29 @@ class FleetReport:
 
     def __init__(self):
         self.hosts: dict[str, dict] = {}
+        self.frozen: dict[str, dict] = {}  # host -> row, from documents that carry rows only
 
     def _host(self, name: str) -> dict:
+        self.frozen.pop(name, None)
         return self.hosts.setdefault(name, {"host": name})
 
     def ok(self, host: str, task: str, result: Mapping) -> None:
+        facts = result.get("ansible_facts") or {}
+        relevant = (
+            isinstance(result.get("plan"), Mapping)
+            or isinstance(result.get("verify"), Mapping)
+            or isinstance(facts.get("vmscape_plan"), Mapping)
+            or isinstance(facts.get("vmscape_reboot"), Mapping)
+            or ("effective_cmdline" in result and "backend" in result)
+            or host in self.hosts
+        )
+        if not relevant:  # a task of no concern to the report (ping, debug, the merge task ...)
+            return
         rec = self._host(host)
         if isinstance(result.get("plan"), Mapping):
             rec["plan"] = dict(result["plan"])
         if isinstance(result.get("verify"), Mapping):
             rec["verify"] = dict(result["verify"])
-        facts = result.get("ansible_facts") or {}
         if "plan" not in result and isinstance(facts.get("vmscape_plan"), Mapping):
             rec["plan"] = dict(facts["vmscape_plan"])  # set by set_fact (the rollback's plan)
         if isinstance(facts.get("vmscape_reboot"), Mapping):
@@ -55,6 +104,31 @@ class FleetReport:
 
     def unreachable(self, host: str, task: str, result: Mapping) -> None:
         self._host(host)["unreachable"] = {"task": task, "msg": str(result.get("msg") or "unreachable")}
+
+    def result(self, host: str, task: str, result: Mapping) -> None:
+        """One task result of any outcome, as a registered variable or a job event carries it."""
+        if not isinstance(result, Mapping) or result.get("skipped"):
+            return
+        if result.get("unreachable"):
+            self.unreachable(host, task, result)
+        elif result.get("failed"):
+            self.failed(host, task, result)
+        else:
+            self.ok(host, task, result)
+
+    def registered(self, host: str, variables: Mapping) -> bool:
+        """Feed the registered results of one host (``REGISTERED``, from hostvars); False when the
+        host has none, i.e. this run did not reach it with any of the collection's tasks."""
+        seen = False
+        for name in REGISTERED:
+            value = variables.get(name)
+            if isinstance(value, Mapping):
+                seen = True
+                self.result(host, name, value)
+        # the reboot stage's outcome is a set_fact variable (not cached by fact caches: this run's)
+        if seen and isinstance(variables.get("vmscape_reboot"), Mapping):
+            self.ok(host, "vmscape_reboot", {"ansible_facts": {"vmscape_reboot": variables["vmscape_reboot"]}})
+        return seen
 
     # --- derived views ---------------------------------------------------------------------
 
@@ -103,69 +177,170 @@ class FleetReport:
             "result": result,
             "reboot": reboot,
             "why": _why(rec, plan, verify),
+            # grouping keys of the totals (not columns)
+            "cpu_class": cpu_class(cpu) if cpu else "?",
+            "cpu_model": cpu.get("model_name") or "",
+            "action_kind": plan.get("action", "?") if plan.get("mode") != "rollback" else "rollback",
         }
 
     def rows(self) -> list[dict]:
-        return [self.row(self.hosts[h]) for h in sorted(self.hosts)]
+        rows = {h: self.row(rec) for h, rec in self.hosts.items()}
+        rows.update(self.frozen)
+        return [rows[h] for h in sorted(rows)]
 
-    def totals(self) -> dict:
-        rows = self.rows()
+    def totals(self, rows: list[dict] | None = None) -> dict:
+        rows = self.rows() if rows is None else rows
         return {
             "hosts": len(rows),
-            "result": dict(Counter(r["result"] for r in rows)),
-            "action": dict(Counter((self.hosts[r["host"]].get("plan") or {}).get("action", "?") for r in rows)),
+            "result": _ordered_counts(Counter(r["result"] for r in rows)),
+            "action": dict(sorted(Counter(r.get("action_kind", "?") for r in rows).items())),
             "rebooted": sum(1 for r in rows if r["reboot"] == "rebooted"),
             "reboot_pending": sum(1 for r in rows if r["reboot"] == "pending"),
+            "by_action": _by(rows, "action_kind"),
+            "by_cpu_class": _by(rows, "cpu_class"),
+            "by_kernel": _by(rows, "kernel"),
         }
 
-    def as_json(self, meta: Mapping | None = None) -> str:
-        doc = {"meta": dict(meta or {}), "totals": self.totals(), "rows": self.rows(), "hosts": self.hosts}
-        return json.dumps(doc, indent=2, sort_keys=True, default=str)
-
-    def as_text(self) -> str:
+    def as_dict(self, meta: Mapping | None = None, records: bool = True) -> dict:
+        """The JSON document; ``records=False`` leaves out the per-host records (compact form)."""
         rows = self.rows()
-        if not rows:
+        doc = {
+            "schema": SCHEMA,
+            "meta": dict(meta or {}),
+            "columns": [{"key": k, "title": t} for k, t in COLUMNS],
+            "totals": self.totals(rows),
+            "rows": rows,
+        }
+        if records:
+            doc["hosts"] = self.hosts
+        return doc
+
+    def as_json(self, meta: Mapping | None = None) -> str:
+        return json.dumps(self.as_dict(meta), indent=2, sort_keys=True, default=str)
+
+    def as_html(self, meta: Mapping | None = None, template: str | None = None) -> str:
+        from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.html import render
+
+        return render(self.as_dict(meta), template)
+
+    def as_text(self, rows: str = "all") -> str:
+        """The terminal summary. ``rows``: all, problems (every host not passing), auto (all up to
+        100 hosts, problems above)."""
+        every = self.rows()
+        if not every:
             return "VMSCAPE fleet report: no host reported anything."
-        short = [{k: _shorten(str(r[k])) for k in COLUMNS} for r in rows]
-        widths = {k: max(len(k), *(len(r[k]) for r in short)) for k in COLUMNS}
-        lines = ["  ".join(k.upper().ljust(widths[k]) for k in COLUMNS)]
-        lines += ["  ".join(r[k].ljust(widths[k]) for k in COLUMNS) for r in short]
-        t = self.totals()
-        res = ", ".join(f"{k} {t['result'][k]}" for k in _ordered(t["result"]))
+        if rows == "auto":
+            rows = "all" if len(every) <= 100 else "problems"
+        shown = every if rows == "all" else [r for r in every if r["result"] in PROBLEMS or r["result"] == "?"]
+        keys = [k for k, _t in COLUMNS]
+        lines = []
+        if shown:
+            short = [{k: _shorten(str(r[k])) for k in keys} for r in shown]
+            widths = {k: max(len(k), *(len(r[k]) for r in short)) for k in keys}
+            lines.append("  ".join(k.upper().ljust(widths[k]) for k in keys).rstrip())
+            lines += ["  ".join(r[k].ljust(widths[k]) for k in keys).rstrip() for r in short]
+        if len(shown) < len(every):
+            hidden = len(every) - len(shown)
+            lines.append(f"({hidden} passing hosts not listed; every host is in the JSON and HTML report)")
+        t = self.totals(every)
+        res = ", ".join(f"{k} {v}" for k, v in t["result"].items())
         lines.append(f"{t['hosts']} hosts: {res}; rebooted {t['rebooted']}, reboot pending {t['reboot_pending']}")
-        for r in rows:
-            if r["result"] not in ("pass",) and r["why"]:
+        if len(t["by_cpu_class"]) > 1 or len(t["by_kernel"]) > 1:
+            for title, key in (("by CPU class", "by_cpu_class"), ("by kernel", "by_kernel")):
+                parts = [
+                    f"{name}: " + ", ".join(f"{k} {v}" for k, v in c["result"].items()) for name, c in t[key].items()
+                ]
+                lines.append(f"{title}: " + "; ".join(parts))
+        for r in shown:
+            if r["result"] != "pass" and r["why"]:
                 lines.append(f"  {r['host']}: {r['why']}")
         return "\n".join(lines)
 
-    def as_html(self, meta: Mapping | None = None) -> str:
-        rows = self.rows()
-        t = self.totals()
-        e = html.escape
-        head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
-        body = []
-        for r in rows:
-            cells = "".join(f"<td>{e(str(r[c]))}</td>" for c in COLUMNS)
-            body.append(f'<tr class="r-{e(r["result"])}">{cells}</tr>')
-            if r["why"]:
-                body.append(f'<tr class="why"><td colspan="{len(COLUMNS)}">{e(r["why"])}</td></tr>')
-        summary = " &middot; ".join(f"{e(k)}: <b>{t['result'][k]}</b>" for k in _ordered(t["result"]))
-        meta_txt = " &middot; ".join(f"{e(str(k))}: {e(str(v))}" for k, v in (meta or {}).items())
-        return _HTML.format(
-            summary=summary,
-            hosts=t["hosts"],
-            rebooted=t["rebooted"],
-            pending=t["reboot_pending"],
-            meta=meta_txt,
-            head=head,
-            body="\n".join(body),
-            # JSON inside <script>: "<" as \u003c (still valid JSON) so no text can end the element.
-            data=self.as_json(meta).replace("<", "\\u003c"),
-        )
+    # --- documents and merging --------------------------------------------------------------
+
+    def add_document(self, doc: Mapping, source: str = "") -> list[str]:
+        """Add the hosts of a report document (``as_dict``, or the compact form); returns the hosts
+        this report already had (the document's entry replaces them)."""
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("rows"), list):
+            raise ValueError(f"{source or 'document'}: not a VMSCAPE fleet report (no 'rows' list)")
+        records = doc.get("hosts") if isinstance(doc.get("hosts"), Mapping) else {}
+        seen = []
+        for row in doc["rows"]:
+            if not isinstance(row, Mapping) or not isinstance(row.get("host"), str):
+                raise ValueError(f"{source or 'document'}: a row without a host name")
+            name = row["host"]
+            if name in self.hosts or name in self.frozen:
+                seen.append(name)
+                self.hosts.pop(name, None)
+                self.frozen.pop(name, None)
+            rec = records.get(name)
+            if isinstance(rec, Mapping):
+                self.hosts[name] = dict(rec, host=name)
+            else:
+                self.frozen[name] = {k: row.get(k, "?") for k, _t in COLUMNS} | {
+                    k: row.get(k, "?" if k != "why" else "") for k in ("why", "cpu_class", "cpu_model", "action_kind")
+                }
+        return seen
 
 
-def _ordered(counts: Mapping) -> list[str]:
-    return sorted(counts, key=lambda k: (RESULT_ORDER.index(k) if k in RESULT_ORDER else 99, k))
+def merge(documents: Iterable[tuple[str, Mapping]]) -> tuple[FleetReport, dict]:
+    """One report from several (name, document) pairs, oldest first by ``meta.finished``: a host
+    reported by several runs keeps the newest run's entry. Returns the report and the merged meta
+    (sources with their host counts, and every host reported more than once)."""
+    docs = sorted(documents, key=lambda nd: (str((nd[1].get("meta") or {}).get("finished") or ""), nd[0]))
+    report = FleetReport()
+    sources, duplicates = [], {}
+    for name, doc in docs:
+        again = report.add_document(doc, name)
+        meta = doc.get("meta") or {}
+        keep = ("playbook", "started", "finished", "check_mode", "run_id")
+        sources.append({"source": name, "hosts": len(doc["rows"]), **{k: meta[k] for k in keep if k in meta}})
+        for host in again:
+            duplicates.setdefault(host, []).append(name)
+    started = [s["started"] for s in sources if s.get("started")]
+    finished = [s["finished"] for s in sources if s.get("finished")]
+    meta = {
+        "merged": len(sources),
+        "sources": sources,
+        "duplicates": dict(sorted(duplicates.items())),
+        "started": min(started) if started else None,
+        "finished": max(finished) if finished else None,
+        "playbook": ", ".join(sorted({str(s["playbook"]) for s in sources if s.get("playbook")})),
+    }
+    return report, meta
+
+
+def cpu_class(cpu: Mapping) -> str:
+    """Vendor family/model (no stepping), and whether a guest: the kernel's lists decide by these."""
+    vendor = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}.get(
+        cpu.get("vendor"), cpu.get("vendor") or "?"
+    )
+    fam, model = cpu.get("family"), cpu.get("model")
+    ident = f"{fam:#x}/{model:#x}" if isinstance(fam, int) and isinstance(model, int) else str(cpu.get("id") or "?")
+    return f"{vendor} {ident}" + (" guest" if cpu.get("hypervisor") else "")
+
+
+def _by(rows: list[dict], key: str) -> dict:
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(key, "?")), []).append(r)
+    out = {}
+    for name in sorted(groups):
+        rs = groups[name]
+        entry = {"hosts": len(rs), "result": _ordered_counts(Counter(r["result"] for r in rs))}
+        if key == "cpu_class":
+            models = sorted({r.get("cpu_model") for r in rs if r.get("cpu_model")})
+            entry["models"] = models[:3]
+        out[name] = entry
+    return out
+
+
+def _ordered_counts(counts: Mapping) -> dict:
+    return {k: counts[k] for k in sorted(counts, key=_result_rank)}
+
+
+def _result_rank(result: str) -> tuple:
+    return (RESULT_ORDER.index(result) if result in RESULT_ORDER else len(RESULT_ORDER), result)
 
 
 def _shorten(text: str, width: int = 48) -> str:
@@ -191,25 +366,3 @@ def _why(rec: Mapping, plan: Mapping, verify: Mapping) -> str:
         if p and p not in seen:
             seen.append(p)
     return "; ".join(seen)
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>VMSCAPE fleet report</title>
-<style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;width:100%}}th,td{{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}}
-th{{background:#f3f3f3;position:sticky;top:0}}tr.why td{{color:#555;font-size:12px;border-bottom:2px solid #ccc}}
-tr.r-pass td:nth-child(8){{color:#1a7f37;font-weight:bold}}tr.r-fail td:nth-child(8),tr.r-error td:nth-child(8),
-tr.r-unreachable td:nth-child(8){{color:#cf222e;font-weight:bold}}tr.r-pending td:nth-child(8),
-tr.r-blocked td:nth-child(8),tr.r-kernel_upgrade td:nth-child(8){{color:#9a6700;font-weight:bold}}
-.meta{{color:#666}}
-</style></head><body>
-<h1>VMSCAPE (CVE-2025-40300) fleet report</h1>
-<p>{hosts} hosts &middot; {summary} &middot; rebooted: <b>{rebooted}</b> &middot; reboot pending: <b>{pending}</b></p>
-<p class="meta">{meta}</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{body}
-</tbody></table>
-<script type="application/json" id="data">{data}</script>
-</body></html>
-"""

@@ -92,8 +92,12 @@ def test_hosts_get_own_loopback_address_and_mixed_captures():
     first = [h.capture.name for h in hosts[: len(ENTRIES)]]
     assert sorted(first) == sorted(e.name for e in ENTRIES)
     assert {h.capture.kernel for h in hosts[:10]} == {e.kernel for e in ENTRIES}
-    with pytest.raises(fleet.FleetError, match="1 to 253"):
-        fleet.plan_hosts(254, ENTRIES)
+    # 500 hosts (make bench N=500): 253 per 127.0.k.0/24, never .0, .1 or .255 of a /24
+    big = fleet.plan_hosts(500, ENTRIES)
+    assert [h.address for h in big[252:255]] == ["127.0.0.254", "127.0.1.2", "127.0.1.3"]
+    assert big[-1].address == "127.0.1.248" and len({h.address for h in big}) == 500
+    with pytest.raises(fleet.FleetError, match=r"1 to 1012 hosts \(127.0.0.2 .. 127.0.3.254\)"):
+        fleet.plan_hosts(1013, ENTRIES)
     with pytest.raises(fleet.FleetError):
         fleet.plan_hosts(0, ENTRIES)
 

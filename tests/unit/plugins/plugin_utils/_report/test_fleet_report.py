@@ -53,11 +53,11 @@ def test_text_json_html():
     r = _report()
     text = r.as_text()
     assert text.splitlines()[0].startswith("HOST")
-    assert "5 hosts: pass 1, blocked 1, fail 1, error 1, unreachable 1; rebooted 1" in text
+    assert "5 hosts: fail 1, error 1, unreachable 1, blocked 1, pass 1; rebooted 1" in text
     doc = json.loads(r.as_json({"playbook": "remediate.yml"}))
     assert doc["totals"]["hosts"] == 5 and doc["meta"]["playbook"] == "remediate.yml"
     page = r.as_html({"playbook": "remediate.yml"})
-    assert page.startswith("<!DOCTYPE html>") and page.count('<tr class="r-') == 5
+    assert page.startswith("<!DOCTYPE html>") and page.count('<tr class="row ') == 5
     assert "<script src" not in page and "<link" not in page  # self-contained
 
 
