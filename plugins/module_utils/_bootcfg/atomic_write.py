@@ -43,22 +43,7 @@ TEMP_SUFFIX = ".fleetsec-tmp"
 NO_ROOM = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
-def read_bytes(path, limit=None, follow=True):
-    """The bytes of a regular file, or None when it does not exist.
-
-    FIFOs, devices and directories raise OSError (never read, never waited on); a file larger
-    than the bound (``_rootpath.DEFAULT_LIMIT`` unless ``limit``) raises OSError(EFBIG); with
-    ``follow=False`` a symbolic link raises OSError too.
-    """
-    try:
-        data = _rootpath.read_real(path, limit, follow=follow)
-    except (IOError, OSError) as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise
-    if limit is not None and len(data) > limit:
-        raise OSError(errno.EFBIG, "larger than %d bytes; refusing to read it" % limit, path)
-    return data
+read_bytes = _rootpath.read_optional  # the bytes of a regular file, or None when it does not exist
 
 
 def temp_name_pattern(path):

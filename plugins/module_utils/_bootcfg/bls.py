@@ -26,8 +26,8 @@ import os
 import re
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import token_spans
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.text import decode
 
 ENTRIES_DIR = "/boot/loader/entries"
@@ -194,4 +194,4 @@ def uses_kernelopts(entries):
 def effective_tokens(entry, env):
     """The kernel's tokens of an entry's options once GRUB expanded the variables."""
     text = expand(entry.options_text or "", env) if entry is not None else ""
-    return [raw for _s, _e, raw in token_spans(text)]
+    return split_raw(text)

@@ -21,7 +21,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grubenv as _grubenv
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernel_cmdline_file as _kcmd
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu as _menu
@@ -70,7 +69,11 @@ def tokens(root, backend):
     the file and line).
     """
     if backend == "grub":
-        return _grub_defaults.current(root), []
+        # imported here: the shell follower is the largest piece of source the facts carry to a host
+        # (vmscape_facts, plugin_utils/_observe/facts_direct.py), and only GRUB-defaults hosts need it
+        from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults
+
+        return grub_defaults.current(root), []
     if backend in ("grubby", "grubenv"):
         cfg = bls_config(root)
         return _bls.effective_tokens(cfg.default, cfg.env), []

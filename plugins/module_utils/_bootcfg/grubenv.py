@@ -27,7 +27,6 @@ __metaclass__ = type
 
 import errno
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_cfg import grub_dir
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
@@ -204,7 +203,7 @@ def editenv_writer(tool, real_path, name, value):
         if res.rc != 0:
             what = "did not finish in time and was killed" if res.timed_out else "failed (rc=%s)" % res.rc
             raise BootConfigError("%s %s: %s" % (" ".join(argv), what, res.summary()), res.out + res.err)
-        data = read_bytes(real_path, 1024 * 1024)
+        data = _rootpath.read_optional(real_path, MAX_ENV)
         got = EnvBlock(data or b"", real_path).get(name)
         if got != value:
             raise BootConfigError("%s: after %s, %s is %r, not %r" % (real_path, tool, name, got, value))

@@ -13,22 +13,21 @@ to /usr/lib/kernel/cmdline, then to /proc/cmdline minus BOOT_IMAGE= and initrd= 
 follows the same order). Proxmox's proxmox-boot-tool reads the same file for its systemd-boot
 ESPs; RHEL 9+ kernel-install uses it for new kernels (the BLS backends keep it in step).
 
-The file is edited token by token in place (``plan``: lines are kept; a line emptied by a removal
-is dropped). When it does not exist it is created from what kernel-install would have used, so
-nothing else changes.
+``kernel_cmdline_edit`` plans a change of the file.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import edit_segments, token_spans
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import normalize_name, parse_token
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.text import decode, encode
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import (
+    normalize_name,
+    parse_token,
+    split_raw,
+)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.text import decode
 
 KERNEL_CMDLINE = "/etc/kernel/cmdline"
 USR_CMDLINE = "/usr/lib/kernel/cmdline"
@@ -82,7 +81,7 @@ def proxmox_managed(root):
 
 
 def _tokens(text):
-    return [raw for _s, _e, raw in token_spans(text)]
+    return split_raw(text)
 
 
 def is_one_off(raw):
@@ -130,13 +129,13 @@ def read(root):
     /usr/lib/kernel/cmdline and /proc/cmdline are all missing (or one cannot be read)."""
     real, _resolved = _rootpath.resolve(root, KERNEL_CMDLINE)
     try:
-        data = read_bytes(real)
+        data = _rootpath.read_optional(real)
         if data is not None:
             return KernelCmdline(real, data, decode(data), [])
-        usr = read_bytes(_rootpath.under(root, USR_CMDLINE))
+        usr = _rootpath.read_optional(_rootpath.under(root, USR_CMDLINE))
         if usr is not None:
             return KernelCmdline(real, None, decode(usr), ["%s created from %s" % (KERNEL_CMDLINE, USR_CMDLINE)])
-        proc = read_bytes(_rootpath.under(root, PROC_CMDLINE))
+        proc = _rootpath.read_optional(_rootpath.under(root, PROC_CMDLINE))
     except (IOError, OSError) as e:
         raise BootConfigError("%s: %s" % (getattr(e, "filename", None) or real, e.strerror or e)) from None
     if proc is None:
@@ -153,47 +152,3 @@ def read(root):
             "boot): %s" % (KERNEL_CMDLINE, " ".join(dropped))
         )
     return KernelCmdline(real, None, " ".join(kept) + "\n", notes)
-
-
-class KernelCmdlinePlan(object):
-    def __init__(self, root, real_path, change, tokens_before, tokens_after, request):
-        self.root = root
-        self.real_path = real_path
-        self.change = change
-        self.tokens_before = tokens_before
-        self.tokens_after = tokens_after
-        self.request = request
-
-    def verify(self):
-        data = read_bytes(self.real_path)
-        if data is None:
-            if self.change is None and self.tokens_after == self.tokens_before:
-                return []  # left absent on purpose: kernel-install's fallback gives the same
-            return ["%s is missing" % self.real_path]
-        now = _tokens(decode(data))
-        if now != self.tokens_after:
-            return ["%s holds %r, planned %r" % (self.real_path, " ".join(now), " ".join(self.tokens_after))]
-        return []
-
-
-def plan(root, request, create=True, warnings=None):
-    """Plan the edit of /etc/kernel/cmdline; None when absent and ``create`` is False."""
-    real, _resolved = _rootpath.resolve(root, KERNEL_CMDLINE)
-    if not create and read_bytes(real) is None:
-        return None
-    current = read(root)
-    if warnings is not None:
-        warnings.extend(current.notes)
-    lines = current.text.split("\n")
-    new_lines, tokens_before, tokens_after = edit_segments(lines, request, home=True, drop_emptied=True)
-    new_text = "\n".join(new_lines)
-    if not tokens_before and tokens_after:
-        new_text = " ".join(tokens_after) + "\n"
-    before_bytes = current.data
-    if before_bytes is None and tokens_after == tokens_before:
-        change = None  # kernel-install's fallback already gives the wanted parameters
-    elif before_bytes is None or encode(new_text) != before_bytes:
-        change = FileChange(real, before_bytes, encode(new_text), label=KERNEL_CMDLINE)
-    else:
-        change = None
-    return KernelCmdlinePlan(root, real, change, tokens_before, tokens_after, request)

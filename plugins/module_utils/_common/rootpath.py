@@ -136,6 +136,24 @@ def read_real(path, limit=None, follow=True):
     return data
 
 
+def read_optional(path, limit=None, follow=True):
+    """The bytes of a real path (a regular file, see ``read_real``), or None when it does not exist.
+
+    FIFOs, devices and directories raise OSError (never read, never waited on); a file larger than
+    the bound (DEFAULT_LIMIT unless ``limit``) raises OSError(EFBIG); with ``follow=False`` a
+    symbolic link raises OSError too.
+    """
+    try:
+        data = read_real(path, limit, follow=follow)
+    except (IOError, OSError) as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+    if limit is not None and len(data) > limit:
+        raise OSError(errno.EFBIG, "larger than %d bytes; refusing to read it" % limit, path)
+    return data
+
+
 def open_file(root, host_path):
     """A binary file object for ``host_path`` under ``root``: links followed inside root only,
     regular files only (see ``open_regular``). Raises OSError naming the host path."""

@@ -34,8 +34,9 @@ import os
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import current as _current
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults_edit as _grub_defaults_edit
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grubenv as _grubenv
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernel_cmdline_file as _kcmd
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernel_cmdline_edit as _kcmd_edit
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu_check as _menu_check
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as _grub
@@ -97,10 +98,10 @@ def build_plan(root, request, backend):
     # 1. GRUB defaults (grub2-mkconfig input) and /etc/kernel/cmdline (kernel-install input).
     gp = None
     if os.path.isfile(_rootpath.under(root, _grub_defaults.MAIN)):
-        gp = _grub_defaults.plan_defaults(root, request)
+        gp = _grub_defaults_edit.plan_defaults(root, request)
         plan.steps.extend(gp.changes)
         plan.warnings.extend(gp.warnings)
-    kc = _kcmd.plan(root, request, create=False)
+    kc = _kcmd_edit.plan(root, request, create=False)
     if kc is not None:
         plan.steps.extend([c for c in [kc.change] if c is not None])
 
@@ -200,7 +201,7 @@ def build_plan(root, request, backend):
             for p in check_result(kb, ka, request, strict=strict):
                 problems.append("%s kernelopts: %s" % (st.env_real, p))
         if strict and expected_defaults is not None:
-            problems.extend(_grub_defaults.verify_defaults(root, request, *expected_defaults))
+            problems.extend(_grub_defaults_edit.verify_defaults(root, request, *expected_defaults))
         if strict and expected_kc is not None:
             problems.extend(kc.verify())
         return problems

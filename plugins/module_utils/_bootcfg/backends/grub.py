@@ -21,7 +21,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_cfg as _grub_cfg
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults_edit as _grub_defaults_edit
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernel_cmdline_file as _kcmd
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import menu_check as _menu_check
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import read_bytes
@@ -148,12 +148,12 @@ def check_generated(root, cfg, real_cfg, request, plan, before):
 def build_plan(root, request):
     """The complete plan of the ``grub`` backend."""
     plan = Plan("grub", root)
-    gp = _grub_defaults.plan_defaults(root, request)
+    gp = _grub_defaults_edit.plan_defaults(root, request)
     plan.steps.extend(gp.changes)
     plan.warnings.extend(gp.warnings)
     plan.effective_before = " ".join(gp.tokens_before)
     plan.effective_after = " ".join(gp.tokens_after)
-    plan.verify = lambda: _grub_defaults.verify_defaults(root, request, gp.linux_after, gp.default_after)
+    plan.verify = lambda: _grub_defaults_edit.verify_defaults(root, request, gp.linux_after, gp.default_after)
     plan.expected_cmdline = lambda: list(gp.tokens_after)
     cfg = add_regeneration(root, plan, request)
     if cfg is not None:

@@ -20,6 +20,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernel_cmdline_edit as _kcmd_edit
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernel_cmdline_file as _kcmd
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import kernels as _kernels
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import loader as _loader
@@ -58,7 +59,7 @@ def check_loader_entries(root, request):
 
 def build_plan(root, request):
     plan = Plan("systemd-boot", root)
-    kc = _kcmd.plan(root, request, create=True, warnings=plan.warnings)
+    kc = _kcmd_edit.plan(root, request, create=True, warnings=plan.warnings)
     if kc.change is not None:
         plan.steps.append(kc.change)
     plan.effective_before = " ".join(kc.tokens_before)

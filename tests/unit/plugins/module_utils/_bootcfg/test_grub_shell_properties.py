@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from test_kernel_cmdline_support import dash_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_defaults_edit as _grub_defaults_edit
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request, check_result
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 
@@ -104,11 +105,11 @@ def test_random_defaults_follow_sh_before_and_after(tree, request):
         sh_linux, sh_default = dash_values(root, d)
         assert (lv.text if lv else "", dv.text if dv else "") == (sh_linux, sh_default)
 
-        gp = _grub_defaults.plan_defaults(root, request)
+        gp = _grub_defaults_edit.plan_defaults(root, request)
         apply(gp)
         sh_linux, sh_default = dash_values(root, d)
         assert split_raw(sh_linux) == gp.linux_after
         assert split_raw(sh_default) == gp.default_after
         assert check_result(lt + dt, gp.tokens_after, request) == []
         # and the edit is idempotent
-        assert _grub_defaults.plan_defaults(root, request).changes == []
+        assert _grub_defaults_edit.plan_defaults(root, request).changes == []
