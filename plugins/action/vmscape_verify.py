@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import GATHERED, observed_facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._verify.verify import FAIL, verify
 
@@ -17,7 +18,7 @@ ARGUMENT_SPEC = {
     "plan": {"type": "dict", "required": True},
     "rebooted": {"type": "bool", "default": False},
     "facts": {"type": "dict"},
-    "root": {"type": "path", "default": "/"},
+    **_specs.spec(root=_specs.ROOT),
 }
 
 

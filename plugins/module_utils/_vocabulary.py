@@ -33,7 +33,7 @@ VMSCAPE_VALUES = ("off", "ibpb", "force", "on", "auto")
 MODES = ("auto", "bhb", "ibpb", "force", "off", "none")  # policy: mode / vmscape_mode
 PLAN_MODES = ("bhb", "ibpb", "force", "none")  # plan.mode (a rollback's plan: ROLLBACK_MODE)
 ROLLBACK_MODE = "rollback"
-ACTIONS = ("none", "set", "kernel_upgrade", "blocked")  # plan.action
+ACTIONS = ("none", "set", "kernel_upgrade", "blocked")  # plan.action (KERNEL_UPGRADE, BLOCKED below)
 
 # --- reboot (vmscape_reboot_gate, the reboot stage)
 REBOOT_POLICIES = ("now", "stage", "window")  # vmscape_reboot_policy
@@ -42,9 +42,16 @@ WOULD_REBOOT = "would_reboot"  # a --check run would reboot now
 PENDING = "pending"  # configuration staged, the reboot that applies it has not happened
 NOT_NEEDED = "not_needed"  # the host already reports what its plan expects
 REBOOTED = "rebooted"
+# pull mode (reboot_signals): when to write /run/reboot-required - Debian/Ubuntu only, always, never
+SIGNAL_MODES = ("auto", "always", "never")
 GATE_STATUSES = (GO, WOULD_REBOOT, PENDING, NOT_NEEDED)  # vmscape_reboot_gate's gate.status
 REBOOT_STATUSES = (GO, REBOOTED, WOULD_REBOOT, PENDING, NOT_NEEDED)  # vmscape_reboot.status
 
 # --- verify and report
-# result of a host in the fleet report, in the order the report lists them
-RESULTS = ("pass", "pending", "would_reboot", "blocked", "kernel_upgrade", "fail", "error", "unreachable")
+PASS = "pass"  # observed == expected (and, after a reboot, the cmdline carries the params)
+BLOCKED = "blocked"  # the plan could not fix the host (reasons in the plan)
+KERNEL_UPGRADE = "kernel_upgrade"  # the host needs a kernel with VMSCAPE support
+FAIL = "fail"  # the host does not show what was promised
+VERDICTS = (PASS, PENDING, BLOCKED, KERNEL_UPGRADE, FAIL)  # vmscape_verify's verify.status, worst last
+# a host's result in the fleet report, most urgent first (the order of the totals and the HTML groups)
+RESULTS = ("fail", "error", "unreachable", "unverified", BLOCKED, KERNEL_UPGRADE, PENDING, WOULD_REBOOT, PASS)

@@ -391,13 +391,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import Session, new_result
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.change import Change
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.journal import ID_RE
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.restore import Restore
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import BACKEND_CHOICES, RESTORE_LATEST
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import RESTORE_LATEST
 
 
 def operation(params):
@@ -459,14 +460,13 @@ def main():
         argument_spec=dict(
             params=dict(type="dict", default={}),
             remove=dict(type="list", elements="str", default=[]),
-            root=dict(type="path", default="/"),
-            backend=dict(type="str", default="auto", choices=list(BACKEND_CHOICES)),
             regenerate=dict(type="bool", default=True),
             backup=dict(type="bool", default=True),
             restore=dict(type="str"),
             force=dict(type="bool", default=False),
             lock_timeout=dict(type="int", default=300),
             regenerate_timeout=dict(type="int", default=600),
+            **_specs.spec(root=_specs.ROOT, backend=_specs.BACKEND),
         ),
         mutually_exclusive=[["restore", "params"], ["restore", "remove"]],
         supports_check_mode=True,

@@ -31,24 +31,9 @@ description:
   - When the cpuid device is absent and O(root=/), the module loads the C(cpuid) driver
     once with C(modprobe cpuid) (also in check mode, as it only adds a read-only device).
   - Standard library only; runs with any Python 3.6+ on the host.
-options:
-  root:
-    description:
-      - Directory read instead of C(/), e.g. a captured host snapshot
-        (C(<root>/proc/cpuinfo), C(<root>/sys/devices/system/cpu/vulnerabilities/*),
-        C(<root>/dev/cpu/0/cpuid), C(<root>/boot/*), ...). Symbolic links are followed inside it.
-      - Paths in the returned facts are host paths, without this prefix.
-    type: path
-    default: /
-  probe_image:
-    description:
-      - When to decompress the next-boot kernel's image to learn what it supports.
-      - V(auto) decompresses only when C(System.map) and C(config) cannot answer both
-        questions (always the case on Debian, whose C(System.map) is a placeholder).
-      - V(always) decompresses even when they can; V(never) never does (answers may stay null).
-    type: str
-    choices: [auto, always, never]
-    default: auto
+extends_documentation_fragment:
+  - fleetsec.vmscape.snapshot_root
+  - fleetsec.vmscape.probe_image
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -234,15 +219,13 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import FactsError, collect_facts
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            probe_image=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-        ),
+        argument_spec=_specs.spec(root=_specs.ROOT, probe_image=_specs.PROBE_IMAGE),
         supports_check_mode=True,
     )
 

@@ -59,6 +59,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_ver
     parse_build_string,
     version_from_release,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import PROBE_MODES
 
 # vmscape-facts.md section 5: symbols and strings that answer the two questions.
 SYM_KNOWS = "vmscape_select_mitigation"
@@ -80,7 +81,6 @@ MAGICS = (
 )
 STDLIB_FORMATS = ("gzip", "xz", "lzma", "bzip2")
 PROGRAMS = {"zstd": ("zstd", "-dc"), "lz4": ("lz4", "-dc"), "lzo": ("lzop", "-dc")}
-PROBE_MODES = ("auto", "always", "never")
 _EXTRA_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 _CHUNK_IN = 256 * 1024
 _CHUNK_OUT = 1024 * 1024

@@ -15,6 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import (
+    BOOT_SOURCES,
+    BOOT_VERSION_SOURCES,
+    KERNEL_VERSION_SOURCES,
+)
+
 SCHEMA = 2
 
 # x86 CPUID.1 identity: family = base (4 bits) + extended family (8 bits) = 0..0x10e; model =
@@ -23,9 +29,6 @@ MAX_FAMILY = 0xF + 0xFF
 MAX_MODEL = 0xFF
 MAX_STEPPING = 0xF
 
-KERNEL_VERSION_SOURCES = ("proc_version", "version_signature", "release")
-BOOT_VERSION_SOURCES = ("image_header", "image_banner", "release")
-BOOT_SOURCES = ("grub_cfg", "grubenv_saved", "bls", "systemd_boot", "newest_installed", "running")
 _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+(?:\.[0-9]+)?\Z")
 # A kernel release as uname -r prints it: no whitespace, no path separator, no control characters.
 _RELEASE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+~-]{0,127}\Z")

@@ -21,6 +21,7 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import ACTIONS
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide import evidence as ev
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.facts_schema import (
     Observed,
@@ -48,7 +49,6 @@ from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.policy im
 
 __all__ = ["ACTIONS", "MITIGATED", "PlanError", "make_plan"]
 
-ACTIONS = ("none", "set", "kernel_upgrade", "blocked")
 MITIGATED = (IBPB_EXIT, IBPB_VMEXIT, BHB_EXIT)
 
 

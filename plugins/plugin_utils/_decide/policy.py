@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import MODES
+
 # vmscape_mode: what an operator may pin per host or group.
 #   auto  - let the plan choose (default)
 #   bhb   - BHB clear (vmscape=on), only where the kernel has the BHB series and the CPU BHI_CTRL
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 #   force - vmscape=force (mitigate even where the kernel's list misses the CPU)
 #   off   - vmscape=off (accept the risk, e.g. hosts that never run guests)
 #   none  - leave the boot configuration alone, report only
-MODES = ("auto", "bhb", "ibpb", "force", "off", "none")
 
 # The vmscape= value each pinned mode writes (facts §2: there is no vmscape=bhb value).
 MODE_VALUE = {"bhb": "on", "ibpb": "ibpb", "force": "force", "off": "off"}

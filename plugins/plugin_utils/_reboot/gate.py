@@ -22,11 +22,8 @@ try:  # Python >= 3.9 (the controller of every supported ansible-core)
 except ImportError:  # pragma: no cover
     zoneinfo = None
 
-POLICIES = ("now", "stage", "window")
-GO = "go"
-PENDING = "pending"
-NOT_NEEDED = "not_needed"
-WOULD_REBOOT = "would_reboot"  # check mode
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import GO, NOT_NEEDED, PENDING, WOULD_REBOOT
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import REBOOT_POLICIES as POLICIES
 
 _WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

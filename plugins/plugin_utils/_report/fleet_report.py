@@ -18,10 +18,11 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import RESULTS
+
 SCHEMA = 1
 # Verdicts, most urgent first (the order of the totals and of the HTML groups).
-RESULT_ORDER = ("fail", "error", "unreachable", "unverified", "blocked", "kernel_upgrade", "pending", "would_reboot",
-                "pass")  # fmt: skip
+RESULT_ORDER = RESULTS
 PROBLEMS = frozenset(RESULT_ORDER) - {"pass"}
 COLUMNS = (
     ("host", "host"),

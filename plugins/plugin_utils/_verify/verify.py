@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Verdicts, worst last; the report counts them.
-PASS = "pass"  # observed == expected (and, after a reboot, the cmdline carries the params)
-PENDING = "pending"  # configuration staged, the reboot that applies it has not happened
-BLOCKED = "blocked"  # the plan could not fix the host (reasons in the plan)
-UPGRADE = "kernel_upgrade"  # the host needs a kernel with VMSCAPE support
-FAIL = "fail"  # the host does not show what was promised
-VERDICTS = (PASS, PENDING, BLOCKED, UPGRADE, FAIL)
+# Verdicts, worst last (_vocabulary); the report counts them.
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import BLOCKED, FAIL, PASS, PENDING
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import KERNEL_UPGRADE as UPGRADE
 
 
 def _cmdline_values(facts: Mapping, name: str) -> list:
