@@ -17,6 +17,8 @@ __metaclass__ = type
 
 import difflib
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.text import decode
+
 
 class FileChange(object):
     """New content for one file. ``path`` is the real path (under root, symlinks resolved)."""
@@ -76,13 +78,9 @@ class Plan(object):
         return bool(self.predicted_changes())
 
 
-def _decode(data):
-    return "" if data is None else data.decode("utf-8", "surrogateescape")
-
-
 def unified_diff(path, before, after):
-    a = _decode(before).splitlines(True)
-    b = _decode(after).splitlines(True)
+    a = decode(before).splitlines(True)
+    b = decode(after).splitlines(True)
     lines = difflib.unified_diff(
         a,
         b,
@@ -99,6 +97,6 @@ def diff_entry(path, before, after):
     return {
         "before_header": path if before is not None else "/dev/null",
         "after_header": path if after is not None else "/dev/null",
-        "before": _decode(before),
-        "after": _decode(after),
+        "before": decode(before),
+        "after": decode(after),
     }
