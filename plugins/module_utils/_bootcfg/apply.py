@@ -64,7 +64,7 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
 
     Every file a step or a regeneration command may write (grub.cfg, BLS entries, grubenv, loader
     entries, the edited sources) is read first, and the directories the commands write to are
-    listed. With ``wal`` (a ``_cmdline_intent.IntentRun``) the run is write-ahead: the intent is
+    listed. With ``wal`` (a ``_bootcfg.intent.IntentRun``) the run is write-ahead: the intent is
     recorded (backup names), every existing file is copied to its backup and fsynced, the intent
     is marked ready - and only then is anything written; a run killed at any later point is
     undone by the next one. ``backup`` decides whether the copies of changed files are kept

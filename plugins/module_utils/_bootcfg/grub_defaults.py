@@ -8,7 +8,7 @@ Target side: standard library only, importable by Python 3.6+.
 grub-mkconfig sources /etc/default/grub, then every /etc/default/grub.d/*.cfg in glob order
 (dash sorts by bytes), and gives every Linux entry ``GRUB_CMDLINE_LINUX
 GRUB_CMDLINE_LINUX_DEFAULT``; recovery entries get only ``GRUB_CMDLINE_LINUX`` (Debian adds
-``single`` before it). The files are followed with ``_grub_shell`` (never executed).
+``single`` before it). The files are followed with ``grub_shell`` (never executed).
 
 This module reads them (``load``, ``evaluate``, ``current``); ``grub_defaults_edit`` plans a change
 of them. The facts (``bootloader.source_cmdline``) and the grub backend read them here alike.

@@ -20,7 +20,7 @@ starts over, so removing never lets two runs in. The kernel drops an flock when 
 descriptor of it closes, so a holder that died (SIGKILL, OOM) never leaves a *held* lock: the
 next run gets it and finds the dead holder's record still there, which it reports as a stale
 lock recovered. What a dead holder can leave is half-done work, which the write-ahead intent of
-``_cmdline_intent`` undoes before anything else. A run that finds the lock busy waits up to its
+``_bootcfg.intent`` undoes before anything else. A run that finds the lock busy waits up to its
 timeout and then fails naming who holds it (from /proc/locks and the descriptors in /proc).
 
 Commands the run starts (update-grub, ...) inherit the descriptor, so the lock stays held while

@@ -3,10 +3,10 @@
 """The VMSCAPE decision: facts in, plan out. Pure (no I/O), controller side.
 
 ``make_plan(facts, policy)`` takes ``ansible_facts.vmscape`` (docs/facts-schema.md, checked by
-``_vmscape_facts_schema``) and the operator policy and returns the plan fields of DESIGN.md. The
-decision follows facts §6; what each question's answer rests on is ``_vmscape_evidence`` (the
+``_decide.facts_schema``) and the operator policy and returns the plan fields of DESIGN.md. The
+decision follows facts §6; what each question's answer rests on is ``_decide.evidence`` (the
 evidence order of docs/DESIGN.md); the prediction of what a kernel prints is
-``_vmscape_kernel_model.predict``; which kernels know what is ``_vmscape_kernel_table``.
+``_decide.kernel_model.predict``; which kernels know what is ``_decide.kernel_table``.
 
 Missing evidence never becomes a more confident answer. Every question the evidence leaves open
 (a distribution backport's generation, whether a kernel's list has the CPU, whether retbleed/SRSO
