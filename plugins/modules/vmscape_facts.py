@@ -208,13 +208,19 @@ ansible_facts:
         bootloader:
           description:
             - Next-boot configuration - C(backend) (grub, grubby, grubenv, systemd-boot or
-              unknown), C(configured_cmdline) of the default entry (or null, with C(configured_cmdline_reason))
-              and its C(tokens).
+              unknown; the detector M(fleetsec.vmscape.kernel_cmdline) uses) and C(backend_reason),
+              C(configured_cmdline) of the menu's default entry (or null, with C(configured_cmdline_reason))
+              and its C(tokens), and C(source_cmdline), the parameters the configuration gives that entry as
+              M(fleetsec.vmscape.kernel_cmdline) reads them before a change (its
+              RV(fleetsec.vmscape.kernel_cmdline#module:previous_cmdline); null with C(source_cmdline_reason)
+              where it would refuse the configuration).
           type: dict
           returned: always
           sample:
             backend: grub
+            backend_reason: /etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)
             configured_cmdline: root=UUID=0a1b ro quiet
+            source_cmdline: quiet
 """
 
 from ansible.module_utils.basic import AnsibleModule
