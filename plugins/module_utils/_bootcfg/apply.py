@@ -77,56 +77,104 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
     worked deletes the copies (else they are kept and named, and the intent stays for the next
     run).
     """
-    snap = _atomic_write.Snapshot()
-    warnings = []
-    predicted = plan.predicted_changes()
-    for step in plan.steps:
-        if isinstance(step, FileChange):
-            snap.add_file(step.path)
-        else:
-            for p in step.touches:
-                snap.add_file(p)
-            for d, pat in step.touch_globs:
-                snap.add_glob(d, pat)
-                snap.add_dir(d)
-            for c in step.predicted:
-                snap.add_file(c.path)
-    step_files = set(snap.files)
-    step_globs = list(snap.globs)
-    run_regen = bool(regenerate and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale))
-    if run_regen:
-        for cmd in plan.regen:
-            for p in cmd.touches:
-                snap.add_file(p)
-                snap.add_dir(os.path.dirname(p))
-            for d, pat in cmd.touch_globs:
-                snap.add_glob(d, pat)
-                snap.add_dir(d)
-    commands = []
-    if not predicted and not run_regen:
-        return {
-            "backups": {},
-            "commands": commands,
-            "changed_paths": [],
-            "files": [],
-            "regenerated_files": [],
-            "snapshot": snap,
-            "regenerated": False,
-            "warnings": warnings,
-        }
-    # Copies of every file that exists, made before anything is written.
-    backups = {}
-    taken = set()
-    for path in sorted(snap.files):
-        if snap.files[path] is not None:
-            backups[path] = _atomic_write.free_backup_name(path, taken)
-            taken.add(backups[path])
-    made = []
+    run = _Execution(plan, runner, backup, regenerate, wal)
+    if not run.predicted and not run.run_regen:
+        return run.result()
+    run.make_copies()
+    run.guarded(run.apply_steps)
+    run.guarded(run.regenerate)
+    result = run.guarded(lambda: run.committed(commit))
+    run.finish(result)
+    return result
 
-    def drop_copies(keep=()):
+
+def _failure_text(e):
+    return "%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e)
+
+
+class _Execution(object):
+    """One carrying out of a plan: what it snapshotted, the copies it made, and each step of ``execute``."""
+
+    def __init__(self, plan, runner, backup, regenerate, wal):
+        self.plan = plan
+        self.runner = runner
+        self.backup = backup
+        self.wal = wal
+        self.warnings = []
+        self.commands = []
+        self.backups = {}  # path -> the name of its copy
+        self.made = []  # copies started (a partial copy is removed by backup_file itself)
+        self.consumed = set()  # copies that became the file again (renamed back when out of space)
+        self.predicted = plan.predicted_changes()
+        self.run_regen = bool(
+            regenerate and plan.regen and not plan.regen_skipped and (self.predicted or plan.regen_stale)
+        )
+        # Every file a step or a regeneration command may write is read first; the directories the
+        # commands write to are listed.
+        snap = self.snap = _atomic_write.Snapshot()
+        for step in plan.steps:
+            if isinstance(step, FileChange):
+                snap.add_file(step.path)
+            else:
+                for p in step.touches:
+                    snap.add_file(p)
+                for d, pat in step.touch_globs:
+                    snap.add_glob(d, pat)
+                    snap.add_dir(d)
+                for c in step.predicted:
+                    snap.add_file(c.path)
+        self.step_files = set(snap.files)
+        self.step_globs = list(snap.globs)
+        if self.run_regen:
+            for cmd in plan.regen:
+                for p in cmd.touches:
+                    snap.add_file(p)
+                    snap.add_dir(os.path.dirname(p))
+                for d, pat in cmd.touch_globs:
+                    snap.add_glob(d, pat)
+                    snap.add_dir(d)
+
+    def make_copies(self):
+        """Copies of every file that exists, made (and fsynced) before anything is written; with a
+        write-ahead intent, recorded first and marked ready after. Raises _Restored: nothing changed."""
+        snap = self.snap
+        taken = set()
+        for path in sorted(snap.files):
+            if snap.files[path] is not None:
+                self.backups[path] = _atomic_write.free_backup_name(path, taken)
+                taken.add(self.backups[path])
+        try:
+            if self.wal is not None:
+                self.wal.begin(snap, self.backups)
+            for path in sorted(self.backups):
+                copy = self.backups[path]
+                self.made.append(copy)
+                try:
+                    _atomic_write.backup_file(path, snap.files[path], copy)
+                except (IOError, OSError) as e:
+                    raise OSError(e.errno, "cannot copy it to %s: %s" % (copy, e.strerror or e), path) from None
+                d = os.path.dirname(path)
+                if d in snap.dirs and snap.dirs[d] is not None:
+                    snap.dirs[d] = sorted(set(snap.dirs[d]) | {os.path.basename(copy)})
+            if self.wal is not None:
+                self.wal.ready()
+        except (BootConfigError, IOError, OSError) as e:
+            why = e.message if isinstance(e, BootConfigError) else _failure_text(e)
+            errors = self.drop_copies()
+            if self.wal is not None and not errors:
+                try:
+                    self.wal.finish()
+                except BootConfigError as e2:
+                    errors.append(e2.message)
+            msg = "cannot prepare the change (%s); nothing was changed" % why
+            if errors:
+                msg += "; cleaning up failed for: %s (the next run removes them)" % "; ".join(errors)
+            raise _Restored(msg) from None
+
+    def drop_copies(self, keep=()):
         errors = []
-        for b in sorted(backups.values()):
-            if b in keep or b not in made:
+        for b in sorted(self.backups.values()):
+            if b in keep or b not in self.made:
                 continue
             try:
                 _atomic_write.remove_file(b)
@@ -134,60 +182,48 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
                 errors.append("%s: %s" % (b, e.strerror or e))
         return errors
 
-    try:
-        if wal is not None:
-            wal.begin(snap, backups)
-        for path in sorted(backups):
-            made.append(backups[path])  # (a partial copy is removed by backup_file itself)
-            try:
-                _atomic_write.backup_file(path, snap.files[path], backups[path])
-            except (IOError, OSError) as e:
-                raise OSError(e.errno, "cannot copy it to %s: %s" % (backups[path], e.strerror or e), path) from None
-            d = os.path.dirname(path)
-            if d in snap.dirs and snap.dirs[d] is not None:
-                snap.dirs[d] = sorted(set(snap.dirs[d]) | {os.path.basename(backups[path])})
-        if wal is not None:
-            wal.ready()
-    except (BootConfigError, IOError, OSError) as e:
-        if isinstance(e, BootConfigError):
-            why = e.message
-        else:
-            why = "%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e)
-        errors = drop_copies()
-        if wal is not None and not errors:
-            try:
-                wal.finish()
-            except BootConfigError as e2:
-                errors.append(e2.message)
-        msg = "cannot prepare the change (%s); nothing was changed" % why
-        if errors:
-            msg += "; cleaning up failed for: %s (the next run removes them)" % "; ".join(errors)
-        raise _Restored(msg) from None
-
-    consumed = set()
-
-    def fail(message, output=None):
-        errors, removed, left = snap.restore(backups, consumed)
+    def fail(self, message, output=None):
+        """Put every file back, remove what the run created, then raise _Restored saying so (the copies
+        are deleted only when that worked; else they are kept and named, and the intent stays)."""
+        errors, removed, left = self.snap.restore(self.backups, self.consumed)
         kept = []
         if errors:
-            kept = [b for b in made if b not in consumed]
+            kept = [b for b in self.made if b not in self.consumed]
         else:
-            for e in drop_copies(keep=consumed):
-                warnings.append("cannot delete the copy %s" % e)
-            if wal is not None:
+            for e in self.drop_copies(keep=self.consumed):
+                self.warnings.append("cannot delete the copy %s" % e)
+            if self.wal is not None:
                 try:
-                    wal.finish()
+                    self.wal.finish()
                 except BootConfigError as e:
-                    warnings.append("%s (the next run removes it)" % e.message)
-        raise _Restored(message + _describe_restore(errors, removed, left, kept), output, warnings)
+                    self.warnings.append("%s (the next run removes it)" % e.message)
+        raise _Restored(message + _describe_restore(errors, removed, left, kept), output, self.warnings)
 
-    try:
+    def guarded(self, step):
+        """Run ``step``; any failure puts everything back (``fail``)."""
+        try:
+            return step()
+        except _Restored:
+            raise
+        except BootConfigError as e:
+            self.fail(e.message, e.output)
+        except (IOError, OSError) as e:
+            self.fail(_failure_text(e))
+
+    def _run(self, argv):
+        res = self.runner(argv)
+        self.commands.append({"cmd": argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+        return res
+
+    def apply_steps(self):
+        """The plan's file changes and commands, then its check of the result."""
+        plan = self.plan
         for step in plan.steps:
             if isinstance(step, FileChange):
                 if not step.changed:
                     continue
                 if step.writer is not None:
-                    step.writer(runner, commands)
+                    step.writer(self.runner, self.commands)
                 elif step.after is None:
                     _atomic_write.remove_file(step.path)
                 else:
@@ -196,71 +232,68 @@ def execute(plan, runner, backup=True, regenerate=True, commit=None, wal=None):
                         os.makedirs(directory, 0o755)
                     _atomic_write.atomic_write(step.path, step.after, step.mode)
             else:
-                res = runner(step.argv)
-                commands.append({"cmd": step.argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
+                res = self._run(step.argv)
                 if res.rc != 0:
-                    fail(_command_failure(step.argv, res), _output(res))
+                    self.fail(_command_failure(step.argv, res), _output(res))
         if plan.verify is not None:
             problems = plan.verify()
             if problems:
-                fail("the configuration did not come out as planned: %s" % "; ".join(problems))
-        regen_output = ""
-        if run_regen:
-            for cmd in plan.regen:
-                res = runner(cmd.argv)
-                commands.append({"cmd": cmd.argv, "rc": res.rc, "seconds": round(res.seconds, 3)})
-                regen_output += _output(res)
-                if res.rc != 0:
-                    fail(_command_failure(cmd.argv, res), _output(res))
-            if plan.verify_regen is not None:
-                problems, regen_warnings = plan.verify_regen()
-                warnings.extend(regen_warnings)
-                if problems:
-                    fail("after regeneration: %s" % "; ".join(problems), regen_output[-65536:])
-    except _Restored:
-        raise
-    except BootConfigError as e:
-        fail(e.message, e.output)
-    except (IOError, OSError) as e:
-        fail("%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e))
+                self.fail("the configuration did not come out as planned: %s" % "; ".join(problems))
 
-    def from_steps(path):
-        if path in step_files:
+    def regenerate(self):
+        """The regeneration commands, then the check of what they wrote (the boot menu included)."""
+        if not self.run_regen:
+            return
+        output = ""
+        for cmd in self.plan.regen:
+            res = self._run(cmd.argv)
+            output += _output(res)
+            if res.rc != 0:
+                self.fail(_command_failure(cmd.argv, res), _output(res))
+        if self.plan.verify_regen is not None:
+            problems, regen_warnings = self.plan.verify_regen()
+            self.warnings.extend(regen_warnings)
+            if problems:
+                self.fail("after regeneration: %s" % "; ".join(problems), output[-65536:])
+
+    def _from_steps(self, path):
+        if path in self.step_files:
             return True
         return any(
-            os.path.dirname(path) == d and fnmatch.fnmatchcase(os.path.basename(path), pat) for d, pat in step_globs
+            os.path.dirname(path) == d and fnmatch.fnmatchcase(os.path.basename(path), pat)
+            for d, pat in self.step_globs
         )
 
-    try:
-        changed_paths = snap.changed_paths()
-        kept = dict((p, b) for p, b in backups.items() if p in changed_paths) if backup else {}
-        result = {
+    def result(self):
+        changed_paths = self.snap.changed_paths() if (self.predicted or self.run_regen) else []
+        kept = dict((p, b) for p, b in self.backups.items() if p in changed_paths) if self.backup else {}
+        return {
             "backups": kept,
-            "commands": commands,
+            "commands": self.commands,
             "changed_paths": changed_paths,
-            "files": [p for p in changed_paths if from_steps(p)],
-            "regenerated_files": [p for p in changed_paths if not from_steps(p)],
-            "snapshot": snap,
-            "regenerated": bool(run_regen),
-            "warnings": warnings,
+            "files": [p for p in changed_paths if self._from_steps(p)],
+            "regenerated_files": [p for p in changed_paths if not self._from_steps(p)],
+            "snapshot": self.snap,
+            "regenerated": bool(self.run_regen),
+            "warnings": self.warnings,
         }
+
+    def committed(self, commit):
+        """The result, after ``commit(result)`` (the journal) succeeded."""
+        result = self.result()
         if commit is not None:
             commit(result)
-    except _Restored:
-        raise
-    except BootConfigError as e:
-        fail(e.message, e.output)
-    except (IOError, OSError) as e:
-        fail("%s: %s" % (getattr(e, "filename", None) or "write", e.strerror or e))
-    # Done: the journal (if any) owns the kept copies; the intent goes, then the other copies.
-    if wal is not None:
-        try:
-            wal.finish()
-        except BootConfigError as e:
-            warnings.append("%s (the next run removes it)" % e.message)
-    for e in drop_copies(keep=set(result["backups"].values())):
-        warnings.append("cannot delete the copy %s" % e)
-    return result
+        return result
+
+    def finish(self, result):
+        """Done: the journal (if any) owns the kept copies; the intent goes, then the other copies."""
+        if self.wal is not None:
+            try:
+                self.wal.finish()
+            except BootConfigError as e:
+                self.warnings.append("%s (the next run removes it)" % e.message)
+        for e in self.drop_copies(keep=set(result["backups"].values())):
+            self.warnings.append("cannot delete the copy %s" % e)
 
 
 def _command_failure(argv, res):
