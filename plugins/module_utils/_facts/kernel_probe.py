@@ -619,7 +619,120 @@ def probe_image(root, image, want_knows, want_g3, decompress, result):
     return ans
 
 
+class _Payload(object):
+    """Where the compressed kernel is in an image: format, offset, length (None: to the end) and the
+    uncompressed size the image promises (None: unknown)."""
+
+    __slots__ = ("expected", "fmt", "length", "start")
+
+    def __init__(self, fmt=None, start=None, length=None, expected=None):
+        self.fmt = fmt
+        self.start = start
+        self.length = length
+        self.expected = expected
+
+
+def _read_header(f, image, ans, ev, errs):
+    """The bzImage header: the version string (into ``ans``) and where the payload is (_Payload);
+    (info or None, _Payload)."""
+    head = f.read(0x4000)
+    info = parse_bzimage_header(head)
+    payload = _Payload()
+    if info is None:
+        return None, payload
+    if info["version_ptr"]:
+        vs = read_version_string(f, info["version_ptr"])
+        if vs:
+            v, distro, _k = parse_build_string(vs)
+            if v:
+                ans["version"], ans["version_source"] = v, "image_header"
+                ans["distro_version"] = distro
+                ev.append("image header: %s" % vs)
+    if info["payload_offset"] is not None:
+        f.seek(info["payload_offset"])
+        fmt = format_at(f.read(8))
+        if fmt is not None:
+            start, length = info["payload_offset"], info["payload_length"]
+            # Every x86 payload ends with the uncompressed size (le32): gzip's own
+            # ISIZE, or the size appended by the kernel's *_with_size rules.
+            f.seek(start + length - 4)
+            trailer = f.read(4) if length >= 4 else b""
+            expected = struct.unpack("<I", trailer)[0] if len(trailer) == 4 else None
+            if len(trailer) != 4:
+                errs.append("image: %s: shorter than its header says (truncated file?)" % image)
+            if fmt != "gzip":
+                length -= 4
+            payload = _Payload(fmt, start, length, expected)
+    return info, payload
+
+
+def _locate_payload(f, image, info, payload, ev, errs):
+    """The payload to decompress: the header's, else the first compression magic found; None when
+    there is none (said in ``errs``)."""
+    if payload.fmt is not None:
+        proto = info["protocol"] if info is not None else 0
+        ev.append(
+            "image: %s payload at offset %s (bzImage header, protocol %d.%02d)"
+            % (payload.fmt, payload.start, proto >> 8, proto & 0xFF)
+        )
+        return payload
+    cands = scan_magics(f)
+    if not cands:
+        errs.append("image: %s: no known compressed payload found" % image)
+        return None
+    start, fmt = cands[0]
+    ev.append("image: %s payload found by magic at offset %d" % (fmt, start))
+    return _Payload(fmt, start, None, payload.expected)
+
+
+def _scan_payload(f, payload, want_knows, want_g3, ans, ev, errs):
+    """Decompress and scan the payload; answers what it shows (absence only from a complete stream)."""
+    try:
+        stream = open_stream(f, payload.fmt, payload.start, payload.length)
+    except ProbeError as exc:
+        errs.append(str(exc))
+        return
+    expected = payload.expected
+    sc, reason = scan_image_payload(stream, want_knows, want_g3, ans["version"] is None)
+    method = getattr(stream, "method", payload.fmt)
+    # A program complaining about data after the end of the stream is no error when
+    # everything up to the size the image promised came out.
+    if stream.error and reason == "end of data" and not (expected is not None and sc.offset == expected):
+        errs.append("image: %s (%s after %s)" % (stream.error, method, _mib(sc.offset)))
+        # Positive findings stand; absence cannot be concluded from a broken stream.
+        if any(k.startswith("knows") for k in sc.found):
+            ans["knows"] = True
+        if "g3" in sc.found:
+            ans["g3"] = True
+        return
+    complete = reason != "end of data" or stream.complete or (expected is not None and sc.offset == expected)
+    if reason == "end of data" and expected is not None and sc.offset != expected and not stream.error:
+        errs.append("image: decompressed %d bytes, header promised %d" % (sc.offset, expected))
+        complete = False
+    ev.append("image: decompressed %s with %s; stopped: %s" % (_mib(sc.offset), method, reason))
+    knows_hits = [STRS_KNOWS[int(k[5:])].decode() for k in sorted(sc.found) if k.startswith("knows")]
+    if knows_hits:
+        ans["knows"] = True
+        ev.append("image: contains %s" % ", ".join("'%s'" % s for s in knows_hits))
+    elif complete:
+        ans["knows"] = False
+        ev.append("image: no 'vmscape' string")
+    if "g3" in sc.found:
+        ans["g3"] = True
+        ev.append("image: contains '%s'" % STR_G3.decode())
+    elif complete:
+        ans["g3"] = False
+        ev.append("image: no '%s'" % STR_G3.decode())
+    if ans["version"] is None and sc.banner:
+        v, distro, _k = parse_build_string(sc.banner)
+        if v:
+            ans["version"], ans["version_source"] = v, "image_banner"
+            ans["distro_version"] = distro
+            ev.append("image banner: %s" % sc.banner)
+
+
 def _probe_image(root, image, want_knows, want_g3, decompress, result):
+    """Answers from the image: its header, then (with ``decompress``) its payload."""
     ans = {"knows": None, "g3": None, "version": None, "version_source": None}
     ev = result["evidence"]
     errs = result["probe_errors"]
@@ -629,92 +742,62 @@ def _probe_image(root, image, want_knows, want_g3, decompress, result):
         errs.append("image: " + _rootpath.describe_oserror(image, exc))
         return ans
     with f:
-        head = f.read(0x4000)
-        info = parse_bzimage_header(head)
-        start = length = None
-        fmt = None
-        expected = None
-        if info is not None:
-            if info["version_ptr"]:
-                vs = read_version_string(f, info["version_ptr"])
-                if vs:
-                    v, distro, _k = parse_build_string(vs)
-                    if v:
-                        ans["version"], ans["version_source"] = v, "image_header"
-                        ans["distro_version"] = distro
-                        ev.append("image header: %s" % vs)
-            if info["payload_offset"] is not None:
-                f.seek(info["payload_offset"])
-                fmt = format_at(f.read(8))
-                if fmt is not None:
-                    start, length = info["payload_offset"], info["payload_length"]
-                    # Every x86 payload ends with the uncompressed size (le32): gzip's own
-                    # ISIZE, or the size appended by the kernel's *_with_size rules.
-                    f.seek(start + length - 4)
-                    trailer = f.read(4) if length >= 4 else b""
-                    expected = struct.unpack("<I", trailer)[0] if len(trailer) == 4 else None
-                    if len(trailer) != 4:
-                        errs.append("image: %s: shorter than its header says (truncated file?)" % image)
-                    if fmt != "gzip":
-                        length -= 4
+        info, payload = _read_header(f, image, ans, ev, errs)
         if not decompress:
             return ans
-        if fmt is None:
-            cands = scan_magics(f)
-            if not cands:
-                errs.append("image: %s: no known compressed payload found" % image)
-                return ans
-            start, fmt = cands[0]
-            length = None
-            ev.append("image: %s payload found by magic at offset %d" % (fmt, start))
-        else:
-            proto = info["protocol"] if info is not None else 0
-            ev.append(
-                "image: %s payload at offset %s (bzImage header, protocol %d.%02d)"
-                % (fmt, start, proto >> 8, proto & 0xFF)
-            )
-        try:
-            stream = open_stream(f, fmt, start, length)
-        except ProbeError as exc:
-            errs.append(str(exc))
-            return ans
-        sc, reason = scan_image_payload(stream, want_knows, want_g3, ans["version"] is None)
-        method = getattr(stream, "method", fmt)
-        # A program complaining about data after the end of the stream is no error when
-        # everything up to the size the image promised came out.
-        if stream.error and reason == "end of data" and not (expected is not None and sc.offset == expected):
-            errs.append("image: %s (%s after %s)" % (stream.error, method, _mib(sc.offset)))
-            # Positive findings stand; absence cannot be concluded from a broken stream.
-            if any(k.startswith("knows") for k in sc.found):
-                ans["knows"] = True
-            if "g3" in sc.found:
-                ans["g3"] = True
-            return ans
-        complete = reason != "end of data" or stream.complete or (expected is not None and sc.offset == expected)
-        if reason == "end of data" and expected is not None and sc.offset != expected and not stream.error:
-            errs.append("image: decompressed %d bytes, header promised %d" % (sc.offset, expected))
-            complete = False
-        ev.append("image: decompressed %s with %s; stopped: %s" % (_mib(sc.offset), method, reason))
-        knows_hits = [STRS_KNOWS[int(k[5:])].decode() for k in sorted(sc.found) if k.startswith("knows")]
-        if knows_hits:
-            ans["knows"] = True
-            ev.append("image: contains %s" % ", ".join("'%s'" % s for s in knows_hits))
-        elif complete:
-            ans["knows"] = False
-            ev.append("image: no 'vmscape' string")
-        if "g3" in sc.found:
-            ans["g3"] = True
-            ev.append("image: contains '%s'" % STR_G3.decode())
-        elif complete:
-            ans["g3"] = False
-            ev.append("image: no '%s'" % STR_G3.decode())
-        if ans["version"] is None and sc.banner:
-            v, distro, _k = parse_build_string(sc.banner)
-            if v:
-                ans["version"], ans["version_source"] = v, "image_banner"
-                ans["distro_version"] = distro
-                ev.append("image banner: %s" % sc.banner)
+        payload = _locate_payload(f, image, info, payload, ev, errs)
+        if payload is not None:
+            _scan_payload(f, payload, want_knows, want_g3, ans, ev, errs)
     return ans
+
+
+def _probe_system_map(root, release, ev, errs):
+    """(knows, g3) from the release's System.map: None, None when it is absent or a placeholder."""
+    smap = _first_existing(root, kernel_file_candidates(release, "System.map"))
+    if smap is None:
+        errs.append("System.map: none for %s" % release)
+        return None, None
+    try:
+        with _rootpath.open_file(root, smap) as f:
+            sm = scan_system_map(bounded_lines(f))
+    except OSError as exc:
+        errs.append("System.map: " + _rootpath.describe_oserror(smap, exc))
+        return None, None
+    except ProbeError as exc:
+        errs.append("System.map: %s: %s" % (smap, exc))
+        return None, None
+    if sm["stub"]:
+        ev.append("%s: placeholder (%d lines), no symbols" % (smap, sm["symbols"]))
+        return None, None
+    knows = sm["knows"]
+    g3 = bool(sm["g3_symbols"])
+    ev.append("%s: %s %s" % (smap, SYM_KNOWS, "present" if knows else "absent"))
+    ev.append("%s: %s" % (smap, ", ".join(sm["g3_symbols"]) + " present" if g3 else " and ".join(SYMS_G3) + " absent"))
+    return knows, g3
+
+
+def _probe_config(root, release, ev, errs):
+    """(readable, value) of CONFIG_MITIGATION_VMSCAPE in the release's config: value True (=y), False
+    (=n or not set: the option exists) or None (no such symbol); readable False when there is no
+    readable config."""
+    cfg = _first_existing(root, kernel_file_candidates(release, "config"))
+    if cfg is None:
+        errs.append("config: none for %s" % release)
+        return False, None
+    try:
+        with _rootpath.open_file(root, cfg) as f:
+            val = scan_config(bounded_lines(f))
+    except OSError as exc:
+        errs.append("config: " + _rootpath.describe_oserror(cfg, exc))
+        return False, None
+    except ProbeError as exc:
+        errs.append("config: %s: %s" % (cfg, exc))
+        return False, None
+    if val is None:
+        ev.append("%s: no %s" % (cfg, CONFIG_SYMBOL))
+    else:
+        ev.append("%s: %s=%s" % (cfg, CONFIG_SYMBOL, "y" if val else "n/not set"))
+    return True, val
 
 
 def probe_kernel(root, release, image, mode="auto", want_g3=True):
@@ -741,47 +824,12 @@ def probe_kernel(root, release, image, mode="auto", want_g3=True):
     errs = result["probe_errors"]
     knows = g3 = None
     if release:
-        smap = _first_existing(root, kernel_file_candidates(release, "System.map"))
-        if smap is None:
-            errs.append("System.map: none for %s" % release)
-        else:
-            try:
-                with _rootpath.open_file(root, smap) as f:
-                    sm = scan_system_map(bounded_lines(f))
-            except OSError as exc:
-                errs.append("System.map: " + _rootpath.describe_oserror(smap, exc))
-            except ProbeError as exc:
-                errs.append("System.map: %s: %s" % (smap, exc))
-            else:
-                if sm["stub"]:
-                    ev.append("%s: placeholder (%d lines), no symbols" % (smap, sm["symbols"]))
-                else:
-                    knows = sm["knows"]
-                    g3 = bool(sm["g3_symbols"])
-                    ev.append("%s: %s %s" % (smap, SYM_KNOWS, "present" if knows else "absent"))
-                    ev.append(
-                        "%s: %s"
-                        % (smap, ", ".join(sm["g3_symbols"]) + " present" if g3 else " and ".join(SYMS_G3) + " absent")
-                    )
-        cfg = _first_existing(root, kernel_file_candidates(release, "config"))
-        if cfg is None:
-            errs.append("config: none for %s" % release)
-        else:
-            try:
-                with _rootpath.open_file(root, cfg) as f:
-                    val = scan_config(bounded_lines(f))
-            except OSError as exc:
-                errs.append("config: " + _rootpath.describe_oserror(cfg, exc))
-            except ProbeError as exc:
-                errs.append("config: %s: %s" % (cfg, exc))
-            else:
-                result["config_mitigation_vmscape"] = bool(val)
-                if val is None:
-                    ev.append("%s: no %s" % (cfg, CONFIG_SYMBOL))
-                else:
-                    ev.append("%s: %s=%s" % (cfg, CONFIG_SYMBOL, "y" if val else "n/not set"))
-                    if knows is None:
-                        knows = True
+        knows, g3 = _probe_system_map(root, release, ev, errs)
+        readable, val = _probe_config(root, release, ev, errs)
+        if readable:
+            result["config_mitigation_vmscape"] = bool(val)
+            if val is not None and knows is None:
+                knows = True  # the option exists, set or not: the kernel has the VMSCAPE code
     if image:
         need = knows is None or (g3 is None and want_g3)
         if g3 is None and not want_g3 and mode == "auto":
