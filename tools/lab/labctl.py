@@ -471,8 +471,11 @@ def launch(host: Host, disk: Path, fw_cfg: dict[str, Path] | None = None) -> int
 # Keys, disks, provisioning
 
 
-def run(argv: list[str], what: str) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+def run(argv: list[str], what: str, timeout: float = 600) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{what} timed out after {timeout:.0f} s: {' '.join(argv)}") from exc
     if proc.returncode != 0:
         raise LabError(f"{what} failed: {' '.join(argv)}: {(proc.stderr or proc.stdout).strip()}")
     return proc.stdout
@@ -591,10 +594,59 @@ def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bo
     return True
 
 
+def backing_file(path: Path) -> Path | None:
+    """The backing file ``path`` (a qcow2 overlay) names, resolved; None for a standalone image."""
+    info = json.loads(run(["qemu-img", "info", "-U", "--output=json", str(path)], "qemu-img info", timeout=60))
+    name = info.get("full-backing-filename") or info.get("backing-filename")
+    if not name:
+        return None
+    backing = Path(name)
+    if not backing.is_absolute():
+        backing = path.parent / backing
+    return backing.resolve()
+
+
+def provisioned_stale(host: Host) -> str | None:
+    """Why the host's provisioned overlay can no longer be used (None when it can).
+
+    The overlay is built on the lab image of its day: ``make lab-image`` replaces the image when
+    its inputs change (a new kernel in the registry) and deletes the old one, leaving overlays
+    whose backing file is gone or is not the current image. Such an overlay cannot be reset or
+    booted; ``start`` provisions the host again on the current image.
+    """
+    if not host.provisioned.exists():
+        return None
+    backing = backing_file(host.provisioned)
+    if backing is None:
+        return "it has no backing image"
+    if not backing.exists():
+        return f"its backing image {backing} is gone"
+    current = base_image()
+    if current.exists() and backing != current.resolve():
+        return f"it is built on {backing.name}, not on the current lab image {current.resolve().name}"
+    return None
+
+
+def discard_overlays(host: Host) -> None:
+    """Remove the host's provisioned overlay and disk (with their stamps): start provisions anew."""
+    for path in (host.disk, host.provisioned):
+        path.unlink(missing_ok=True)
+        _stamp_file(path).unlink(missing_ok=True)
+
+
 def reset_disk(host: Host) -> None:
-    """disk.qcow2 = empty overlay on provisioned.qcow2 (the host as first provisioned)."""
+    """disk.qcow2 = empty overlay on provisioned.qcow2 (the host as first provisioned).
+
+    A provisioned overlay built on a lab image that is gone is discarded instead (with a message
+    that says so): the next ``start`` provisions the host on the current image.
+    """
     if running_pid(host):
         raise LabError(f"{host.name} is running: stop it before resetting its disk")
+    stale = provisioned_stale(host)
+    if stale:
+        discard_overlays(host)
+        say(f"{host.name}: provisioned disk discarded ({stale}); start provisions it again")
+        return
     qemu_img_create(host.disk, host.provisioned)
     _stamp_file(host.disk).write_text(_stamp_file(host.provisioned).read_text())
 
@@ -799,7 +851,8 @@ def cmd_destroy(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     for host in select_hosts(all_hosts, args.hosts):
         if host.provisioned.exists():
             reset_disk(host)
-            say(f"{host.name}: disk reset to its provisioned state")
+            if host.provisioned.exists():
+                say(f"{host.name}: disk reset to its provisioned state")
     return 0
 
 
@@ -809,7 +862,8 @@ def cmd_reset(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
             say(f"{host.name}: not provisioned yet (start provisions it)")
             continue
         reset_disk(host)
-        say(f"{host.name}: disk reset to its provisioned state")
+        if host.provisioned.exists():
+            say(f"{host.name}: disk reset to its provisioned state")
     return 0
 
 
