@@ -17,6 +17,7 @@ from ansible.inventory.manager import InventoryManager
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import REPORT_ROWS
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.files import (
     read_document,
     report_files,
@@ -33,7 +34,7 @@ ARGUMENT_SPEC = {
     "dest": {"type": "path"},
     "template": {"type": "path"},
     "set_stats": {"type": "bool", "default": True},
-    "rows": {"type": "str", "default": "auto", "choices": ["auto", "all", "problems"]},
+    "rows": {"type": "str", "default": REPORT_ROWS[0], "choices": list(REPORT_ROWS)},
 }
 STATS_PREFIX = "vmscape_report_run_"
 

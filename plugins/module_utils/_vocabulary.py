@@ -55,3 +55,5 @@ FAIL = "fail"  # the host does not show what was promised
 VERDICTS = (PASS, PENDING, BLOCKED, KERNEL_UPGRADE, FAIL)  # vmscape_verify's verify.status, worst last
 # a host's result in the fleet report, most urgent first (the order of the totals and the HTML groups)
 RESULTS = ("fail", "error", "unreachable", "unverified", BLOCKED, KERNEL_UPGRADE, PENDING, WOULD_REBOOT, PASS)
+# which hosts the terminal summary lists (vmscape_report rows, the callback's terminal_rows)
+REPORT_ROWS = ("auto", "all", "problems")

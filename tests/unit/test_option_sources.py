@@ -47,6 +47,7 @@ MODULE_CHOICES = {
     "backend": _vocabulary.BACKEND_CHOICES,
     "policy": _vocabulary.REBOOT_POLICIES,
     "reboot_required_file": _vocabulary.SIGNAL_MODES,
+    "rows": _vocabulary.REPORT_ROWS,
 }
 ACTIONS = {
     "vmscape_plan": vmscape_plan.ARGUMENT_SPEC,
@@ -136,7 +137,7 @@ def test_module_documentation_offers_the_vocabulary(module_docs):
             if name in MODULE_CHOICES:
                 assert tuple(option.get("choices") or ()) == tuple(MODULE_CHOICES[name]), f"{module}: {name}"
                 checked += 1
-    assert checked >= 7  # probe_image x3, mode x2, backend, policy, reboot_required_file
+    assert checked >= 8  # probe_image x3, mode x2, backend, policy, reboot_required_file, rows
 
 
 @pytest.mark.parametrize("module", sorted(ACTIONS))
@@ -160,3 +161,17 @@ def test_shared_specs_are_the_vocabulary():
     copy = _specs.spec(root=_specs.ROOT)
     copy["root"]["default"] = "/x"
     assert _specs.ROOT["default"] == "/"  # callers get copies
+
+
+def test_callback_documentation_offers_the_vocabulary():
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-doc")), "-t", "callback", "-j", "fleetsec.vmscape.vmscape_report"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    option = json.loads(out)["fleetsec.vmscape.vmscape_report"]["doc"]["options"]["terminal_rows"]
+    assert tuple(option["choices"]) == _vocabulary.REPORT_ROWS
+    assert option["default"] == _vocabulary.REPORT_ROWS[0]

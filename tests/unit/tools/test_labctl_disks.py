@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "lab"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "lab"))
 
 import labctl
 
