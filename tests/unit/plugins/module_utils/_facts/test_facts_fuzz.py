@@ -2,6 +2,7 @@
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.bls import Entry
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
@@ -38,7 +39,7 @@ LINES = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(LINES)
 def test_cpuinfo_parses_or_raises_its_own_error(lines):
     text = "\n".join(lines)
@@ -51,7 +52,7 @@ def test_cpuinfo_parses_or_raises_its_own_error(lines):
     assert isinstance(warnings, list)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(st.text(max_size=200), st.text(max_size=20))
 def test_grub_text_never_crashes(text, spec):
     grub_words(text, {})
@@ -69,7 +70,7 @@ def test_grub_text_never_crashes(text, spec):
     assert entry.options_text is None or isinstance(entry.options_text, str)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.text(max_size=120), st.text(max_size=120), st.text(max_size=60))
 def test_version_parsers_never_crash(a, b, c):
     k = running_kernel(a, b, c)
@@ -77,7 +78,7 @@ def test_version_parsers_never_crash(a, b, c):
     version_key(a)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.binary(min_size=0, max_size=0x600))
 def test_bzimage_header_never_crashes(blob):
     kp.parse_bzimage_header(blob)
