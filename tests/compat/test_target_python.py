@@ -12,7 +12,7 @@ Python 3.6 interpreter on this machine (local connection).
   capture (real Debian kernel images: the decompressing probe runs too): the facts equal what
   the same code returns under this controller's Python, judged there against the real kernels
   (tests/integration/oracle);
-* the facts program of the direct path (plugin_utils/_facts_direct.py) under 3.6: the same facts;
+* the facts program of the direct path (plugin_utils/_observe/facts_direct.py) under 3.6: the same facts;
 * running_guests on a snapshot root.
 
 ``make compat-target`` runs this with VMSCAPE_COMPAT_BIN (the ansible-core 2.16 virtualenv's bin)
@@ -299,7 +299,7 @@ def test_vmscape_facts_and_running_guests(compat_bin, target_python, tmp_path):
         }
         assert not diff, f"{root}: {diff} (3.6 vs {sys.version_info[:2]})"
         probed += any(e.startswith("image") for e in expected["boot_kernel"]["evidence"])
-        # the direct path (plugin_utils/_facts_direct.py, where pipelining is on): the same program on 3.6
+        # the direct path (plugin_utils/_observe/facts_direct.py, where pipelining is on): the same program on 3.6
         direct = subprocess.run([target_python, "-I", "-S", "-"], input=_facts_direct.program(root, "auto"),
                                 capture_output=True, timeout=300, cwd="/")  # fmt: skip
         assert _timeless(json.loads(direct.stdout)["facts"]) == expected, direct.stderr.decode()[-2000:]

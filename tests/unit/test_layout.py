@@ -5,7 +5,8 @@
 - a test of a module (tests/unit/plugins/modules/) is named after the module it runs;
 - tests/unit/tools/test_<name>_*.py test tools/**/<name> (a directory or a .py file);
 - the only test files directly in tests/unit are the collection-wide ones named below (the layout,
-  the built collection's contents, the option sources) and the kernel_cmdline helpers' own tests.
+  the built collection's contents, the option sources, the suite's skip policy) and the
+  kernel_cmdline helpers' own tests.
 """
 
 from pathlib import Path
@@ -18,6 +19,7 @@ TOP_LEVEL = {
     "test_collection_contents.py",  # builds the collection (tools/collection_contents.py, galaxy.yml)
     "test_option_sources.py",  # the role's specs, its defaults, every module's docs and specs
     "test_kernel_cmdline_support.py",  # helpers the kernel_cmdline tests share, and their own tests
+    "test_skip_policy.py",  # the suite's own rule (tests/skip_policy.py): no silent skip under CI=true
 }
 # tests of modules that run more than one module side by side
 CROSS_MODULE = {"test_bootcfg_agreement.py"}  # vmscape_facts and kernel_cmdline on the same corpus

@@ -43,11 +43,12 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.text impo
 
 def linux_lines(data, path):
     """[(line_no, [args after the kernel path])] of the Linux entries 10_linux wrote (custom entries
-    are the admin's); None when the file has no such section."""
+    are the admin's; a ``linux`` line naming no kernel boots nothing and is left out); None when the
+    file has no such section."""
     lines = _grub_cfg.parse(decode(data), path).linux_section_lines()
     if lines is None:
         return None
-    return [(ln.line, [raw for _s, _e, raw in token_spans(ln.args_text)]) for ln in lines]
+    return [(ln.line, [raw for _s, _e, raw in token_spans(ln.args_text)]) for ln in lines if ln.image is not None]
 
 
 def check_grub_cfg(path, request):

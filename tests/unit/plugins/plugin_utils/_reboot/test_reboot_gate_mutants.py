@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import (
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot.gate import (
     GateError,
     gate,
     in_window,
@@ -209,7 +209,7 @@ def test_dates_as_yaml_gives_them():
 
 
 def test_now_defaults_to_the_real_clock_in_the_window_timezone():
-    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import local_now, settings
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot.gate import local_now, settings
 
     t = local_now(settings("window", window="01:00-02:00", timezone="Asia/Tokyo"))
     assert t.utcoffset() == dt.timedelta(hours=9)

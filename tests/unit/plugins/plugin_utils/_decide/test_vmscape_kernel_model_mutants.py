@@ -6,13 +6,13 @@ values are ignored; mitigations=auto,<vectors> on G2+; on/force/ibpb override on
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_model import (
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.kernel_model import (
     CmdlineEffects,
     CpuCaps,
     parse_effects,
     predict,
 )
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_table import (
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.kernel_table import (
     BHB_EXIT,
     G1,
     G2,

@@ -10,17 +10,21 @@ import os
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError, build_request
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import (
-    KernelCmdlinePlan,
-    _read_entry_options,
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.systemd_boot import (
     check_loader_entries,
-    plan_kernel_cmdline,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.bls import read_entries
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.kernel_cmdline_edit import KernelCmdlinePlan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.kernel_cmdline_edit import (
+    plan as plan_kernel_cmdline,
+)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
 
 SET = build_request({"vmscape": "ibpb"}, [])
 REMOVE = build_request({}, ["vmscape"])
-NO_ENTRIES = "no systemd-boot entries found under /boot/efi/loader, /efi/loader, /boot/loader to check (the ESP may not be mounted)"  # noqa: E501
+# the ESP's places in the order bootctl checks them (--esp-path: /efi, /boot, /boot/efi)
+NO_ENTRIES = "no systemd-boot entries found under /efi/loader, /boot/loader, /boot/efi/loader to check (the ESP may not be mounted)"  # noqa: E501
 
 
 def entry(root, name, text, esp="boot/efi/loader"):
@@ -41,10 +45,12 @@ def test_every_wrong_entry_is_named_with_its_problem(tmp_path):
     other = entry(tmp_path, "c.conf", "linux /c\noptions vmscape=force\n")
     missing = entry(tmp_path, "d.conf", "linux /d\noptions quiet\n", esp="boot/loader")
     problems, warnings = check_loader_entries(str(tmp_path), SET)
+    # bootctl's order of the ESP's places (/boot before /boot/efi), in each the entries newest
+    # first as the boot menu lists them (no version lines: by name, descending)
     assert problems == [
-        f"{twice}: vmscape occurs 2 times (want exactly once)",
-        f"{other}: vmscape has the value 'force' (want 'ibpb')",
         f"{missing}: vmscape occurs 0 times (want exactly once)",
+        f"{other}: vmscape has the value 'force' (want 'ibpb')",
+        f"{twice}: vmscape occurs 2 times (want exactly once)",
     ]
     assert warnings == [] and ok
 
@@ -79,16 +85,16 @@ def test_other_parameters_may_differ_between_entries(tmp_path):
 
 
 def test_read_entry_options(tmp_path):
-    path = entry(
+    """The entries as the check reads them (the one BLS reader, _bootcfg.bls)."""
+    entry(
         tmp_path,
         "e.conf",
         "title  Debian\n\n   \nlinux   /vmlinuz-6.1 \noptions root=/dev/vda2  ro\noptions\n"
         "  options quiet\nversion 6.1\n",
     )
-    assert _read_entry_options(path) == ("/vmlinuz-6.1", "root=/dev/vda2  ro  quiet")
-    bare = entry(tmp_path, "f.conf", "linux\n")
-    assert _read_entry_options(bare) == ("", "")
-    assert _read_entry_options(str(tmp_path / "absent.conf")) == (None, None)
+    entry(tmp_path, "f.conf", "linux\n")
+    entries = {e.name: (e.linux, e.options_text) for e in read_entries(str(tmp_path), "/boot/efi/loader/entries")}
+    assert entries == {"e.conf": ("/vmlinuz-6.1", "root=/dev/vda2  ro  quiet"), "f.conf": ("", None)}
 
 
 def write(root, rel, text):
@@ -148,8 +154,10 @@ def test_verify_reports_a_missing_or_different_file(tmp_path):
     assert plan.verify() == []
 
 
-def test_installed_kernels_need_modules_and_an_image(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import installed_kernels
+def test_installed_kernels_need_an_image(tmp_path):
+    """What the kernel-install regeneration adds: every kernel with an image (the one list of
+    _bootcfg.kernels); it runs kernel-install only for those with a modules directory."""
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.kernels import installed
 
     for rel in (
         "lib/modules/6.1.0-28-amd64/",  # image and initrd.img in /boot
@@ -162,6 +170,7 @@ def test_installed_kernels_need_modules_and_an_image(tmp_path):
         "usr/lib/modules/6.12.9/",  # RHEL-style initramfs name
         "boot/vmlinuz-6.12.9",
         "boot/initramfs-6.12.9.img",
+        "boot/vmlinuz-6.9.0-gone",  # an image whose modules are gone
     ):
         p = tmp_path / rel
         if rel.endswith("/"):
@@ -169,10 +178,21 @@ def test_installed_kernels_need_modules_and_an_image(tmp_path):
         else:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text("")
-    assert installed_kernels(str(tmp_path)) == [
-        ("6.1.0-28-amd64", "/boot/vmlinuz-6.1.0-28-amd64", "/boot/initrd.img-6.1.0-28-amd64"),
-        ("6.12.9", "/boot/vmlinuz-6.12.9", "/boot/initramfs-6.12.9.img"),
-        ("7.3.4+deb13-amd64", "/usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", None),
+    assert [(k.release, k.image, k.modules_dir, k.initrd) for k in installed(str(tmp_path))] == [
+        (
+            "6.1.0-28-amd64",
+            "/boot/vmlinuz-6.1.0-28-amd64",
+            "/lib/modules/6.1.0-28-amd64",
+            "/boot/initrd.img-6.1.0-28-amd64",
+        ),
+        ("6.12.9", "/boot/vmlinuz-6.12.9", "/usr/lib/modules/6.12.9", "/boot/initramfs-6.12.9.img"),
+        ("6.9.0-gone", "/boot/vmlinuz-6.9.0-gone", None, None),
+        (
+            "7.3.4+deb13-amd64",
+            "/usr/lib/modules/7.3.4+deb13-amd64/vmlinuz",
+            "/usr/lib/modules/7.3.4+deb13-amd64",
+            None,
+        ),
     ]
 
 
@@ -193,7 +213,7 @@ def test_installed_kernels_need_modules_and_an_image(tmp_path):
     ],
 )
 def test_one_off_parameters_are_not_made_permanent(tokens, kept, dropped):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import without_one_off
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.kernel_cmdline_file import without_one_off
 
     assert without_one_off(tokens) == (kept, dropped)
 
@@ -227,7 +247,7 @@ BASE = {"etc/kernel/cmdline": "root=/dev/vda2 ro\n"}
 
 
 def test_regeneration_needs_a_root_prepared_for_chroot(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.systemd_boot import build_plan
 
     root = regen_root(tmp_path, {**BASE, "usr/bin/kernel-install": "#!/bin/sh\n"})
     plan = build_plan(root, SET)
@@ -252,7 +272,9 @@ def test_regeneration_needs_a_root_prepared_for_chroot(tmp_path):
     ],
 )
 def test_regeneration_skipped_with_the_reason(tmp_path, monkeypatch, files, skipped):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _systemd_boot
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import (
+        systemd_boot as _systemd_boot,
+    )
 
     monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
     root = regen_root(tmp_path, {**BASE, **files})
@@ -261,7 +283,9 @@ def test_regeneration_skipped_with_the_reason(tmp_path, monkeypatch, files, skip
 
 
 def test_proxmox_regenerates_with_its_tool_and_says_what_it_cannot_undo(tmp_path, monkeypatch):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _systemd_boot
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import (
+        systemd_boot as _systemd_boot,
+    )
 
     monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
     root = regen_root(

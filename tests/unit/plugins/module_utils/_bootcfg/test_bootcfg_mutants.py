@@ -1,6 +1,6 @@
 """Pieces of the boot-config editor no test reached before `make mutation`.
 
-- _bls.check_entries: the check of the BLS entries after ``grub2-mkconfig --update-bls-cmdline``
+- backends.bls.check_entries: the check of the BLS entries after ``grub2-mkconfig --update-bls-cmdline``
   (the EL9 regeneration). The grubenv is written by the real grub-editenv.
 - Request.describe / set_for, CmdlineToken equality, last_value.
 """
@@ -10,9 +10,9 @@ import subprocess
 from skip_policy import needs_root, needs_tool
 from test_kernel_cmdline_support import run_module
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import check_entries
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import build_request
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import CmdlineToken, last_value, tokenize
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.bls import check_entries
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import CmdlineToken, last_value, tokenize
 
 SET = build_request({"vmscape": "ibpb"}, [])
 REMOVE = build_request({}, ["vmscape"])
@@ -103,7 +103,7 @@ def test_last_value_is_the_last_one():
 
 @needs_tool("grub-editenv", "grub-common")
 def test_an_empty_env_block_is_one_grub_editenv_accepts(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import EnvBlock, parse
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grubenv import EnvBlock, parse
 
     data = EnvBlock.empty().to_bytes()
     assert len(data) == 1024  # GRUB's env block size (grub-editenv create writes 1024 bytes too)
@@ -116,7 +116,7 @@ def test_an_empty_env_block_is_one_grub_editenv_accepts(tmp_path):
 
 
 def test_edit_text_home_or_not():
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import edit_text
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import edit_text
 
     # the home segment gets a missing parameter; another segment only loses a conflicting one
     assert edit_text("quiet", SET) == ("quiet vmscape=ibpb", ["quiet"], ["quiet", "vmscape=ibpb"])
@@ -125,7 +125,7 @@ def test_edit_text_home_or_not():
 
 
 def test_commands_run_through_chroot_only_for_another_root():
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import command_for_root
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.commands import command_for_root
 
     argv = ["update-grub"]
     assert command_for_root("/", argv) == ["update-grub"] and command_for_root("/", argv) is not argv
@@ -140,25 +140,27 @@ def test_commands_run_through_chroot_only_for_another_root():
 
 @needs_root("the chroot check answers only for root")
 def test_chroot_problem_as_root():
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_backend
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import commands as _commands
 
     # / has /proc, /sys and /dev mounted; /dev is a mount point itself but has none of them
-    assert _boot_backend.chroot_problem("/") is None
-    assert _boot_backend.chroot_problem("/dev") == (
+    assert _commands.chroot_problem("/") is None
+    assert _commands.chroot_problem("/dev") == (
         "/dev is not prepared for chroot (/proc, /sys, /dev not mounted there); regenerate inside it "
         "(chroot /dev <command>) after mounting them"
     )
 
 
 def test_chroot_problem_without_root(monkeypatch):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_backend
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import commands as _commands
 
-    monkeypatch.setattr(_boot_backend.os, "geteuid", lambda: 1000)
-    assert _boot_backend.chroot_problem("/") == "chroot needs root privileges"
+    monkeypatch.setattr(_commands.os, "geteuid", lambda: 1000)
+    assert _commands.chroot_problem("/") == "chroot needs root privileges"
 
 
 def test_update_bls_cmdline_support_is_read_from_grub2_mkconfig(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import supports_update_bls_cmdline
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import (
+        supports_update_bls_cmdline,
+    )
 
     assert supports_update_bls_cmdline(str(tmp_path)) is False  # no grub2-mkconfig at all
     tool = tmp_path / "usr" / "sbin" / "grub2-mkconfig"
@@ -171,7 +173,8 @@ def test_update_bls_cmdline_support_is_read_from_grub2_mkconfig(tmp_path):
 
 
 def test_grubby_hazard_names_the_entry_and_the_token(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import _grubby_hazard, read_entries
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.bls import _grubby_hazard
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.bls import read_entries
 
     root, d = bls_root(tmp_path, {"a.conf": "linux /a\noptions ro novmscape=1\n", "b.conf": "linux /b\noptions ro\n"})
     entries = read_entries(root)
@@ -181,7 +184,7 @@ def test_grubby_hazard_names_the_entry_and_the_token(tmp_path):
 
 
 def test_grubby_is_only_for_the_grubby_backend_on_the_real_root(monkeypatch):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import bls as _bls
 
     calls = []
     # stands in for a host that has /usr/sbin/grubby (Debian has no grubby package)

@@ -3,8 +3,8 @@
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_kernel_table as kt
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import (
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide import kernel_table as kt
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.policy import (
     Policy,
     PolicyError,
     validate_policy,

@@ -9,10 +9,14 @@ import subprocess
 import pytest
 from skip_policy import needs_tool
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _command_runner
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import Snapshot, remove_file
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import SIGNATURE, EnvBlock, editenv_writer
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import Snapshot, remove_file
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grubenv import (
+    SIGNATURE,
+    EnvBlock,
+    editenv_writer,
+)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
 
 def real_runner(argv):

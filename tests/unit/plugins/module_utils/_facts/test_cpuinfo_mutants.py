@@ -6,7 +6,7 @@ every processor; arch/x86/kernel/cpu/proc.c show_cpuinfo ends each stanza with "
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cpuinfo import CpuinfoError, parse_cpuinfo
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.cpuinfo import CpuinfoError, parse_cpuinfo
 
 FULL = [
     ("vendor_id", "GenuineIntel"),

@@ -5,7 +5,7 @@ the exact refusal (found by `make mutation`). The table is written from docs/fac
 import pytest
 from plan_helpers import facts
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_facts_schema import PlanError, read_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.facts_schema import PlanError, read_facts
 
 # (path, type names as the message spells them, null allowed)
 FIELDS = [

@@ -18,7 +18,7 @@ from ansible_collections.fleetsec.vmscape.plugins.action import (
     vmscape_verify,
 )
 from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import summary
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _reboot_gate
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import gate as _reboot_gate
 
 SNAPSHOT = str(REPO / "tests" / "data" / "facts" / "snapshots" / "debian12-skylake")
 IBPB_EXIT = "Mitigation: IBPB before exit to userspace"

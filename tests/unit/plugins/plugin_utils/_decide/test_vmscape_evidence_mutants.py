@@ -5,7 +5,7 @@ Expected values are written by hand: the values from the facts document (§2 bac
 6.1.152 and 6.12.47 start G1 on their branches, 6.17.7 starts G2; §3: the vmscape file and the
 ``bugs`` entry exist only in kernels that know VMSCAPE; §4: Skylake-SP 0x55 is on every list, Zen 5
 (family 0x1a) is missing from the 6.1 list), the texts from the sources each answer names
-(plugins/plugin_utils/_vmscape_evidence.py's docstring order), so a changed word in a detail
+(plugins/plugin_utils/_decide/evidence.py's docstring order), so a changed word in a detail
 shows up here as it would in a host's plan reasons.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 from plan_helpers import facts
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_evidence as ev
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_facts_schema import read_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide import evidence as ev
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.facts_schema import read_facts
 
 VULN = "/sys/devices/system/cpu/vulnerabilities"
 NO_BUILD = "no distribution build string in /proc/version, /proc/version_signature or the image"

@@ -4,7 +4,7 @@ error with its file, line and text (found by `make mutation`)."""
 import pytest
 from test_grub_shell import parser_values, sh_values
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_shell import ShellError, follow
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
 
 REFUSING = "; refusing to guess what grub-mkconfig would see"
 

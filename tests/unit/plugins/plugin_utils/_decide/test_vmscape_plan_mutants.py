@@ -8,13 +8,13 @@ Each test names the facts rule it follows.
 import pytest
 from plan_helpers import facts
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_table import (
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.kernel_table import (
     BHB_EXIT,
     IBPB_EXIT,
     IBPB_VMEXIT,
 )
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import Policy
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan import PlanError, make_plan
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.policy import Policy
 
 SKYLAKE_WHY = "Intel family 0x6 model 0x55: Sandy Bridge..Comet Lake generation, BTB variant"
 BTB_IBPB = "CPU affected by the BTB variant: vmscape=ibpb"

@@ -4,7 +4,7 @@ the Ubuntu signature parsing, exactly (found by `make mutation`)."""
 import random
 import subprocess
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_version import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_version import (
     parse_version_signature,
     release_from_proc_version,
     version_key,

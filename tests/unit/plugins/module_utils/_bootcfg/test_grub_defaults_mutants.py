@@ -12,16 +12,10 @@ import os
 import pytest
 from test_kernel_cmdline_support import dash_values, run_module
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
-    BootConfigError,
-    Request,
-    build_request,
-)
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import (
-    check_grub_cfg,
-    grub_cfg_linux_lines,
-    grub_cfg_target,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import check_grub_cfg, linux_lines
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_cfg import target as grub_cfg_target
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import Request, build_request
 
 REMOVE = {"remove": ["vmscape"]}
 
@@ -107,14 +101,17 @@ menuentry 'custom' {
 
 
 def test_linux_lines_of_the_10_linux_section_only():
-    assert grub_cfg_linux_lines(DEBIAN_CFG) == [
+    assert linux_lines(DEBIAN_CFG.encode(), "grub.cfg") == [
         (7, ["root=UUID=x", "ro", "console=ttyS0", "vmscape=ibpb", "quiet"]),
         (11, ["root=UUID=x", "ro", "single", "console=ttyS0", "vmscape=ibpb"]),
         (14, []),
     ]
-    assert grub_cfg_linux_lines("menuentry 'x' {\n linux /vmlinuz vmscape=off\n}\n") is None
-    efi = "### BEGIN /etc/grub.d/10_linux ###\nlinuxefi /vmlinuz a\nlinux\n### END /etc/grub.d/10_linux ###\n"
-    assert grub_cfg_linux_lines(efi) == [(2, ["a"])]
+    assert linux_lines(b"menuentry 'x' {\n linux /vmlinuz vmscape=off\n}\n", "grub.cfg") is None
+    efi = (
+        "### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'e' {\nlinuxefi /vmlinuz a\nlinux\n}\n"
+        "### END /etc/grub.d/10_linux ###\n"
+    )
+    assert linux_lines(efi.encode(), "grub.cfg") == [(3, ["a"])]
 
 
 def write_cfg(tmp_path, text):
@@ -150,8 +147,8 @@ def test_a_restore_may_leave_some_entries_without_the_parameter_but_not_all(tmp_
     # parameter back there, one entry carrying it is enough (Request.everywhere False)
     restore = Request([("vmscape", "force", "vmscape")], [], everywhere=False)
     text = (
-        "### BEGIN /etc/grub.d/10_linux ###\n linux /v a vmscape=force\n linux /v single\n"
-        "### END /etc/grub.d/10_linux ###\n"
+        "### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'a' {\n linux /v a vmscape=force\n}\n"
+        "menuentry 'a, recovery' {\n linux /v single\n}\n### END /etc/grub.d/10_linux ###\n"
     )
     path = write_cfg(tmp_path, text)
     assert check_grub_cfg(path, restore) == ([], [])

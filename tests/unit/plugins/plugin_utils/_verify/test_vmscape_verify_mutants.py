@@ -1,12 +1,12 @@
 """verify(): the whole verdict, per path, written out by hand (found by `make mutation`).
 
-Every path of plugins/plugin_utils/_vmscape_verify.py is checked on the complete returned
+Every path of plugins/plugin_utils/_verify/verify.py is checked on the complete returned
 dict, so a changed key, a changed reason text or a reason in another order fails.
 """
 
 from plan_helpers import facts
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import verify
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._verify.verify import verify
 
 IBPB = "Mitigation: IBPB before exit to userspace"
 SET_IBPB = {"action": "set", "cmdline": {"vmscape": "ibpb"}, "cmdline_remove": [], "expected_sysfs": IBPB}

@@ -1,13 +1,13 @@
 """The fleet report, every field written out by hand (found by `make mutation`).
 
 Plans here are hand-built dicts (not make_plan output), so every expected cell, total, line of
-text and piece of JSON/HTML below is derived by hand from plugins/plugin_utils/_fleet_report.py's
+text and piece of JSON/HTML below is derived by hand from plugins/plugin_utils/_report/fleet_report.py's
 documented columns, not from the code.
 """
 
 import json
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.fleet_report import FleetReport
 
 IBPB = "Mitigation: IBPB before exit to userspace"
 
@@ -281,7 +281,7 @@ def test_totals():
 
 
 def test_cpu_class_and_models():
-    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import cpu_class
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.fleet_report import cpu_class
 
     assert cpu_class({"vendor": "GenuineIntel", "family": 6, "model": 85, "id": "ignored"}) == "Intel 0x6/0x55"
     assert cpu_class({"vendor": "HygonGenuine", "family": 24, "model": 0, "hypervisor": True}) == "Hygon 0x18/0x0 guest"

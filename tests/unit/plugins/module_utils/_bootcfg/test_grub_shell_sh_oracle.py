@@ -11,7 +11,7 @@ first name).
 import pytest
 from test_grub_shell import parser_values, sh_values
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_shell import ShellError, follow
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
 
 REFUSING = "; refusing to guess what grub-mkconfig would see"
 

@@ -2,7 +2,7 @@
 
 Real ``Host``/``Task``/``TaskResult`` objects go to ``v2_runner_on_*``; options come through
 ansible's config manager (tests/unit/action_harness.py). What the callback adds to the report
-(tests/unit/test_fleet_report.py covers the rendering) is checked here: which events are
+(tests/unit/plugins/plugin_utils/_report/test_fleet_report.py covers the rendering) is checked here: which events are
 recorded, ignored failures, the banner, the files and their names, and a directory it cannot
 write into.
 """
@@ -19,8 +19,8 @@ from ansible.playbook.play import Play
 from ansible.vars.manager import VariableManager
 
 from ansible_collections.fleetsec.vmscape.plugins.callback import vmscape_report
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _fleet_report_files
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_files import run_id
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report import files as _fleet_report_files
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.files import run_id
 
 NAME = "fleetsec.vmscape.vmscape_report"
 IBPB_EXIT = "Mitigation: IBPB before exit to userspace"

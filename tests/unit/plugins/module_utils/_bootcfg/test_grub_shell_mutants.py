@@ -6,7 +6,7 @@ known values are also compared with what the real shell prints (test_grub_shell.
 import pytest
 from test_grub_shell import UNSET, parser_values, sh_values
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_shell import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import (
     Assignment,
     ShellError,
     Source,
