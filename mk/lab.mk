@@ -1,6 +1,7 @@
 # The lab fleet (docs/lab.md): QEMU VMs under TCG described by inventories/lab, state in
 # $(VMSCAPE_CACHE)/lab. LAB_HOSTS="a b" limits start/stop/... to some hosts; LAB_PARALLEL sets
-# how many boot at once (default 2); LAB_BOOT_TIMEOUT the seconds per boot (default 600).
+# how many boot at once (default 2); LAB_BOOT_TIMEOUT the seconds per boot (default 600),
+# LAB_PROVISION_TIMEOUT the seconds of a host's provisioning boot (default 1800).
 .PHONY: lab-image lab-start lab-stop lab-destroy lab-reset lab-status lab-test lab-molecule
 
 LABCTL := $(ROOT)/tools/lab/labctl

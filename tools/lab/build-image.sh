@@ -9,17 +9,27 @@
 # the host key, the initial kernel cmdline, the default kernel) is applied by the first-boot
 # service tools/lab/guest/fleetsec-lab-firstboot when labctl provisions a host.
 #
-# Contents: Debian 12 minbase + bookworm-security, linux-image-amd64 (6.1) and the newest
-# linux-image-6.12.*+deb12-amd64 side by side, GRUB (i386-pc) on an MBR disk with a serial
-# console, OpenSSH, python3, systemd-networkd with DHCP, dbus (so `shutdown -r` works).
+# Contents: Debian 13 (trixie) minbase; Debian 12's kernels from bookworm-security side by side
+# (the newest linux-image-6.1.0-*-amd64 and linux-image-6.12.*+deb12-amd64); from
+# trixie-backports (tools/lab/repos.py set image-extras, fetched with the oracle's private apt):
+# linux-base (>= 4.17, which the 7.x packages need), the pre-VMSCAPE 6.16.x kernel and the kernel
+# the linux-image-amd64 meta-package pins (7.x, G2). The userland is trixie because those 7.x
+# packages cannot be configured on bookworm: their linux-base >= 4.17 runs the kernel hooks of two
+# directories with one run-parts, which bookworm's debianutils 5.7 refuses ("missing operand"),
+# and trixie's debianutils needs trixie's libc. GRUB (i386-pc) on an MBR disk with a serial
+# console, OpenSSH, python3 (+ python3-apt for ansible.builtin.apt), systemd-networkd with DHCP,
+# dbus (so `shutdown -r` works).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+python=${LAB_PYTHON:-$repo/.venv/bin/python}
 cache=${VMSCAPE_CACHE:-$HOME/.cache/fleetsec-vmscape}/lab
 mirror=${LAB_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 size=${LAB_IMAGE_SIZE:-4G}
-suite=bookworm
+suite=trixie
+kernel_suite=bookworm  # the 6.1 and 6.12+deb12 kernels: bookworm-security
 force=0
 [ "${1:-}" = "--force" ] && force=1
 
@@ -27,12 +37,13 @@ die() { echo "build-image: $*" >&2; exit 1; }
 log() { echo "build-image: $(date +%H:%M:%S) $*"; }
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, losetup, mount, chroot)"
-for tool in debootstrap losetup sfdisk partx mkfs.ext4 blkid qemu-img sha256sum fstrim; do
+[ -x "$python" ] || die "$python missing: run 'make venv' (tools/lab/repos.py fetches the trixie-backports kernels)"
+for tool in debootstrap losetup sfdisk partx mkfs.ext4 blkid qemu-img sha256sum fstrim dpkg-scanpackages; do
   command -v "$tool" >/dev/null || die "$tool missing: run 'make deps' (tools/system-packages.txt)"
 done
 
 inputs_hash() {
-  (cd "$here" && sha256sum build-image.sh guest/* | sha256sum | cut -c1-16)
+  (cd "$here" && sha256sum build-image.sh repos.py guest/* | sha256sum | cut -c1-16)
 }
 hash=$(inputs_hash)
 image=$cache/base-$hash.qcow2
@@ -111,7 +122,7 @@ SEL
 
 log "apt: base system"
 in_root apt-get update -q >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; die "apt-get update failed"; }
-apt_install systemd-sysv udev dbus openssh-server python3 iproute2 initramfs-tools sudo kmod procps \
+apt_install systemd-sysv udev dbus openssh-server python3 python3-apt iproute2 initramfs-tools sudo kmod procps e2fsprogs \
   grub-pc zstd >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (base) failed"; }
 
 log "configuration"
@@ -200,15 +211,32 @@ install -m 0755 "$here/guest/fleetsec-lab-firstboot" "$mnt/usr/local/sbin/fleets
 install -m 0644 "$here/guest/fleetsec-lab-firstboot.service" "$mnt/etc/systemd/system/fleetsec-lab-firstboot.service"
 in_root systemctl enable fleetsec-lab-firstboot.service >/dev/null 2>&1
 
-log "apt: kernels"
+log "apt: $kernel_suite-security kernels"
+echo "deb $security_mirror $kernel_suite-security main" >"$mnt/etc/apt/sources.list.d/lab-kernels.list"
+in_root apt-get update -q >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; die "apt-get update ($kernel_suite-security) failed"; }
+k61pkg=$(in_root apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -n 1)
+[ -n "$k61pkg" ] || die "no linux-image-6.1.0-*-amd64 in $kernel_suite-security"
 k612=$(in_root apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' | cut -d' ' -f1 | sort -V | tail -n 1)
-[ -n "$k612" ] || die "no linux-image-6.12.*+deb12-amd64 in $suite-security"
-apt_install linux-image-amd64 "$k612" >>"$work/apt.log" 2>&1 \
+[ -n "$k612" ] || die "no linux-image-6.12.*+deb12-amd64 in $kernel_suite-security"
+apt_install "$k61pkg" "$k612" >>"$work/apt.log" 2>&1 \
   || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (kernels) failed"; }
+rm -f "$mnt/etc/apt/sources.list.d/lab-kernels.list"
 
-# Debian's own kernel (linux-image-amd64, 6.1) boots by default, as on a stock bookworm host where
-# 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (the first-boot service sets
-# each host's choice the same way).
+log "apt: trixie-backports kernels (tools/lab/repos.py image-extras)"
+extras=$work/extras.json
+(cd "$repo" && "$python" -m tools.lab.repos repo image-extras "$mnt/var/tmp/lab-extras") >"$extras" 2>>"$work/apt.log" \
+  || { tail -n 20 "$work/apt.log" >&2; die "fetching the image-extras kernels failed"; }
+echo "deb [trusted=yes] file:/var/tmp/lab-extras ./" >"$mnt/etc/apt/sources.list.d/lab-extras.list"
+in_root apt-get update -q >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; die "apt-get update (extras) failed"; }
+mapfile -t extra_pkgs < <("$python" -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["install"]))' "$extras")
+apt_install "${extra_pkgs[@]}" >>"$work/apt.log" 2>&1 \
+  || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (trixie-backports kernels) failed"; }
+rm -f "$mnt/etc/apt/sources.list.d/lab-extras.list"
+rm -rf "$mnt/var/tmp/lab-extras"
+
+# Debian 12's kernel (6.1) boots by default, as on the stock bookworm hosts the first lab hosts
+# model, where 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (the first-boot
+# service sets each host's choice the same way).
 k61=$(cd "$mnt/boot" && ls vmlinuz-6.1.* | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
 [ -n "$k61" ] || die "no 6.1 kernel in /boot"
 sed -i "s/^GRUB_DEFAULT=.*/GRUB_DEFAULT=\"gnulinux-advanced-$uuid>gnulinux-$k61-advanced-$uuid\"/" "$mnt/etc/default/grub"
@@ -253,6 +281,7 @@ cat >"$cache/base.json" <<JSON
   "image": "$image",
   "root_uuid": "$uuid",
   "kernels": "$(echo $kernels)",
+  "extras": $("$python" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"releases": r["releases"], "packages": r["packages"]}))' "$extras"),
   "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "build_seconds": $((end - start)),
   "size_bytes": $(stat -c %s "$image")

@@ -10,6 +10,8 @@ ports; host_vars/<host>.yml: ``lab_profile``). State lives outside git in ``$VMS
     hosts/<host>/provisioned.qcow2      overlay on the base after the host's first boot (profile applied)
     hosts/<host>/disk.qcow2             overlay on provisioned.qcow2: the disk the VM runs on
     hosts/<host>/run/                   qemu.pid, qmp.sock, serial.sock, serial.log, qemu.log
+    repos/<set>.img (+ .json)            package repository disks (tools/lab/repos.py), attached
+                                        read-only as a second disk to hosts whose profile names them
 
 Provisioning boots a fresh overlay once with the profile in QEMU fw_cfg; the guest's first-boot
 service (tools/lab/guest/fleetsec-lab-firstboot) applies it and powers off. ``reset`` (or
@@ -48,6 +50,7 @@ PROVISION_OK = "FLEETSEC-PROVISION: OK"
 PROVISION_FAILED = "FLEETSEC-PROVISION: FAILED"
 PANIC = b"Kernel panic - not syncing"
 KNOWN_QEMU = ("7.2", "10")
+REPO_SETS = ("fixed", "pre-vmscape")
 CMDLINE_FORBIDDEN = re.compile(r"[\"'\\$`\n]")
 
 _print_lock = threading.Lock()
@@ -144,6 +147,12 @@ class Host:
     kernel: str
     cmdline: str
     expect: dict = field(default_factory=dict)
+    repo: str | None = None  # package set on a second disk (tools/lab/repos.py), sources.list names only it
+    purge: str | None = None  # package set whose versioned kernel packages are purged at provisioning
+
+    @property
+    def repo_disk(self) -> Path | None:
+        return lab_dir() / "repos" / f"{self.repo}.img" if self.repo else None
 
     @property
     def dir(self) -> Path:
@@ -252,12 +261,18 @@ def _load_profile(path: Path, name: str, port: int) -> Host:
     if not 256 <= memory <= 8192:
         raise bad("memory_mb", f"must be 256..8192, got {memory}")
     kernel = get("kernel", str)
-    if not re.fullmatch(r"\d+\.\d+", kernel):
-        raise bad("kernel", f"must be a kernel series like '6.1' or '6.12', got {kernel!r}")
+    if not re.fullmatch(r"\d+(?:\.\d+)?", kernel):
+        raise bad("kernel", f"must be a kernel series like '6.1', '6.12' or '7', got {kernel!r}")
     cmdline = get("cmdline", str, "")
     if CMDLINE_FORBIDDEN.search(cmdline):
         raise bad("cmdline", f"must not contain quotes, backslashes, $ or newlines: {cmdline!r}")
     expect = get("expect", dict, {})
+    repo = prof.get("repo")
+    if repo is not None and repo not in REPO_SETS:
+        raise bad("repo", f"must be one of {', '.join(REPO_SETS)}, got {repo!r}")
+    purge = prof.get("purge")
+    if purge is not None and purge != "fixed":
+        raise bad("purge", f"must be 'fixed' (the kernel the fixed repository offers), got {purge!r}")
     return Host(
         name=name,
         port=port,
@@ -269,6 +284,8 @@ def _load_profile(path: Path, name: str, port: int) -> Host:
         kernel=kernel,
         cmdline=cmdline,
         expect=expect,
+        repo=repo,
+        purge=purge,
     )
 
 
@@ -416,6 +433,7 @@ def qemu_argv(host: Host, disk: Path, daemon: bool = True, fw_cfg: dict[str, Pat
         "base=utc",
         "-drive",
         f"file={disk},if=virtio,format=qcow2,cache=writeback,discard=unmap",
+        *(["-drive", f"file={host.repo_disk},if=virtio,format=raw,readonly=on"] if host.repo_disk is not None else []),
         "-netdev",
         net,
         "-device",
@@ -519,8 +537,34 @@ def base_info() -> dict:
     return info
 
 
-def provision_stamp(host: Host, base: dict, authorized_key: str) -> str:
+def repo_sets(host: Host) -> dict:
+    """The package sets the host's profile names (repo disk built, purge list resolved)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tools.lab import repos  # the oracle's private apt method; network only on first use
+
+    out = {}
+    try:
+        if host.repo:
+            out["repo"] = repos.repo_disk(host.repo, host.repo_disk)
+        if host.purge:
+            out["purge"] = repos.fetch(host.purge)
+    except repos.AptError as exc:
+        raise LabError(f"{host.name}: package set for the lab: {exc}") from None
+    return out
+
+
+def purge_packages(sets: dict) -> list[str]:
+    """Versioned kernel packages of the purge set (not its meta-packages)."""
+    rec = sets.get("purge")
+    return [p for p, _v in rec["packages"] if re.search(r"-\d", p)] if rec else []
+
+
+def provision_stamp(host: Host, base: dict, authorized_key: str, sets: dict | None = None) -> str:
+    sets = sets or {}
     data = {
+        "repo": [host.repo, (sets.get("repo") or {}).get("files")],
+        "purge": purge_packages(sets),
         "base": base["hash"],
         "base_path": base["path"],
         "hostname": host.name,
@@ -547,7 +591,8 @@ def qemu_img_create(path: Path, backing: Path) -> None:
 
 def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bool:
     """Make provisioned.qcow2 current (boot once with the profile); True when it had to."""
-    stamp = provision_stamp(host, base, authorized_key)
+    sets = repo_sets(host)
+    stamp = provision_stamp(host, base, authorized_key, sets)
     stamp_file = _stamp_file(host.provisioned)
     if host.provisioned.exists() and stamp_file.exists() and stamp_file.read_text().strip() == stamp:
         return False
@@ -564,6 +609,8 @@ def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bo
     profile = host.dir / "profile.env"
     profile.write_text(
         f"HOSTNAME={host.name}\nCMDLINE={host.cmdline}\nKERNEL={host.kernel}\nAUTHORIZED_KEY={authorized_key}\n"
+        + ("REPO=1\n" if host.repo else "")
+        + (f"PURGE={' '.join(purge_packages(sets))}\n" if host.purge else "")
     )
     host.run.mkdir(parents=True, exist_ok=True)
     host.serial_log.unlink(missing_ok=True)
@@ -743,7 +790,9 @@ def _kill(host: Host, pid: int) -> None:
             return
 
 
-def start_one(host: Host, base: dict, authorized_key: str, reset: bool, timeout: float) -> dict:
+def start_one(
+    host: Host, base: dict, authorized_key: str, reset: bool, timeout: float, provision_timeout: float | None = None
+) -> dict:
     t0 = time.monotonic()
     pid = running_pid(host)
     provisioned = False
@@ -756,7 +805,7 @@ def start_one(host: Host, base: dict, authorized_key: str, reset: bool, timeout:
         ensure_key(host.hostkey, f"lab-hostkey-{host.name}")
         for attempt in (1, 2):
             try:
-                provisioned = provision(host, base, authorized_key, timeout) or provisioned
+                provisioned = provision(host, base, authorized_key, provision_timeout or timeout) or provisioned
                 if reset or provisioned or not disk_current(host):
                     reset_disk(host)
                 host.serial_log.unlink(missing_ok=True)
@@ -796,7 +845,10 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     results, errors = [], []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        futures = {pool.submit(start_one, h, base, authorized_key, args.reset, args.timeout): h for h in hosts}
+        futures = {
+            pool.submit(start_one, h, base, authorized_key, args.reset, args.timeout, args.provision_timeout): h
+            for h in hosts
+        }
         for fut in concurrent.futures.as_completed(futures):
             try:
                 results.append(fut.result())
@@ -999,6 +1051,14 @@ def main(argv: list[str] | None = None) -> int:
         "--parallel", type=int, default=int(os.environ.get("LAB_PARALLEL", "2")), help="hosts booting at once"
     )
     s.add_argument("--timeout", type=float, default=timeout, help="seconds per boot before giving up")
+    # The provisioning boot also regenerates the GRUB menu over every kernel of the image (and may
+    # purge one): 30 s of update-grub on an idle machine, 6 min seen at load average 30.
+    s.add_argument(
+        "--provision-timeout",
+        type=float,
+        default=float(os.environ.get("LAB_PROVISION_TIMEOUT", "1800")),
+        help="seconds the provisioning boot may take before giving up",
+    )
     s = sub.add_parser("stop", help="ACPI power-down, QEMU quit after --timeout")
     s.add_argument("hosts", nargs="*")
     s.add_argument("--force", action="store_true", help="quit QEMU at once (no guest shutdown)")

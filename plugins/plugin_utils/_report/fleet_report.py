@@ -141,9 +141,11 @@ class FleetReport:
         kernels = plan.get("kernels") or {}
         running = (kernels.get("running") or {}).get("release")
         boot = (kernels.get("next_boot") or {}).get("release")
+        # before -> after: the kernel observed after the reboot, else the one that boots next
+        after = verify.get("kernel") if verify.get("rebooted") else boot
         kernel = running or "?"
-        if boot and boot != running:
-            kernel += f" -> {boot}"
+        if after and after != running:
+            kernel += f" -> {after}"
         if "unreachable" in rec:
             result = "unreachable"
         elif "error" in rec:
@@ -166,6 +168,8 @@ class FleetReport:
             action += " " + " ".join(f"{k}={v}" for k, v in (plan.get("cmdline") or {}).items())
             if plan.get("cmdline_remove"):
                 action += " " + " ".join(f"-{k}" for k in plan["cmdline_remove"])
+        if (plan.get("upgrade") or {}).get("status") == "installed":
+            action = "upgrade, " + action  # a kernel and/or microcode were installed (docs/upgrade.md)
         return {
             "host": rec["host"],
             "cpu": f"{cpu.get('vendor', '?')} {cpu.get('id', '')}".strip()

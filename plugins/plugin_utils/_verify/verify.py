@@ -37,6 +37,19 @@ def verify(plan: Mapping, facts: Mapping, rebooted: bool) -> dict:
     sysfs_ok = observed == expected
     if not sysfs_ok:
         reasons.insert(0, f"sysfs vmscape reports {observed!r}, expected {expected!r}")
+    # After the upgrade stage (plan.upgrade, docs/upgrade.md) the reboot must have started the new
+    # kernel, and microcode installed for IBPB must have brought it.
+    running = (facts.get("kernel") or {}).get("release")
+    upgrade = plan.get("upgrade") or {}
+    upgrade_ok = True
+    if rebooted and upgrade.get("kernel_after") and running != upgrade["kernel_after"]:
+        upgrade_ok = False
+        reasons.append(
+            f"running kernel {running}, not the upgraded {upgrade['kernel_after']} (did the boot loader fall back?)"
+        )
+    if rebooted and upgrade.get("expects_ibpb") and (facts.get("cpu") or {}).get("ibpb") is not True:
+        upgrade_ok = False
+        reasons.append(f"the CPU still lacks IBPB after installing {upgrade.get('microcode') or 'the microcode'}")
 
     action = plan.get("action")
     if action == "blocked":
@@ -45,7 +58,7 @@ def verify(plan: Mapping, facts: Mapping, rebooted: bool) -> dict:
     elif action == "kernel_upgrade":
         verdict = UPGRADE
     elif rebooted:
-        verdict = PASS if sysfs_ok and cmdline_ok else FAIL
+        verdict = PASS if sysfs_ok and cmdline_ok and upgrade_ok else FAIL
     elif action == "set" and plan.get("reboot_required"):
         verdict = PENDING
         reasons.append("configuration staged; the reboot that applies it is pending")
@@ -62,5 +75,6 @@ def verify(plan: Mapping, facts: Mapping, rebooted: bool) -> dict:
         "sysfs_ok": sysfs_ok,
         "cmdline_ok": cmdline_ok,
         "rebooted": rebooted,
+        "kernel": running,
         "reasons": reasons,
     }

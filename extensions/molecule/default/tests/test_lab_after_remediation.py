@@ -4,11 +4,19 @@ Expectations come from each host's `lab_profile.expect_after` (inventories/lab/h
 from docs/vmscape-facts.md, not from our plan: what /proc/cmdline, the vmscape sysfs file, the
 GRUB defaults (sourced by the VM's own /bin/sh) and the generated grub.cfg must show once
 remediate.yml has run. Host keys are checked against the lab's known_hosts (unknown keys refused).
+
+For the upgrade hosts (docs/upgrade.md) also: the running kernel (``kernel``: the release of a
+package set as tools/lab/repos.py recorded what it fetched, never a constant), the kernels still
+installed (``installed_kernels``: image in /boot and dpkg says installed) and the number of boots
+since `labctl start` (``boots``: GRUB's "Loading Linux" lines in the VM's serial log, which labctl
+keeps on this machine).
 """
 
+import json
 import os
 import re
 import shlex
+import subprocess
 import time
 
 import paramiko
@@ -35,6 +43,24 @@ def _hosts():
 
 
 HOSTS = _hosts()
+
+
+def release_of(package_set):
+    """The kernel release of a package set, as recorded when it was fetched (tools/lab/repos.py)."""
+    path = os.path.join(CACHE, "repos", f"{package_set}.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["release"]
+    with open(os.path.join(CACHE, "base.json"), encoding="utf-8") as f:
+        releases = json.load(f)["extras"]["releases"]
+    return releases[{"fixed": "g2", "pre-vmscape": "pre_vmscape"}[package_set]]
+
+
+def serial_log(name):
+    paths = subprocess.run(
+        [os.path.join(REPO, "tools", "lab", "labctl"), "paths"], capture_output=True, text=True, check=True
+    ).stdout
+    return os.path.join(json.loads(paths)["hosts"][name]["run"], "serial.log")
 
 
 @pytest.fixture(scope="module", params=HOSTS, ids=[h[0] for h in HOSTS])
@@ -83,7 +109,41 @@ def _values(cmdline, name):
 
 def test_sysfs_reports_the_expected_mitigation(vm):
     name, expect, run = vm
-    assert run("cat /sys/devices/system/cpu/vulnerabilities/vmscape").strip() == expect["vmscape"], name
+    path = "/sys/devices/system/cpu/vulnerabilities/vmscape"
+    if expect["vmscape"] is None:  # a kernel without VMSCAPE has no such file
+        assert run(f"test -e {path} && echo present || echo absent").strip() == "absent", name
+        return
+    assert run(f"cat {path}").strip() == expect["vmscape"], name
+
+
+def test_running_kernel(vm):
+    name, expect, run = vm
+    if "kernel" not in expect:
+        pytest.skip("the profile names no kernel to end on")
+    assert run("uname -r").strip() == release_of(expect["kernel"]), name
+
+
+def test_kernels_still_installed(vm):
+    name, expect, run = vm
+    if "installed_kernels" not in expect:
+        pytest.skip("the profile names no installed kernels")
+    for package_set in expect["installed_kernels"]:
+        rel = release_of(package_set)
+        assert run(f"test -f /boot/vmlinuz-{rel} && echo yes || echo no").strip() == "yes", f"{name}: {rel}"
+        status = run(f"dpkg-query -W -f '${{db:Status-Abbrev}}' linux-image-{rel} 2>/dev/null || true")
+        assert status.startswith("ii"), f"{name}: linux-image-{rel} is {status!r}, not installed"
+
+
+def test_number_of_boots(vm):
+    name, expect, _run = vm
+    if "boots" not in expect:
+        pytest.skip("the profile does not count boots")
+    with open(serial_log(name), "rb") as f:
+        log = f.read().decode("utf-8", "replace")
+    loads = re.findall(r"Loading Linux (\S+) \.\.\.", log)
+    assert len(loads) == expect["boots"], f"{name}: GRUB loaded {loads}"
+    if "kernel" in expect:
+        assert loads[-1] == release_of(expect["kernel"]), f"{name}: GRUB loaded {loads}"
 
 
 def test_running_cmdline(vm):

@@ -91,3 +91,23 @@ def test_action_says_when_the_next_boot_already_carries_the_parameter():
     rows = {row["host"]: row for row in r.rows()}
     assert rows["staged"]["action"] == "in place vmscape=ibpb"
     assert rows["fresh"]["action"] == "set vmscape=ibpb"
+
+
+def test_kernel_before_and_after_an_upgrade():
+    r = FleetReport()
+    plan = make_plan(facts(release="6.16.3+deb13-amd64", version="6.16.3", knows=False), {"mode": "auto"})
+    plan = dict(
+        plan,
+        action="set",
+        cmdline={"vmscape": "ibpb"},
+        kernels={"running": {"release": "6.16.3+deb13-amd64"}, "next_boot": {"release": "7.3.4+deb13-amd64"}},
+        upgrade={"status": "installed", "kernel_before": "6.16.3+deb13-amd64", "kernel_after": "7.3.4+deb13-amd64"},
+    )
+    r.ok("h", "Install a fixed kernel", {"plan": plan})
+    row = r.rows()[0]
+    assert row["kernel"] == "6.16.3+deb13-amd64 -> 7.3.4+deb13-amd64"  # before the reboot: the next boot
+    assert row["action"] == "upgrade, set vmscape=ibpb"
+    r.ok("h", "Verify", {"verify": {"status": "fail", "rebooted": True, "kernel": "6.16.3+deb13-amd64", "reasons": []}})
+    assert r.rows()[0]["kernel"] == "6.16.3+deb13-amd64"  # fell back: after the reboot the observed one
+    r.ok("h", "Verify", {"verify": {"status": "pass", "rebooted": True, "kernel": "7.3.4+deb13-amd64", "reasons": []}})
+    assert r.rows()[0]["kernel"] == "6.16.3+deb13-amd64 -> 7.3.4+deb13-amd64"

@@ -55,3 +55,37 @@ def test_drift_on_a_host_with_nothing_to_do_fails():
     f = facts(hypervisor=True, sysfs={"vmscape": IBPB})
     out = verify({"action": "none", "expected_sysfs": "Not affected"}, f, rebooted=False)
     assert out["status"] == "fail"
+
+
+UPGRADED = dict(
+    PLAN,
+    reboot_required=True,
+    upgrade={"status": "installed", "kernel_before": "6.16.3+deb13-amd64", "kernel_after": "7.3.4+deb13-amd64"},
+)
+
+
+def test_after_an_upgrade_the_new_kernel_must_be_running():
+    ok = facts(release="7.3.4+deb13-amd64", version="7.3.4", cmdline="ro vmscape=ibpb", sysfs={"vmscape": IBPB})
+    out = verify(UPGRADED, ok, rebooted=True)
+    assert (out["status"], out["kernel"]) == ("pass", "7.3.4+deb13-amd64")
+    fell_back = facts(
+        release="6.16.3+deb13-amd64", version="6.16.3", cmdline="ro vmscape=ibpb", sysfs={"vmscape": IBPB}
+    )
+    out = verify(UPGRADED, fell_back, rebooted=True)
+    assert out["status"] == "fail"
+    assert out["reasons"] == [
+        "running kernel 6.16.3+deb13-amd64, not the upgraded 7.3.4+deb13-amd64 (did the boot loader fall back?)"
+    ]
+
+
+def test_microcode_installed_for_ibpb_must_show_it():
+    plan = dict(
+        PLAN,
+        reboot_required=True,
+        upgrade={"status": "installed", "expects_ibpb": True, "microcode": "intel-microcode"},
+    )
+    out = verify(plan, facts(ibpb=False, cmdline="ro vmscape=ibpb", sysfs={"vmscape": "Vulnerable"}), rebooted=True)
+    assert out["status"] == "fail"
+    assert out["reasons"][-1] == "the CPU still lacks IBPB after installing intel-microcode"
+    out = verify(plan, facts(ibpb=True, cmdline="ro vmscape=ibpb", sysfs={"vmscape": IBPB}), rebooted=True)
+    assert out["status"] == "pass"
