@@ -5,7 +5,7 @@
 
 Standard library only, importable by Python 3.6+ (target-side modules use it, and the action
 plugins on the controller). The documentation of these options is one doc fragment each
-(plugins/doc_fragments: snapshot_root, probe_image, policy); tests/unit/test_option_sources.py
+(plugins/doc_fragments: snapshot_root, probe_image, policy, boot_config_run); tests/unit/test_option_sources.py
 checks that every module's documentation, these specs, the role's argument specs and
 roles/vmscape/defaults/main.yml agree (types, defaults, choices).
 """
@@ -32,6 +32,9 @@ BACKEND = {"type": "str", "default": AUTO, "choices": list(BACKEND_CHOICES)}
 MODE = {"type": "str", "default": AUTO}
 ALLOW_REMOVE_MITIGATIONS_OFF = {"type": "bool", "default": False}
 REBOOT_POLICY = {"type": "str", "default": REBOOT_POLICIES[0], "choices": list(REBOOT_POLICIES)}
+# modules that change the boot configuration (kernel_cmdline, boot_default): doc fragment boot_config_run
+LOCK_TIMEOUT = {"type": "int", "default": 300}
+REGENERATE_TIMEOUT = {"type": "int", "default": 600}
 
 
 def spec(**options):

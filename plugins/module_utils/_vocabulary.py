@@ -35,6 +35,17 @@ PLAN_MODES = ("bhb", "ibpb", "force", "none")  # plan.mode (a rollback's plan: R
 ROLLBACK_MODE = "rollback"
 ACTIONS = ("none", "set", "kernel_upgrade", "blocked")  # plan.action (KERNEL_UPGRADE, BLOCKED below)
 
+# --- upgrade (vmscape_upgrade; docs/upgrade.md): upgrade.status, in this order
+UPGRADE_STATUSES = (
+    "not_needed",  # the plan needs neither a kernel nor microcode
+    "disabled",  # vmscape_upgrade is false: reported only
+    "unsupported",  # no usable package manager (or zypper without community.general)
+    "no_fix",  # the repositories offer nothing that fixes it: reported, nothing changed
+    "would_install",  # check mode or a snapshot root: what would be installed
+    "installed",  # installed, the next boot is the new kernel (and/or microcode)
+    "failed",  # a fault; the host keeps booting its previous kernel
+)
+
 # --- reboot (vmscape_reboot_gate, the reboot stage)
 REBOOT_POLICIES = ("now", "stage", "window")  # vmscape_reboot_policy
 GO = "go"  # may reboot now

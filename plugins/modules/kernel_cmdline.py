@@ -152,23 +152,8 @@ options:
         restore is refused, naming the files). A missing or changed backup is refused even so.
     type: bool
     default: false
-  lock_timeout:
-    description:
-      - Seconds to wait for another kernel_cmdline run on the same host (same O(root)) to finish. Every
-        run that may write holds a host-wide lock (C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline.lock))
-        from before it reads the configuration until it has finished; when the lock stays busy this long
-        the task fails with a C(busy) message naming the process that holds it, and changes nothing.
-      - A run that was killed never leaves the lock held (the kernel drops it); its half-done change is
-        undone by the next run before anything else (see O(backup)).
-    type: int
-    default: 300
-  regenerate_timeout:
-    description:
-      - Seconds each regeneration command (and C(grubby), C(grub-editenv)) may take. At the deadline the
-        command and everything it started are killed, every file is put back and the task fails saying so.
-        The output of a failed command is cut to its first 16 KiB and last 48 KiB per stream.
-    type: int
-    default: 600
+extends_documentation_fragment:
+  - fleetsec.vmscape.boot_config_run
 attributes:
   check_mode:
     support: full
@@ -464,9 +449,12 @@ def main():
             backup=dict(type="bool", default=True),
             restore=dict(type="str"),
             force=dict(type="bool", default=False),
-            lock_timeout=dict(type="int", default=300),
-            regenerate_timeout=dict(type="int", default=600),
-            **_specs.spec(root=_specs.ROOT, backend=_specs.BACKEND),
+            **_specs.spec(
+                root=_specs.ROOT,
+                backend=_specs.BACKEND,
+                lock_timeout=_specs.LOCK_TIMEOUT,
+                regenerate_timeout=_specs.REGENERATE_TIMEOUT,
+            ),
         ),
         mutually_exclusive=[["restore", "params"], ["restore", "remove"]],
         supports_check_mode=True,

@@ -25,6 +25,7 @@ from ansible_collections.fleetsec.vmscape.plugins.action import (
     vmscape_plan,
     vmscape_reboot_gate,
     vmscape_report,
+    vmscape_upgrade,
     vmscape_verify,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs, _vocabulary
@@ -55,6 +56,7 @@ ACTIONS = {
     "vmscape_verify": vmscape_verify.ARGUMENT_SPEC,
     "vmscape_reboot_gate": vmscape_reboot_gate.ARGUMENT_SPEC,
     "vmscape_report": vmscape_report.ARGUMENT_SPEC,
+    "vmscape_upgrade": vmscape_upgrade.ARGUMENT_SPEC,
 }
 
 
@@ -124,7 +126,7 @@ def test_choices_are_the_vocabulary(specs):
 
 
 def test_assess_validates_every_stage(specs):
-    stages = ("configure", "reboot", "verify", "undrain")
+    stages = ("upgrade", "configure", "reboot", "verify", "undrain")
     every = set().union(*(set(specs[s]["options"]) for s in stages))
     assert every <= set(specs["assess"]["options"])
     assert specs["main"]["options"] == specs["assess"]["options"]
@@ -137,7 +139,7 @@ def test_module_documentation_offers_the_vocabulary(module_docs):
             if name in MODULE_CHOICES:
                 assert tuple(option.get("choices") or ()) == tuple(MODULE_CHOICES[name]), f"{module}: {name}"
                 checked += 1
-    assert checked >= 8  # probe_image x3, mode x2, backend, policy, reboot_required_file, rows
+    assert checked >= 10  # probe_image x4, mode x3, backend, policy, reboot_required_file, rows
 
 
 @pytest.mark.parametrize("module", sorted(ACTIONS))

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from plan_helpers import facts
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_upgrade as up
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide import upgrade as up
 
 DEB_PAIRS = [
     ("7.3.4-1~bpo13+1", "6.17.8-1~bpo13+1"),

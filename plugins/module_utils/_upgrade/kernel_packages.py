@@ -15,7 +15,7 @@ ansible.builtin.apt / ansible.builtin.dnf). Used by fleetsec.vmscape.kernel_pack
 - ``probe``: for each candidate, what installing it would install (``apt-get -s install``:
   the real resolver, in simulation), and, unless only simulating, the kernel it brings:
   ``apt-get download`` / ``dnf download`` into a scratch directory, the image/config taken out
-  (_pkg_archive), probed like any installed kernel (_kernel_probe, facts §5), deleted again. A
+  (_upgrade.pkg_archive), probed like any installed kernel (_facts.kernel_probe, facts §5), deleted again. A
   candidate already installed is probed where it is installed.
 
 With ``root`` other than ``/`` the queries read the snapshot's package state
@@ -34,8 +34,9 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _pkg_archive, _rootpath
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_probe import probe_kernel
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_probe import probe_kernel
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._upgrade import pkg_archive as _pkg_archive
 
 OUTPUT_CAP = 16 * 1024 * 1024
 _EXTRA_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _boot_default as bd
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _command_runner
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError, execute
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import execute
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._upgrade import boot_default as bd
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[5]
 SNAP = REPO / "tests" / "data" / "facts" / "snapshots" / "debian12-skylake"
 UUID = "5c7f5a8e-3f0e-4f52-9a49-1d2f5c0d7e11"
 NEW = "6.1.0-55-amd64"

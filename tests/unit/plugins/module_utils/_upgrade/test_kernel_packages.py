@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from facts_fixtures import G1_STRINGS, OLD_STRINGS, compress, make_bzimage, make_elf
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_packages as kp
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _pkg_archive as pa
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_upgrade as up
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._upgrade import kernel_packages as kp
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._upgrade import pkg_archive as pa
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide import upgrade as up
 
 TOOLS = ("dpkg-deb", "dpkg-scanpackages", "apt-get", "apt-cache", "dpkg-query")
 pytestmark = pytest.mark.skipif(

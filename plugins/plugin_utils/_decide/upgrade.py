@@ -29,18 +29,13 @@ import copy
 import re
 from collections.abc import Mapping
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_table import classify_cpu
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import make_plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import UPGRADE_STATUSES
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.kernel_table import classify_cpu
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan import make_plan
 
-# Outcomes of the stage (``upgrade.status``), also documented in docs/upgrade.md.
-NOT_NEEDED = "not_needed"  # the plan needs neither a kernel nor microcode
-DISABLED = "disabled"  # vmscape_upgrade is false: reported only
-UNSUPPORTED = "unsupported"  # no usable package manager (or zypper without community.general)
-NO_FIX = "no_fix"  # the repositories offer nothing that fixes it: reported, nothing changed
-WOULD_INSTALL = "would_install"  # check mode or a snapshot root: what would be installed
-INSTALLED = "installed"  # installed, the next boot is the new kernel (and/or microcode)
-FAILED = "failed"  # a fault; the host keeps booting its previous kernel
-STATUSES = (NOT_NEEDED, DISABLED, UNSUPPORTED, NO_FIX, WOULD_INSTALL, INSTALLED, FAILED)
+# Outcomes of the stage (``upgrade.status``): the vocabulary's, also documented in docs/upgrade.md.
+STATUSES = UPGRADE_STATUSES
+NOT_NEEDED, DISABLED, UNSUPPORTED, NO_FIX, WOULD_INSTALL, INSTALLED, FAILED = STATUSES
 
 MANAGERS = ("apt", "dnf", "dnf5", "yum", "zypper")
 # The ansible-core (or community.general) module that installs with each manager.
