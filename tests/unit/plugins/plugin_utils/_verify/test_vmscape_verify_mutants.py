@@ -9,6 +9,7 @@ from plan_helpers import facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._verify.verify import verify
 
 IBPB = "Mitigation: IBPB before exit to userspace"
+KERNEL = "6.1.0-56-amd64"  # plan_helpers.facts runs this release unless told otherwise
 SET_IBPB = {"action": "set", "cmdline": {"vmscape": "ibpb"}, "cmdline_remove": [], "expected_sysfs": IBPB}
 
 
@@ -21,6 +22,7 @@ def test_rebooted_pass_is_the_whole_record():
         "sysfs_ok": True,
         "cmdline_ok": True,
         "rebooted": True,
+        "kernel": KERNEL,
         "reasons": [],
     }
 
@@ -36,6 +38,7 @@ def test_rebooted_fail_lists_sysfs_first_then_every_cmdline_problem():
         "sysfs_ok": False,
         "cmdline_ok": False,
         "rebooted": True,
+        "kernel": KERNEL,
         "reasons": [
             f"sysfs vmscape reports 'Vulnerable', expected {IBPB!r}",
             "/proc/cmdline has vmscape=off vmscape, expected exactly vmscape=ibpb",
@@ -78,6 +81,7 @@ def test_pending_is_the_whole_record():
         "sysfs_ok": False,
         "cmdline_ok": False,
         "rebooted": False,
+        "kernel": KERNEL,
         "reasons": [
             f"sysfs vmscape reports 'Vulnerable', expected {IBPB!r}",
             "/proc/cmdline has vmscape=off, expected exactly vmscape=ibpb",
@@ -95,6 +99,7 @@ def test_already_mitigated_without_the_parameter_passes_with_a_note():
         "sysfs_ok": True,
         "cmdline_ok": False,
         "rebooted": False,
+        "kernel": KERNEL,
         "reasons": ["already mitigated; the configured parameters apply from the next boot"],
     }
 
@@ -125,6 +130,7 @@ def test_blocked_puts_the_plans_last_reason_first():
         "sysfs_ok": True,
         "cmdline_ok": True,
         "rebooted": False,
+        "kernel": KERNEL,
         "reasons": ["mitigations=off on a G1 kernel defeats vmscape="],
     }
     drift = verify(plan, facts(sysfs={"vmscape": IBPB}), True)
@@ -145,6 +151,7 @@ def test_kernel_upgrade_and_a_missing_file():
         "sysfs_ok": True,
         "cmdline_ok": True,
         "rebooted": True,
+        "kernel": KERNEL,
         "reasons": [],
     }
     odd = verify({"action": "none", "expected_sysfs": None}, facts(sysfs={"vmscape": 5}), False)
