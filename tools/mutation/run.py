@@ -54,6 +54,7 @@ PKG = Path("src/ansible_collections/fleetsec/vmscape")
 SUMMARY = REPO / "docs" / "mutation-score.json"
 EQUIVALENT = REPO / "tools" / "mutation" / "equivalent.yaml"
 TESTING_MD = REPO / "docs" / "testing.md"
+README = REPO / "README.md"
 MUTMUT_VERSION = "3.8.1"  # pinned in pyproject.toml ([project.optional-dependencies] mutation)
 TARGET = 90.0
 
@@ -259,12 +260,25 @@ def diff_lines(diff):
     return removed, added
 
 
-def run_mutmut(work, jobs, files):
+def mutants_with_status(work, files, wanted):
+    """Names of the mutants of ``files`` whose last result was ``wanted`` (e.g. "timeout")."""
+    from mutmut.stats import status_by_exit_code
+
+    names = []
+    for f in files:
+        meta = work / "mutants" / PKG / (f + ".meta")
+        if meta.is_file():
+            codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+            names += [n for n, code in sorted(codes.items()) if status_by_exit_code.get(code) == wanted]
+    return names
+
+
+def run_mutmut(work, jobs, files, names=None):
     log = work / "mutmut.log"
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTEST_ADDOPTS", None)
     # naming the mutants re-runs them all, whatever an earlier run found
-    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *map(module_glob, files)]
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *(names or map(module_glob, files))]
     last = ""
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -427,6 +441,30 @@ def replace_section(text, name, body):
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
+def replace_inline(text, name, body, where):
+    """Replace what stands between ``<!-- name:begin -->`` and ``<!-- name:end -->`` on one line."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    m = re.search(re.escape(begin) + r"[^\n]*?" + re.escape(end), text)
+    if not m:
+        raise SystemExit(f"{where}: markers {begin} ... {end} (on one line) missing")
+    return text[: m.start()] + begin + body + end + text[m.end() :]
+
+
+def readme_line(summary):
+    """The one-line quote in README's testing section."""
+    t, rows = summary["totals"], summary["files"]
+    below = [f.removeprefix("plugins/") for f in FILES if f in rows and rows[f]["score"] < TARGET]
+    scores = [rows[f]["score"] for f in FILES if f in rows]
+    dates = sorted({rows[f]["run"][:10] for f in FILES if f in rows})
+    files = f"{len(rows)} files" if len(rows) == len(FILES) else f"{len(rows)} of the {len(FILES)} files"
+    line = (
+        f"{t['mutants']} mutants in {files}, {t['score']:.1f} % of the non-equivalent ones killed "
+        f"(per file {min(scores):.1f} to {max(scores):.1f} %; target 90 % per file"
+    )
+    line += f", not met by {', '.join(below)}" if below else ", met by every file"
+    return line + f"; {'runs' if len(dates) > 1 else 'run'} of {' to '.join(dates[:1] + dates[1:][-1:])})."
+
+
 def totals(rows):
     keys = ("mutants", "killed", "timeout", "survived", "no_tests", "not_checked", "other", "equivalent")
     t = {k: sum(r[k] for r in rows.values()) for k in keys}
@@ -443,6 +481,12 @@ def main(argv=None):
     p.add_argument("--fresh", action="store_true", help="rebuild the workspace (regenerate every mutant)")
     p.add_argument("--no-write", action="store_true", help="print the scores, leave docs/ alone")
     p.add_argument("--report-only", action="store_true", help="score an existing workspace, do not run mutmut")
+    p.add_argument(
+        "--rerun-timeouts",
+        action="store_true",
+        help="run again only the mutants whose last result was a timeout (a loaded machine can make a slow "
+        "test look like a hang; run this when it is quieter)",
+    )
     args = p.parse_args(argv)
 
     files = [m for arg in args.mutate for m in re.split(r"[,\s]+", arg) if m] or list(FILES)
@@ -456,7 +500,12 @@ def main(argv=None):
     if not args.report_only:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
         prepare(args.workdir, args.fresh)
-        run_mutmut(args.workdir, args.jobs, files)
+        names = None
+        if args.rerun_timeouts:
+            names = mutants_with_status(args.workdir, files, "timeout")
+            print(f"  {len(names)} mutant(s) that timed out last time", flush=True)
+        if names != []:
+            run_mutmut(args.workdir, args.jobs, files, names)
     wall = time.monotonic() - t0
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = os.getloadavg()
@@ -507,7 +556,8 @@ def main(argv=None):
         text = replace_section(text, "mutation-score", table_md(summary))
         text = replace_section(text, "mutation-equivalents", equivalents_md(equivalents, used))
         TESTING_MD.write_text(text)
-        print(f"wrote {SUMMARY.relative_to(REPO)} and the mutation sections of {TESTING_MD.relative_to(REPO)}")
+        README.write_text(replace_inline(README.read_text(), "mutation-summary", readme_line(summary), README))
+        print(f"wrote {SUMMARY.relative_to(REPO)}, the mutation sections of {TESTING_MD.relative_to(REPO)}, README")
     if below:
         print(f"below the {TARGET:.0f} % target: {', '.join(below)}")
         return 1

@@ -7,11 +7,24 @@
 
 import subprocess
 
+import pytest
 from skip_policy import needs_root, needs_tool
 from test_kernel_cmdline_support import run_module
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.bls import check_entries
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.detect import detect
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import (
+    FileChange,
+    Plan,
+    diff_entry,
+    unified_diff,
+)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import (
+    build_request,
+    edit_segments,
+    edit_text,
+)
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import CmdlineToken, last_value, tokenize
 
 SET = build_request({"vmscape": "ibpb"}, [])
@@ -204,3 +217,173 @@ def test_bls_entries_with_bytes_that_are_not_utf8_are_edited_byte_exactly(tmp_pa
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}, "backend": "grubby"})
     assert not failed, res["msg"]
     assert entry.read_bytes() == b"title Caf\xe9\nlinux /a\noptions ro vmscape=ibpb\n"
+
+
+# --------------------------------------------------------------------------- detection (found by make mutation)
+GRUB_REASON = "/etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)"
+KERNELOPTS = "options $kernelopts $tuned_params\n"
+
+
+def tree(tmp_path, files):
+    for rel, text in files.items():
+        p = tmp_path / rel
+        if rel.endswith("/"):
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "want"),
+    [
+        (
+            {"etc/kernel/proxmox-boot-uuids": "1\n", "etc/kernel/cmdline": "ro\n", "etc/default/grub": ""},
+            ("systemd-boot", "/etc/kernel/proxmox-boot-uuids and /etc/kernel/cmdline (Proxmox proxmox-boot-tool)"),
+        ),
+        ({"etc/kernel/proxmox-boot-uuids": "1\n", "etc/default/grub": ""}, ("grub", GRUB_REASON)),
+        (
+            {"boot/efi/loader/loader.conf": "", "etc/kernel/cmdline": "ro\n", "etc/default/grub": ""},
+            ("systemd-boot", "/boot/efi/loader/loader.conf (systemd-boot)"),
+        ),
+        ({"efi/loader/loader.conf": ""}, ("systemd-boot", "/efi/loader/loader.conf (systemd-boot)")),
+        (
+            {"boot/loader/loader.conf": "", "etc/default/grub": ""},
+            ("grub", GRUB_REASON + "; /boot/loader/loader.conf exists too: force backend=systemd-boot if the host "
+             "boots with it"),
+        ),
+        (
+            {"boot/loader/loader.conf": "", "boot/grub2/": "", "boot/loader/entries/a.conf": "options ro\n"},
+            ("grubby", "BLS entries in /boot/loader/entries (RHEL 9 / Fedora style, grubby)"),
+        ),
+        (
+            {"boot/loader/loader.conf": "", "boot/grub/": "", "boot/loader/entries/a.conf": KERNELOPTS},
+            ("grubenv", "BLS entries in /boot/loader/entries use $kernelopts (RHEL 8 style grubenv)"),
+        ),
+        (
+            # entries, but no GRUB directory: loader.conf says systemd-boot
+            {"boot/loader/loader.conf": "", "boot/loader/entries/a.conf": "options ro\n"},
+            ("systemd-boot", "/boot/loader/loader.conf (systemd-boot)"),
+        ),
+        ({"etc/default/grub.d/50-cloudimg-settings.cfg": ""}, ("grub", GRUB_REASON)),
+        ({"etc/kernel/cmdline": "ro\n", "boot/loader/entries/README": ""}, ("systemd-boot",
+                                                                             "/etc/kernel/cmdline (kernel-install)")),
+    ],
+    ids=["proxmox", "proxmox-grub", "loader-and-cmdline", "loader-only", "loader-leftover", "bls-grubby",
+         "bls-kernelopts", "loader-with-entries", "grub-d-only", "kernel-install"],
+)  # fmt: skip
+def test_detect_names_the_backend_and_why(tmp_path, files, want):
+    assert detect(tree(tmp_path, files)) == want
+
+
+def test_detect_without_any_boot_configuration(tmp_path):
+    root = tree(tmp_path, {"etc/default/grub.d/README": "", "boot/loader/entries/notes.txt": ""})
+    with pytest.raises(BootConfigError) as err:
+        detect(root)
+    assert str(err.value) == (
+        f"no supported boot configuration under {root}: looked for /etc/default/grub[.d], "
+        "/boot/loader/entries/*.conf, loader/loader.conf, /etc/kernel/cmdline and grub.cfg"
+    )
+
+
+# --------------------------------------------------------------------------- requests
+@pytest.mark.parametrize(
+    ("params", "remove", "message"),
+    [
+        (["vmscape"], [], "params must be a dictionary of kernel parameter names to values"),
+        ({}, "vmscape", "remove must be a list of kernel parameter names"),
+        (
+            {"vmscape": True},
+            [],
+            "params.vmscape: got the boolean True; YAML turns unquoted on/off/yes/no/true/false into booleans. "
+            'Quote the value, e.g. vmscape: "on"',
+        ),
+        (
+            {"vmscape": False},
+            [],
+            "params.vmscape: got the boolean False; YAML turns unquoted on/off/yes/no/true/false into booleans. "
+            'Quote the value, e.g. vmscape: "off"',
+        ),
+        ({"bad name": "x"}, [], "params: invalid kernel parameter name 'bad name'"),
+        ({"BOOT_IMAGE": "/vmlinuz"}, [], "params: BOOT_IMAGE is written by the boot loader itself; refusing to set it"),
+        (
+            {"vmscape": "yes"},
+            [],
+            "params: vmscape=yes is not a value the kernel accepts (allowed: off, ibpb, force, on, auto)",
+        ),
+        ({"spec-rstack-overflow": "off", "spec_rstack_overflow": "ibpb"}, [],
+         "params: spec-rstack-overflow and spec_rstack_overflow are the same kernel parameter"),
+        ({}, ["ok", "bad name"], "remove: invalid kernel parameter name 'bad name'"),
+        ({"vmscape": "ibpb"}, ["vmscape"], "vmscape is both in params and in remove"),
+        ({}, [], "nothing to do: give params and/or remove"),
+    ],
+)  # fmt: skip
+def test_requests_are_refused_with_the_reason(params, remove, message):
+    with pytest.raises(BootConfigError) as err:
+        build_request(params, remove)
+    assert str(err.value) == message
+
+
+# --------------------------------------------------------------------------- diffs
+def test_unified_diff_of_a_change_a_new_file_and_a_removal():
+    assert unified_diff("/etc/default/grub", b"a\nb\n", b"a\nc") == (
+        "--- /etc/default/grub (before)\n+++ /etc/default/grub (after)\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+        "\\ No newline at end of file\n"
+    )
+    assert unified_diff("/etc/kernel/cmdline", None, b"ro\n") == (
+        "--- /dev/null\n+++ /etc/kernel/cmdline (after)\n@@ -0,0 +1 @@\n+ro\n"
+    )
+    assert unified_diff("/x.cfg", b"x\n", None) == "--- /x.cfg (before)\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
+    assert unified_diff("/x", b"same\n", b"same\n") == ""
+
+
+def test_diff_entries_for_ansible_diff_mode():
+    assert diff_entry("/etc/default/grub", b"a\n", b"b \xff\n") == {
+        "before_header": "/etc/default/grub",
+        "after_header": "/etc/default/grub",
+        "before": "a\n",
+        "after": "b \udcff\n",
+    }
+    assert diff_entry("/etc/kernel/cmdline", None, b"ro\n") == {
+        "before_header": "/dev/null",
+        "after_header": "/etc/kernel/cmdline",
+        "before": "",
+        "after": "ro\n",
+    }
+    assert diff_entry("/x", b"x\n", None)["after_header"] == "/dev/null"
+
+
+# --------------------------------------------------------------------------- the token rules' blanks
+@pytest.mark.parametrize(
+    ("text", "request_", "want"),
+    [
+        ("ro  vmscape=off quiet", REMOVE, "ro quiet"),  # takes the blanks before it
+        ("vmscape=off  quiet", REMOVE, "quiet"),  # at the start: the blanks after it
+        ("vmscape=off quiet", REMOVE, "quiet"),
+        ("  vmscape=off quiet", REMOVE, "  quiet"),  # the segment's own indentation stays
+        ("ro vmscape=off vmscape=auto", REMOVE, "ro"),
+        ("vmscape=off", REMOVE, ""),
+        ("  ", SET, "  vmscape=ibpb"),  # no token: appended after the blanks
+        ("ro -- single", SET, "ro vmscape=ibpb -- single"),
+    ],
+)
+def test_edit_text_blanks(text, request_, want):
+    assert edit_text(text, request_)[0] == want
+
+
+def test_edit_segments_without_tokens_appends_to_the_last_segment():
+    assert edit_segments([], SET) == (["vmscape=ibpb"], [], ["vmscape=ibpb"])
+    assert edit_segments(["", ""], SET)[0] == ["", "vmscape=ibpb"]
+
+
+def test_predicted_changes_are_the_changing_file_steps_and_what_commands_predict():
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Command
+
+    same = FileChange("/a", b"x", b"x")
+    new = FileChange("/b", None, b"y")
+    by_cmd = FileChange("/c", b"1", b"2")
+    plan = Plan("grub", "/")
+    plan.steps += [same, new, Command(["grubby"], "grubby", predicted=[FileChange("/d", b"", b""), by_cmd])]
+    assert plan.predicted_changes() == [new, by_cmd]
+    assert plan.changes_files is True

@@ -210,3 +210,224 @@ def test_what_counts_as_an_efi_stub(tmp_path, text, stub):
             grub_cfg_target(root, "grub2-mkconfig")
     else:
         assert grub_cfg_target(root, "grub2-mkconfig") == "/boot/grub2/grub.cfg"
+
+
+# --------------------------------------------------------------------------- appending (found by make mutation)
+@pytest.mark.parametrize(
+    ("before", "after", "linux"),
+    [
+        ('GRUB_CMDLINE_LINUX="quiet"\n', 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX=""\n', 'GRUB_CMDLINE_LINUX="vmscape=ibpb"\n', "vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="quiet "\n', 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX='quiet'\n", "GRUB_CMDLINE_LINUX='quiet vmscape=ibpb'\n", "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=quiet\n", 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=\n", 'GRUB_CMDLINE_LINUX="vmscape=ibpb"\n', "vmscape=ibpb"),
+        ("X=quiet\nGRUB_CMDLINE_LINUX=$X\n", 'X=quiet\nGRUB_CMDLINE_LINUX=$X" vmscape=ibpb"\n', "quiet vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=\"a\"'b'\n", "GRUB_CMDLINE_LINUX=\"a\"'b vmscape=ibpb'\n", "ab vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a"b\n', 'GRUB_CMDLINE_LINUX="a"b" vmscape=ibpb"\n', "ab vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a \\\n b"\n', 'GRUB_CMDLINE_LINUX="a \\\n b vmscape=ibpb"\n', "a  b vmscape=ibpb"),
+        ("GRUB_CMDLINE_LINUX=vmscape\n", "GRUB_CMDLINE_LINUX=vmscape=ibpb\n", "vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a -- single"\n', 'GRUB_CMDLINE_LINUX="a vmscape=ibpb -- single"\n',
+         "a vmscape=ibpb -- single"),
+        # nothing assigns it (or the last word is an unset): a new assignment at the end
+        ("GRUB_TIMEOUT=5", 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=ibpb"\n', " vmscape=ibpb"),
+        ('GRUB_CMDLINE_LINUX="a"\nunset GRUB_CMDLINE_LINUX\n',
+         'GRUB_CMDLINE_LINUX="a"\nunset GRUB_CMDLINE_LINUX\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=ibpb"\n',
+         " vmscape=ibpb"),
+    ],
+)  # fmt: skip
+def test_a_new_parameter_is_appended_exactly(tmp_path, before, after, linux):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import plan_defaults
+
+    root = tmp_path / "root"
+    (root / "etc" / "default").mkdir(parents=True)
+    (root / "etc" / "default" / "grub").write_text(before)
+    gp = plan_defaults(str(root), build_request({"vmscape": "ibpb"}, []))
+    assert [(c.label, c.before, c.after) for c in gp.changes] == [
+        ("/etc/default/grub", before.encode(), after.encode())
+    ]
+    (root / "etc" / "default" / "grub").write_bytes(gp.changes[0].after)
+    assert dash_values(str(root), tmp_path) == (linux, "")  # what /bin/sh makes of the edited file
+
+
+def test_a_literal_that_goes_whole_leaves_no_blank_before_the_new_token(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import plan_defaults
+
+    root = tmp_path / "root"
+    (root / "etc" / "default").mkdir(parents=True)
+    (root / "etc" / "default" / "grub").write_text("GRUB_CMDLINE_LINUX=mitigations=off\n")
+    gp = plan_defaults(str(root), build_request({"vmscape": "ibpb"}, ["mitigations"]))
+    assert gp.changes[0].after == b'GRUB_CMDLINE_LINUX="vmscape=ibpb"\n'
+
+
+def test_without_any_assignment_a_drop_in_is_written(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import DROPIN_HEADER, plan_defaults
+
+    root = tmp_path / "root"
+    (root / "etc" / "default" / "grub.d").mkdir(parents=True)
+    cloud = root / "etc" / "default" / "grub.d" / "50-cloudimg-settings.cfg"
+    cloud.write_text('GRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0"\n')
+    gp = plan_defaults(str(root), build_request({"vmscape": "ibpb"}, []))
+    dropin = root / "etc" / "default" / "grub.d" / "99-fleetsec-vmscape.cfg"
+    assert [(c.label, c.path, c.before, c.after) for c in gp.changes] == [
+        (
+            "/etc/default/grub.d/99-fleetsec-vmscape.cfg",
+            str(dropin),
+            None,
+            (DROPIN_HEADER + 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=ibpb"\n').encode(),
+        )
+    ]
+    dropin.write_bytes(gp.changes[0].after)
+    assert dash_values(str(root), tmp_path) == (" vmscape=ibpb", "console=ttyS0")
+    # a drop-in of that name that does not assign it last is not overwritten
+    dropin.write_text("# mine\n")
+    with pytest.raises(BootConfigError) as err:
+        plan_defaults(str(root), build_request({"vmscape": "ibpb"}, []))
+    assert str(err.value) == f"{dropin} exists but does not assign GRUB_CMDLINE_LINUX last; edit it by hand"
+
+
+# --------------------------------------------------------------------------- a whole GRUB plan (found by make mutation)
+def debian_cfg(opts):
+    return (
+        "set default=0\n### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Debian GNU/Linux' {\n"
+        f"\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro {opts}\n}}\n### END /etc/grub.d/10_linux ###\n"
+    )
+
+
+@pytest.fixture
+def chroot_ready(monkeypatch):
+    """Stand-in: the root counts as prepared for chroot (/proc, /sys, /dev mounted); nothing runs."""
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults
+
+    monkeypatch.setattr(_grub_defaults, "chroot_problem", lambda r: None)
+
+
+def grub_root(tmp_path, files):
+    root = tmp_path / "root"
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        if "/sbin/" in rel or "/bin/" in rel:
+            p.chmod(0o755)
+    return root
+
+
+def test_a_whole_grub_plan_with_its_checks(tmp_path, chroot_ready):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import build_plan
+
+    root = grub_root(
+        tmp_path,
+        {
+            "etc/default/grub": 'GRUB_CMDLINE_LINUX="quiet"\n',
+            "usr/sbin/update-grub": "#!/bin/sh\n",
+            "boot/grub/grub.cfg": debian_cfg("quiet"),
+            "boot/vmlinuz-6.1.0-28-amd64": "MZ" * 50,
+        },
+    )
+    set_ibpb = build_request({"vmscape": "ibpb"}, [])
+    plan = build_plan(str(root), set_ibpb)
+    assert (plan.backend, plan.root) == ("grub", str(root))
+    assert [(c.label, c.after) for c in plan.steps] == [
+        ("/etc/default/grub", b'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n')
+    ]
+    assert (plan.effective_before, plan.effective_after) == ("quiet", "quiet vmscape=ibpb")
+    assert plan.expected_cmdline() == ["quiet", "vmscape=ibpb"]
+    cfg = f"{root}/boot/grub/grub.cfg"
+    assert [(c.argv, c.description, c.touches) for c in plan.regen] == [
+        (["chroot", str(root), "update-grub"], "regenerate /boot/grub/grub.cfg", [cfg, cfg + ".new"])
+    ]
+    assert (plan.regen_skipped, plan.regen_stale) == (None, None)
+    assert plan.verify() == [
+        "GRUB_CMDLINE_LINUX='quiet' GRUB_CMDLINE_LINUX_DEFAULT='' on disk, planned 'quiet vmscape=ibpb' and ''"
+    ]
+    (root / "etc/default/grub").write_bytes(plan.steps[0].after)
+    assert plan.verify() == []
+    assert plan.verify_regen() == (
+        [
+            f"{cfg}:4: vmscape occurs 0 times (want exactly once)",
+            "the default entry of the regenerated boot menu does not carry the configured command line in order "
+            "(missing: vmscape=ibpb)",
+        ],
+        [],
+    )
+    (root / "boot/grub/grub.cfg").write_text(debian_cfg("quiet vmscape=ibpb"))
+    assert plan.verify_regen() == ([], [])
+    (root / "boot/grub/grub.cfg").write_text("\n")
+    assert plan.verify_regen() == ([f"{cfg} is empty"], [])
+
+
+def test_a_stale_grub_cfg_is_regenerated_even_without_a_change(tmp_path, chroot_ready):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import build_plan
+
+    root = grub_root(
+        tmp_path,
+        {
+            "etc/default/grub": 'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n',
+            "usr/sbin/update-grub": "#!/bin/sh\n",
+            "boot/grub/grub.cfg": debian_cfg("quiet"),
+        },
+    )
+    plan = build_plan(str(root), build_request({"vmscape": "ibpb"}, []))
+    assert plan.steps == []
+    assert plan.regen_stale == (
+        f"/boot/grub/grub.cfg is out of date: {root}/boot/grub/grub.cfg:4: vmscape occurs 0 times (want exactly once)"
+    )
+    (root / "boot/grub/grub.cfg").write_text(debian_cfg("quiet vmscape=ibpb"))
+    assert build_plan(str(root), build_request({"vmscape": "ibpb"}, [])).regen_stale is None
+
+
+@pytest.mark.parametrize(
+    ("tools", "bls", "argvs"),
+    [
+        (["usr/sbin/update-grub", "usr/sbin/grub-mkconfig"], False, [["update-grub"]]),
+        (["usr/sbin/grub-mkconfig", "usr/sbin/grub2-mkconfig"], False,
+         [["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]]),
+        (["usr/sbin/grub2-mkconfig"], False, [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]),
+        (["usr/sbin/grub2-mkconfig"], True, [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]),
+        (["usr/sbin/grub2-mkconfig+bls"], True,
+         [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg", "--update-bls-cmdline"]]),
+        (["usr/sbin/grub2-mkconfig+bls"], False, [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]),
+        (["usr/sbin/update-grub", "usr/sbin/proxmox-boot-tool", "etc/kernel/proxmox-boot-uuids"], False,
+         [["update-grub"], ["proxmox-boot-tool", "refresh"]]),
+        (["usr/sbin/update-grub", "etc/kernel/proxmox-boot-uuids"], False, [["update-grub"]]),
+    ],
+    ids=["update-grub-first", "grub-mkconfig", "grub2-mkconfig", "no-bls-flag-support", "bls-cmdline",
+         "bls-flag-not-for-grub", "proxmox", "proxmox-without-its-tool"],
+)  # fmt: skip
+def test_the_regeneration_command(tmp_path, chroot_ready, tools, bls, argvs):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import Plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import regen_commands
+
+    files = {}
+    for t in tools:
+        if t.endswith("+bls"):  # a grub2-mkconfig that knows --update-bls-cmdline (EL9.3+)
+            files[t[: -len("+bls")]] = "#!/bin/sh\n# --update-bls-cmdline\n"
+        else:
+            files[t] = "#!/bin/sh\n" if "/sbin/" in t else "1\n"
+    root = grub_root(tmp_path, files)
+    plan = Plan("grub", str(root))
+    cfg = regen_commands(str(root), plan, bls=bls)
+    assert [c.argv for c in plan.regen] == [["chroot", str(root), *a] for a in argvs]
+    assert cfg == ("/boot/grub2/grub.cfg" if "grub2" in str(argvs[0]) else "/boot/grub/grub.cfg")
+    if len(argvs) > 1:
+        assert plan.regen[1].description == "copy kernels and configuration to the ESPs"
+
+
+def test_without_a_generator_or_a_prepared_root_nothing_is_regenerated(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import Plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import regen_commands
+
+    root = grub_root(tmp_path, {"etc/default/grub": ""})
+    plan = Plan("grub", str(root))
+    assert regen_commands(str(root), plan) is None
+    assert plan.regen == []
+    assert plan.regen_skipped == f"no update-grub, grub-mkconfig or grub2-mkconfig found under {root}"
+    (root / "usr/sbin").mkdir(parents=True)
+    (root / "usr/sbin/update-grub").write_text("#!/bin/sh\n")
+    (root / "usr/sbin/update-grub").chmod(0o755)
+    plan = Plan("grub", str(root))
+    assert regen_commands(str(root), plan) is None and plan.regen == []
+    assert plan.regen_skipped.startswith(f"{root} is not prepared for chroot") or plan.regen_skipped == (
+        "chroot needs root privileges"
+    )

@@ -119,3 +119,71 @@ def test_restore_reports_what_it_could_not_put_back(tmp_path):
     # a directory matching the glob is not a file the change made: neither removed nor an error
     assert (errors, removed, left) == ([f"{kept}: No such file or directory"], [], [])
     assert (entries / "new.conf").is_dir()
+
+
+# --------------------------------------------------------------------------- read like GRUB (found by make mutation)
+def block(body):
+    data = SIGNATURE + body
+    return data + b"#" * (1024 - len(data))
+
+
+@needs_tool("grub-editenv", "grub-common")
+def test_escapes_written_by_grub_editenv_read_back(tmp_path):
+    env = tmp_path / "grubenv"
+    subprocess.run(["grub-editenv", str(env), "create"], check=True)
+    values = {"a": "x\\y", "b": "line1\nline2", "c": "ends\\", "d": "\\\\", "e": "nl\n"}
+    for k, v in values.items():
+        subprocess.run(["grub-editenv", str(env), "set", f"{k}={v}"], check=True)
+    parsed = EnvBlock(env.read_bytes(), str(env))
+    assert {k: parsed.get(k) for k in values} == values
+    assert {k: v for k, v in parsed.items() if k in values} == values
+
+
+@needs_tool("grub-editenv", "grub-common")
+def test_comment_lines_are_not_variables_even_with_an_equals_sign(tmp_path):
+    env = tmp_path / "grubenv"
+    env.write_bytes(block(b"# note=x\nk=v\n#=y\n"))
+    listed = subprocess.run(["grub-editenv", str(env), "list"], capture_output=True, text=True, check=True)
+    assert listed.stdout == "k=v\n"  # what GRUB's own reader makes of it
+    assert EnvBlock(env.read_bytes()).as_dict() == {"k": "v"}
+
+
+def test_refusals_name_the_file():
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import parse
+
+    with pytest.raises(BootConfigError) as err:
+        parse(b"kernelopts=ro\n")
+    assert str(err.value) == "grubenv: not a GRUB environment block (no '# GRUB Environment Block' header)"
+    with pytest.raises(BootConfigError) as err:
+        parse(SIGNATURE + b"k=v" + b"#" * 20, "/boot/grub2/grubenv")
+    assert str(err.value) == "/boot/grub2/grubenv: broken GRUB environment block (no newline before the # padding)"
+    assert parse(block(b"k=v\n"), "/x").path == "/x"
+
+
+def test_the_writer_records_its_time_in_milliseconds(tmp_path):
+    env = tmp_path / "grubenv"
+    env.write_bytes(block(b"kernelopts=ro\n"))
+    commands = []
+    ran = lambda argv: _command_runner.Result(argv, 0, "", "", False, 0.0123456, 0)  # noqa: E731
+    editenv_writer("grub-editenv", str(env), "kernelopts", "ro")(ran, commands)
+    assert commands == [{"cmd": ["grub-editenv", str(env), "set", "kernelopts=ro"], "rc": 0, "seconds": 0.012}]
+
+
+def test_the_writer_reads_back_at_most_one_mebibyte(tmp_path):
+    # a tool that left a block of 1 MiB + 1 byte (a valid block, the value set): refused unread
+    env = tmp_path / "grubenv"
+    data = SIGNATURE + b"kernelopts=ro\n"
+    env.write_bytes(data + b"#" * (1024 * 1024 + 1 - len(data)))
+    with pytest.raises(OSError) as err:
+        editenv_writer("grub-editenv", str(env), "kernelopts", "ro")(answer(0, "", ""), [])
+    assert err.value.errno == errno.EFBIG
+    env.write_bytes(data + b"#" * (1024 * 1024 - len(data)))  # exactly 1 MiB: read
+    editenv_writer("grub-editenv", str(env), "kernelopts", "ro")(answer(0, "", ""), [])
+
+
+def test_a_tool_that_broke_the_block_is_named(tmp_path):
+    env = tmp_path / "grubenv"
+    env.write_bytes(b"garbage")
+    with pytest.raises(BootConfigError) as err:
+        editenv_writer("grub-editenv", str(env), "kernelopts", "ro")(answer(0, "", ""), [])
+    assert str(err.value) == f"{env}: not a GRUB environment block (no '# GRUB Environment Block' header)"

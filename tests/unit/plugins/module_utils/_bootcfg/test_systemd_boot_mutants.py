@@ -300,3 +300,134 @@ def test_proxmox_regenerates_with_its_tool_and_says_what_it_cannot_undo(tmp_path
     assert plan.regen_skipped is None and callable(plan.verify_regen)
     assert plan.expected_cmdline() == ["root=/dev/vda2", "ro", "vmscape=ibpb"]
     assert plan.effective_before == "root=/dev/vda2 ro" and plan.effective_after == "root=/dev/vda2 ro vmscape=ibpb"
+
+
+# --------------------------------------------------------------------------- a whole plan (found by make mutation)
+ENTRIES = "boot/efi/loader/entries"
+OLD_ENTRY = "title Debian\nlinux /d/6.1.0-28-amd64/linux\noptions root=/dev/vda2 ro\n"
+
+
+def sdboot_root(tmp_path, monkeypatch, **extra):
+    """kernel-install under root, three kernels (one with an initrd, one image under /usr/lib/modules, one
+    without an image), an entry for 6.1.0-28; stand-in: the root counts as prepared for chroot."""
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _systemd_boot
+
+    monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
+    files = {
+        **BASE,
+        "usr/bin/kernel-install": "#!/bin/sh\n",
+        "lib/modules/5.10.0-1-amd64/": "",  # no image: not installed, and not the end of the list
+        "lib/modules/6.1.0-28-amd64/": "",
+        "boot/vmlinuz-6.1.0-28-amd64": "MZ" * 50,
+        "boot/initrd.img-6.1.0-28-amd64": "initrd",
+        "usr/lib/modules/6.12.0-1-amd64/": "",
+        "usr/lib/modules/6.12.0-1-amd64/vmlinuz": "MZ" * 50,
+        f"{ENTRIES}/d-6.1.0-28-amd64.conf": OLD_ENTRY,
+        "boot/efi/d/6.1.0-28-amd64/linux": "MZ" * 50,
+        "boot/efi/loader/loader.conf": "default d-6.1.0-28-amd64.conf\n",
+        **extra,
+    }
+    return regen_root(tmp_path, files)
+
+
+def test_a_whole_systemd_boot_plan(tmp_path, monkeypatch):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+
+    root = sdboot_root(tmp_path, monkeypatch)
+    plan = build_plan(root, SET)
+    assert (plan.backend, plan.root) == ("systemd-boot", root)
+    assert [(s.label, s.path, s.before, s.after) for s in plan.steps] == [
+        (
+            "/etc/kernel/cmdline",
+            f"{root}/etc/kernel/cmdline",
+            b"root=/dev/vda2 ro\n",
+            b"root=/dev/vda2 ro vmscape=ibpb\n",
+        )
+    ]
+    entries = [(f"{root}/{ENTRIES}", "*.conf")]
+    assert [(c.argv, c.description, c.touch_globs) for c in plan.regen] == [
+        (
+            ["chroot", root, "kernel-install", "add", "6.1.0-28-amd64", "/boot/vmlinuz-6.1.0-28-amd64",
+             "/boot/initrd.img-6.1.0-28-amd64"],
+            "kernel-install add 6.1.0-28-amd64",
+            entries,
+        ),
+        (
+            ["chroot", root, "kernel-install", "add", "6.12.0-1-amd64", "/usr/lib/modules/6.12.0-1-amd64/vmlinuz"],
+            "kernel-install add 6.12.0-1-amd64",
+            entries,
+        ),
+    ]  # fmt: skip
+    assert plan.verify() == [
+        f"{root}/etc/kernel/cmdline holds 'root=/dev/vda2 ro', planned 'root=/dev/vda2 ro vmscape=ibpb'"
+    ]
+    (tmp_path / "etc/kernel/cmdline").write_bytes(plan.steps[0].after)
+    assert plan.verify() == []
+    # kernel-install has not rewritten the entry yet: both checks after regeneration say so
+    assert plan.verify_regen() == (
+        [
+            f"{root}/{ENTRIES}/d-6.1.0-28-amd64.conf: vmscape occurs 0 times (want exactly once)",
+            "the default entry of the regenerated boot menu does not carry the configured command line in order "
+            "(missing: vmscape=ibpb)",
+        ],
+        [],
+    )
+    (tmp_path / ENTRIES / "d-6.1.0-28-amd64.conf").write_text(OLD_ENTRY.replace(" ro\n", " ro vmscape=ibpb\n"))
+    assert plan.verify_regen() == ([], [])
+
+
+def test_the_kernel_booted_before_must_keep_an_entry(tmp_path, monkeypatch):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+
+    root = sdboot_root(tmp_path, monkeypatch)
+    plan = build_plan(root, SET)
+    # the regeneration replaced the entry of the kernel booted so far by one for another kernel
+    (tmp_path / ENTRIES / "d-6.1.0-28-amd64.conf").unlink()
+    (tmp_path / ENTRIES / "d-6.12.0-1-amd64.conf").write_text(
+        "title Debian\nlinux /vmlinuz-6.12.0-1-amd64\noptions root=/dev/vda2 ro vmscape=ibpb\n"
+    )
+    (tmp_path / "boot/efi/vmlinuz-6.12.0-1-amd64").write_text("MZ" * 50)
+    (tmp_path / "boot/efi/loader/loader.conf").write_text("default d-6.12.0-1-amd64.conf\n")
+    problems, warnings = plan.verify_regen()
+    assert warnings == []
+    assert problems == [
+        "the regenerated boot menu has no entry for 6.1.0-28-amd64 (/boot/efi/d/6.1.0-28-amd64/linux), the kernel the "
+        "host booted by default before"
+    ]
+
+
+def test_a_kernel_cmdline_already_right_is_no_step(tmp_path, monkeypatch):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+
+    root = sdboot_root(tmp_path, monkeypatch, **{"etc/kernel/cmdline": "root=/dev/vda2 ro vmscape=ibpb\n"})
+    plan = build_plan(root, SET)
+    assert plan.steps == [] and plan.verify() == []
+    assert plan.effective_before == plan.effective_after == "root=/dev/vda2 ro vmscape=ibpb"
+
+
+@pytest.mark.parametrize(
+    ("before", "request_", "after"),
+    [
+        # lines are kept; the new token goes after the last one
+        (b"root=/dev/vda2 ro\nquiet\n", SET, b"root=/dev/vda2 ro\nquiet vmscape=ibpb\n"),
+        # a line that only held the removed token goes
+        (b"root=/dev/vda2 ro\nvmscape=off\n", REMOVE, b"root=/dev/vda2 ro\n"),
+        # an existing file without a token: one line
+        (b"\n\n", SET, b"vmscape=ibpb\n"),
+        # bytes that are not UTF-8 stay as they were
+        (b"root=/dev/vda2 title=\xff\n", SET, b"root=/dev/vda2 title=\xff vmscape=ibpb\n"),
+    ],
+    ids=["two-lines", "emptied-line", "blank-file", "not-utf-8"],
+)
+def test_kernel_cmdline_edits(tmp_path, before, request_, after):
+    (tmp_path / "etc/kernel").mkdir(parents=True)
+    (tmp_path / "etc/kernel/cmdline").write_bytes(before)
+    kc = plan_kernel_cmdline(str(tmp_path), request_, create=False)
+    assert (kc.change.label, kc.change.before, kc.change.after) == ("/etc/kernel/cmdline", before, after)
+
+
+def test_the_fallback_works_without_a_warnings_list(tmp_path):
+    (tmp_path / "usr/lib/kernel").mkdir(parents=True)
+    (tmp_path / "usr/lib/kernel/cmdline").write_text("root=/dev/vda2 ro\n")
+    kc = plan_kernel_cmdline(str(tmp_path), SET)
+    assert (kc.change.before, kc.change.after) == (None, b"root=/dev/vda2 ro vmscape=ibpb\n")

@@ -5,8 +5,10 @@ import random
 import subprocess
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.kernel_version import (
+    parse_build_string,
     parse_version_signature,
     release_from_proc_version,
+    running_kernel,
     version_key,
 )
 
@@ -79,3 +81,36 @@ def test_release_from_proc_version_exactly():
     assert release_from_proc_version("  Linux version 6.1.0-56-amd64 (x) #1\n") == "6.1.0-56-amd64"
     assert release_from_proc_version("Linux  version x") is None
     assert release_from_proc_version(None) is None
+
+
+def test_a_flavour_with_capitals_is_not_part_of_the_package_version():
+    # a locally built flavour (CONFIG_LOCALVERSION) may carry capitals
+    assert parse_version_signature("Ubuntu 6.8.0-1015.16-Custom-X1 6.8.12") == ("6.8.12", "6.8.0-1015.16")
+
+
+def test_a_debian_build_without_a_revision():
+    text = "Linux version 6.1.0-56-amd64 (x@y) (gcc (Debian 12.2.0-14) 12.2.0) #1 SMP Debian 6.1.192 (2026-11-16)"
+    assert parse_build_string(text) == ("6.1.192", "6.1.192", "debian")
+
+
+UBUNTU_BANNER = (
+    "Linux version 6.8.0-1015-azure (buildd@lcy02-amd64-055) (x86_64-linux-gnu-gcc-13 (Ubuntu 13.2.0-23ubuntu4) "
+    "13.2.0, GNU ld (GNU Binutils for Ubuntu) 2.42) #16-Ubuntu SMP Tue Sep 17 11:27:48 UTC 2024 "
+    "(Ubuntu 6.8.0-1015.16-azure 6.8.12)"
+)
+
+
+def test_the_version_signature_file_wins_over_the_banner():
+    k = running_kernel("6.8.0-1015-azure", UBUNTU_BANNER, "Ubuntu 6.8.0-1015.16-azure 6.8.12\n")
+    assert (k["version"], k["version_source"], k["distro_version"]) == ("6.8.12", "version_signature", "6.8.0-1015.16")
+
+
+def test_an_ubuntu_banner_without_the_signature_file():
+    k = running_kernel("6.8.0-1015-azure", UBUNTU_BANNER, None)
+    assert (k["version"], k["version_source"], k["distro_version"]) == ("6.8.12", "proc_version", "6.8.0-1015.16")
+
+
+def test_version_and_distro_version_come_from_the_same_signature():
+    text = UBUNTU_BANNER + " (Ubuntu 6.8.0-1016.17-azure 6.8.13)"
+    k = running_kernel(None, text, None)
+    assert (k["version"], k["distro_version"]) == ("6.8.13", "6.8.0-1016.17")

@@ -232,3 +232,22 @@ def test_the_typed_view():
     assert obs.cmdline == (("BOOT_IMAGE", "/boot/vmlinuz"), ("root", "/dev/vda1"), ("ro", None), ("quiet", None))
     assert obs.next_cmdline == obs.cmdline and obs.cmdline_reason is None
     assert obs.sysfs == {"vmscape": "Vulnerable", "retbleed": None} and obs.sysfs_reason is None
+
+
+def test_another_schema_says_to_gather_again():
+    f = facts()
+    f["schema"] = 1
+    with pytest.raises(PlanError) as err:
+        read_facts(f)
+    assert str(err.value) == (
+        "facts.schema: 1 is not supported: this collection reads schema 2 "
+        "(gather again with fleetsec.vmscape.vmscape_facts of this collection)"
+    )
+
+
+def test_a_next_boot_version_that_is_not_upstream():
+    f = facts()
+    f["boot_kernel"]["version"] = "6.1.0-56-amd64"
+    with pytest.raises(PlanError) as err:
+        read_facts(f)
+    assert str(err.value) == "facts.boot_kernel.version: '6.1.0-56-amd64' is not an upstream version X.Y[.Z]"

@@ -291,3 +291,189 @@ def test_running_parameters_unknown():
     plan = make_plan(f)
     assert "cannot predict the running kernel's string: /proc/cmdline unreadable" in plan["reasons"]
     assert (plan["predicted_current"], plan["prediction_matches"]) == (None, None)
+
+
+def test_only_the_unknowns_that_change_the_string_are_named():
+    # facts §3: on a BTB-variant CPU (Skylake) BHI_CTRL plays no part, so its being unknown is not
+    # named, while the guest flag and IBPB (both unknown without a flags line) are
+    f = ibpb_now(bhi_ctrl=None)
+    f["cpu"].update(flags=None, flags_reason="/proc/cpuinfo: no flags line", hypervisor=None, ibpb=None)
+    plan = make_plan(f)
+    assert plan["reasons"][2] == (
+        "cannot predict the running kernel's string: the running kernel 6.1.0-56-amd64 could print any of "
+        "'Mitigation: IBPB before exit to userspace', 'Not affected', 'Vulnerable'; unknown whether this is a "
+        "guest: /proc/cpuinfo: no flags line; whether the CPU has IBPB: /proc/cpuinfo: no flags line"
+    )
+
+
+def test_a_kernel_that_may_have_no_vmscape_file_says_so():
+    # nothing tells whether the running kernel knows VMSCAPE (no sysfs, no bugs line, no probe, no
+    # version): it may be a G0 kernel without the file (facts §2)
+    f = facts(knows=None)
+    f.update(sysfs=None, sysfs_reason="/sys not mounted")
+    f["kernel"]["version"] = None
+    f["boot_kernel"].update(version=None, knows_vmscape=None)
+    reason = make_plan(f)["reasons"][2]
+    assert reason.startswith(
+        "cannot predict the running kernel's string: the running kernel 6.1.0-56-amd64 could print any of "
+        "'(no vmscape file)', 'Mitigation: IBPB before exit to userspace', 'Mitigation: IBPB on VMEXIT', "
+        "'Not affected'; unknown which generation the kernel is: "
+    )
+
+
+# --- what the next boot prints when nothing is changed (facts §6.1), and its compliance --------
+NOT_AFFECTED = "Not affected"
+
+
+def test_a_guest_with_unreadable_boot_parameters_says_the_next_boot_is_unknown():
+    # facts §3: a guest never gets the bug: nothing to do, but what the next boot prints is unknown
+    f = facts(hypervisor=True, sysfs={"vmscape": NOT_AFFECTED})
+    reason = "/etc/default/grub: line 3: unterminated quote"
+    f["bootloader"].update(configured_cmdline=None, tokens=None, configured_cmdline_reason=reason)
+    plan = make_plan(f)
+    assert plan["reasons"][0] == SKYLAKE_WHY + " (running as a guest)"
+    assert plan["reasons"][2:] == [
+        "guest (hypervisor flag): the kernel never sets the bug in a guest; nothing to do",
+        f"what the next boot will print is unknown: the next boot's kernel parameters are unknown ({reason})",
+    ]
+    check(plan, action="none", expected_sysfs=None, compliant=False, reboot_required=False)
+
+
+def test_a_guest_whose_next_kernel_may_not_know_vmscape():
+    f = facts(hypervisor=True, sysfs={"vmscape": NOT_AFFECTED}, boot_release="6.1.0-99-amd64", boot_version="6.1.100")
+    f["boot_kernel"]["knows_vmscape"] = None
+    detail = (
+        "probe of 6.1.0-99-amd64: nothing answered; no probe evidence; version: upstream 6.1.100 from its image's "
+        "bzImage header predates VMSCAPE, which distributions backport"
+    )
+    plan = make_plan(f)
+    assert plan["reasons"][-1] == (
+        f"what the next boot will print is unknown: whether next-boot kernel 6.1.0-99-amd64 knows VMSCAPE is "
+        f"unknown ({detail})"
+    )
+    check(plan, action="none", expected_sysfs=None, compliant=False)
+
+
+def test_mode_none_with_unknown_flags_names_what_the_next_boot_could_print():
+    f = ibpb_now()
+    f["cpu"].update(flags=None, flags_reason="/proc/cpuinfo: no flags line", hypervisor=None, ibpb=None)
+    plan = make_plan(f, {"mode": "none"})
+    assert plan["reasons"][-2:] == [
+        "vmscape_mode is none: the boot configuration is left alone",
+        "what the next boot will print is unknown: the next-boot kernel 6.1.0-56-amd64 could print any of "
+        "'Mitigation: IBPB before exit to userspace', 'Not affected', 'Vulnerable'; unknown whether this is a "
+        "guest: /proc/cpuinfo: no flags line; whether the CPU has IBPB: /proc/cpuinfo: no flags line",
+    ]
+    check(plan, action="none", expected_sysfs=None, compliant=False)
+
+
+def test_a_guest_on_a_kernel_without_the_file_is_compliant_as_predicted():
+    # facts §2: a G0 kernel has no vmscape file; nothing to do in a guest, and nothing is what it shows
+    plan = make_plan(facts(hypervisor=True, knows=False))
+    check(plan, action="none", expected_sysfs=None, observed_current=None, compliant=True)
+    # a guest whose kernel reports something else than predicted is not compliant
+    plan = make_plan(facts(hypervisor=True, sysfs={"vmscape": "Vulnerable"}))
+    check(plan, action="none", expected_sysfs=NOT_AFFECTED, observed_current="Vulnerable", compliant=False)
+
+
+# --- pinned bhb (facts §6.4: BHB clear needs a G3 kernel and BHI_CTRL) ---------------------------
+BHB_NOT_HERE = "vmscape_mode bhb needs a G3 kernel and a CPU with BHI_CTRL; not applicable here"
+
+
+@pytest.mark.parametrize(
+    ("bhb", "bhi_ctrl"),
+    [(False, True), (True, False)],
+    ids=["G1-kernel-with-BHI_CTRL", "G3-kernel-without-BHI_CTRL"],
+)
+def test_pinned_bhb_needs_both_a_g3_kernel_and_bhi_ctrl(bhb, bhi_ctrl):
+    plan = make_plan(ibpb_now(family=6, model=0x97, bhi_ctrl=bhi_ctrl, bhb=bhb), {"mode": "bhb"})
+    assert plan["reasons"][2:] == ["vmscape_mode pinned to bhb by policy: vmscape=on", BHB_NOT_HERE]
+    # blocked, and the next boot prints what it prints today (G1/G3 default on a listed CPU: IBPB)
+    check(plan, action="blocked", expected_sysfs=IBPB_EXIT, mode="none", cmdline={})
+    assert "wanted_mode" not in plan  # blocked before a mode was taken
+
+
+def test_pinned_bhb_on_a_g3_kernel_with_bhi_ctrl_but_no_ibpb_is_set():
+    # BHB clear uses no IBPB (facts §3): old microcode does not stop it
+    f = facts(family=6, model=0x97, bhi_ctrl=True, ibpb=False, bhb=True, sysfs={"vmscape": "Vulnerable"})
+    check(make_plan(f, {"mode": "bhb"}), action="set", expected_sysfs=BHB_EXIT, mode="bhb", cmdline={"vmscape": "on"})
+
+
+def test_a_pinned_value_that_misses_on_an_unlisted_cpu_says_what_it_would_give():
+    # the kernel's list lacks the CPU (cpuinfo bugs without vmscape, bare metal): vmscape=on sets no
+    # bug, so the kernel keeps printing "Not affected" (facts §3); the missing IBPB is not the reason
+    f = facts(family=6, model=0x97, bhi_ctrl=True, ibpb=False, bhb=True, bugs=[], sysfs={"vmscape": NOT_AFFECTED})
+    plan = make_plan(f, {"mode": "bhb"})
+    assert plan["reasons"][2:] == [
+        "vmscape_mode pinned to bhb by policy: vmscape=on",
+        "vmscape=on would give 'Not affected' on this kernel",
+    ]
+    check(plan, action="blocked", expected_sysfs=NOT_AFFECTED)
+    zen5 = facts(vendor="AuthenticAMD", family=0x1A, model=2, sysfs={"vmscape": NOT_AFFECTED})
+    plan = make_plan(zen5, {"mode": "ibpb"})
+    assert plan["reasons"][-1] == "vmscape=ibpb would give 'Not affected' on this kernel"
+    check(plan, action="blocked", expected_sysfs=NOT_AFFECTED)
+
+
+# --- BHI-only CPUs on backported kernels (facts §2: which generation a backport copies is open) --
+def test_bhi_only_cpu_on_a_backport_that_may_carry_the_bhb_series():
+    plan = make_plan(ibpb_now(family=6, model=0x97, bhi_ctrl=True, bhb=None, version=None))
+    assert plan["reasons"][-2:] == [
+        "BHI-only CPU: whether next-boot kernel 6.1.0-56-amd64 carries the BHB series is unknown: vmscape=ibpb",
+        EXPECT_IBPB,
+    ]
+    assert plan["kernels"]["next_boot"]["generation"] == "G1|G2|G3"
+
+
+def test_bhi_only_cpu_on_a_backport_without_the_bhb_series():
+    plan = make_plan(ibpb_now(family=6, model=0x97, bhi_ctrl=True, bhb=False, version=None))
+    assert plan["reasons"][-2:] == [
+        "BHI-only CPU: BHB clear needs a kernel with the BHB series (G3); this G1|G2 kernel offers IBPB only: "
+        "vmscape=ibpb",
+        EXPECT_IBPB,
+    ]
+
+
+def test_a_cpu_list_nobody_could_read_gives_force():
+    # facts §3: force sets the bug whether or not the list has the CPU
+    plan = make_plan(facts(vendor="AuthenticAMD", family=0x1A, model=2, version=None, sysfs={"vmscape": NOT_AFFECTED}))
+    assert plan["reasons"][-2:] == [
+        "whether next-boot kernel 6.1.0-56-amd64 lists this CPU is unknown (cpuinfo bugs: /proc/cpuinfo: boot CPU "
+        "has no 'bugs' line; no facts §4 list for upstream version unknown): vmscape=force mitigates either way",
+        EXPECT_IBPB,
+    ]
+    check(plan, action="set", mode="force", cmdline={"vmscape": "force"}, expected_sysfs=IBPB_EXIT)
+
+
+def test_every_image_problem_is_named():
+    f = ibpb_now()
+    problems = ["/boot/vmlinuz-6.1.0-56-amd64: truncated", "/lib/modules/6.1.0-56-amd64 missing"]
+    f["boot_kernel"]["image_check"] = {"ok": False, "problems": problems, "size": 10, "modules_dir": None}
+    plan = make_plan(f)
+    assert plan["reasons"][-1] == "never rebooting into 6.1.0-56-amd64: " + "; ".join(problems)
+    check(plan, action="blocked", expected_sysfs=None)
+
+
+def test_unknown_retbleed_and_srso_leave_the_value_open():
+    # without sysfs nobody knows whether retbleed/SRSO use IBPB, which turns the string into
+    # "IBPB on VMEXIT" (facts §3): the plan names the kernel and what it could print
+    f = facts()
+    f.update(sysfs=None, sysfs_reason="/sys not mounted")
+    plan = make_plan(f)
+    assert plan["reasons"][-1] == (
+        "vmscape=ibpb: the next-boot kernel 6.1.0-56-amd64 could print any of 'Mitigation: IBPB before exit to "
+        "userspace', 'Mitigation: IBPB on VMEXIT'; unknown whether retbleed/SRSO use IBPB: sysfs: /sys not mounted"
+    )
+    check(plan, action="blocked")
+
+
+def test_mitigations_off_on_a_backport_of_unknown_generation_blocks_and_keeps_the_prediction():
+    # facts §2/§3: mitigations=off defeats vmscape= on G1 but not on G2; a backport of unknown
+    # generation could do either, while today it prints "Vulnerable" whatever its generation
+    plan = make_plan(facts(version=None, cmdline="ro mitigations=off", sysfs={"vmscape": "Vulnerable"}))
+    assert plan["reasons"][-1] == (
+        "vmscape=ibpb: the next-boot kernel 6.1.0-56-amd64 could print any of 'Mitigation: IBPB before exit to "
+        "userspace', 'Vulnerable'; unknown which generation the kernel is: VMSCAPE here is a distribution backport "
+        "(upstream version unknown): which of G1, G2 it behaves like (facts §2) is not known"
+    )
+    check(plan, action="blocked", expected_sysfs="Vulnerable", compliant=False)

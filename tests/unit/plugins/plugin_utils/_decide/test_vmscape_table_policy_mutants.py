@@ -44,6 +44,10 @@ def test_classify_cpu_kind_and_reason(vendor, family, model, kind, why):
 def test_branch_of_and_known_lists():
     assert kt.branch_of(kt.Version.parse("6.1.192")) == (6, 1)
     assert kt.branch_of(kt.Version.parse("6.1")) == (6, 1)
+    assert kt.Version.parse("6.1") == kt.Version(6, 1, 0)
+    assert kt.Version.parse("6.1.192") == kt.Version(6, 1, 192)
+    with pytest.raises(ValueError, match=r"^not an upstream kernel version: '6\.x'$"):
+        kt.Version.parse("6.x")
     assert kt.branch_of(None) is None
     assert kt.branch_list_known(None) is False
     assert kt.branch_list_known(kt.Version.parse("5.4.300")) is False

@@ -218,6 +218,23 @@ def test_now_defaults_to_the_real_clock_in_the_window_timezone():
     assert naive.tzinfo is not None and (naive.hour, naive.minute) == (3, 0)
 
 
+def test_a_naive_now_is_the_wall_clock_of_the_window_timezone(monkeypatch):
+    import time
+
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import local_now, settings
+
+    monkeypatch.setenv("TZ", "UTC")  # the controller's own zone differs from the window's
+    time.tzset()
+    try:
+        t = local_now(settings("window", window="01:00-02:00", timezone="Asia/Tokyo"), dt.datetime(2026, 11, 25, 3, 0))
+        assert (t.hour, t.minute, t.utcoffset()) == (3, 0, dt.timedelta(hours=9))
+        aware = local_now(settings("window", window="01:00-02:00"), dt.datetime(2026, 11, 25, 3, 0, tzinfo=UTC))
+        assert (aware.hour, aware.utcoffset()) == (3, dt.timedelta(0))  # the controller's zone (UTC here)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -9,7 +9,7 @@ from plan_helpers import facts
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._verify.verify import verify
 
 IBPB = "Mitigation: IBPB before exit to userspace"
-KERNEL = "6.1.0-56-amd64"  # plan_helpers.facts runs this release unless told otherwise
+KERNEL = "6.1.0-56-amd64"  # the running kernel of plan_helpers.facts(), reported by verify
 SET_IBPB = {"action": "set", "cmdline": {"vmscape": "ibpb"}, "cmdline_remove": [], "expected_sysfs": IBPB}
 
 
@@ -140,6 +140,10 @@ def test_blocked_puts_the_plans_last_reason_first():
         f"sysfs vmscape reports {IBPB!r}, expected 'Vulnerable'",
     ]
     assert verify(dict(plan, reasons=[]), facts(sysfs={"vmscape": "Vulnerable"}), False)["reasons"] == []
+    three = dict(plan, reasons=["a", "b", "the last reason"])
+    assert verify(three, facts(sysfs={"vmscape": "Vulnerable"}), False)["reasons"] == ["the last reason"]
+    one = dict(plan, reasons=["the only reason"])
+    assert verify(one, facts(sysfs={"vmscape": "Vulnerable"}), False)["reasons"] == ["the only reason"]
 
 
 def test_kernel_upgrade_and_a_missing_file():
