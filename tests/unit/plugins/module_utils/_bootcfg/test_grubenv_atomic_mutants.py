@@ -149,7 +149,7 @@ def test_comment_lines_are_not_variables_even_with_an_equals_sign(tmp_path):
 
 
 def test_refusals_name_the_file():
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import parse
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grubenv import parse
 
     with pytest.raises(BootConfigError) as err:
         parse(b"kernelopts=ro\n")

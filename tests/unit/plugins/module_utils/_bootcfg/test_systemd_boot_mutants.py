@@ -310,7 +310,9 @@ OLD_ENTRY = "title Debian\nlinux /d/6.1.0-28-amd64/linux\noptions root=/dev/vda2
 def sdboot_root(tmp_path, monkeypatch, **extra):
     """kernel-install under root, three kernels (one with an initrd, one image under /usr/lib/modules, one
     without an image), an entry for 6.1.0-28; stand-in: the root counts as prepared for chroot."""
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _systemd_boot
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import (
+        systemd_boot as _systemd_boot,
+    )
 
     monkeypatch.setattr(_systemd_boot, "chroot_problem", lambda root: None)
     files = {
@@ -331,7 +333,7 @@ def sdboot_root(tmp_path, monkeypatch, **extra):
 
 
 def test_a_whole_systemd_boot_plan(tmp_path, monkeypatch):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.systemd_boot import build_plan
 
     root = sdboot_root(tmp_path, monkeypatch)
     plan = build_plan(root, SET)
@@ -377,7 +379,7 @@ def test_a_whole_systemd_boot_plan(tmp_path, monkeypatch):
 
 
 def test_the_kernel_booted_before_must_keep_an_entry(tmp_path, monkeypatch):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.systemd_boot import build_plan
 
     root = sdboot_root(tmp_path, monkeypatch)
     plan = build_plan(root, SET)
@@ -397,7 +399,7 @@ def test_the_kernel_booted_before_must_keep_an_entry(tmp_path, monkeypatch):
 
 
 def test_a_kernel_cmdline_already_right_is_no_step(tmp_path, monkeypatch):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._systemd_boot import build_plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.systemd_boot import build_plan
 
     root = sdboot_root(tmp_path, monkeypatch, **{"etc/kernel/cmdline": "root=/dev/vda2 ro vmscape=ibpb\n"})
     plan = build_plan(root, SET)

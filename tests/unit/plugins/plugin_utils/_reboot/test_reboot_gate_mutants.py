@@ -221,7 +221,7 @@ def test_now_defaults_to_the_real_clock_in_the_window_timezone():
 def test_a_naive_now_is_the_wall_clock_of_the_window_timezone(monkeypatch):
     import time
 
-    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import local_now, settings
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot.gate import local_now, settings
 
     monkeypatch.setenv("TZ", "UTC")  # the controller's own zone differs from the window's
     time.tzset()

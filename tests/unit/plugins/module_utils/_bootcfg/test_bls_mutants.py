@@ -15,21 +15,31 @@ import subprocess
 import pytest
 from skip_policy import needs_tool
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls, _command_runner, _grub_defaults
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bls import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import bls as _bls_reader
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import bls as _bls
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as _grub_defaults
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.bls import build_plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.bls import (
     Entry,
-    build_plan,
-    default_entry,
-    entries_use_kernelopts,
     read_entries,
     rpmvercmp,
+    uses_kernelopts,
 )
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
-    BootConfigError,
-    FileChange,
-    Plan,
-    build_request,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.menu import bls_default
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange, Plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
+
+
+def default_entry(entries, env):
+    """The default BLS entry for grubenv's variables, on a root without grub.cfg (the newest else)."""
+    return bls_default("/nonexistent-root", entries, env)
+
+
+def entries_use_kernelopts(root):
+    return uses_kernelopts(read_entries(root))
+
 
 SET = build_request({"vmscape": "ibpb"}, [])
 REMOVE = build_request({}, ["vmscape"])
@@ -154,7 +164,7 @@ def test_options_use_kernelopts_in_either_spelling(tmp_path):
     braced = Entry("/boot/loader/entries/b.conf", "/r/b.conf", "options ro ${kernelopts} quiet\n")
     literal = Entry("/boot/loader/entries/c.conf", "/r/c.conf", "options ro kernelopts=x $tuned_params\n")
     assert (plain.uses("kernelopts"), braced.uses("kernelopts"), literal.uses("kernelopts")) == (True, True, False)
-    assert _bls._vars_in("$a ${b_1} $ ${} x$c") == ["a", "b_1", "c"]
+    assert _bls_reader._vars_in("$a ${b_1} $ ${} x$c") == ["a", "b_1", "c"]
     assert entries_use_kernelopts(el8_root(tmp_path)) is True
     assert entries_use_kernelopts(el9_root(tmp_path / "el9")) is False
 

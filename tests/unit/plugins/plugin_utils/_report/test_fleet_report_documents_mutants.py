@@ -4,7 +4,7 @@ line is written out by hand from the documented form (docs/DESIGN.md, the report
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport, merge
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.fleet_report import FleetReport, merge
 
 IBPB = "Mitigation: IBPB before exit to userspace"
 

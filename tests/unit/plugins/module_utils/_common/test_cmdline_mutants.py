@@ -3,7 +3,7 @@
 dropped and with it the last character when that is a quote; a value's own leading quote is
 dropped with its closing one; a quote at the end of an unquoted argument stays."""
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import parse_token, validate_param
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import parse_token, validate_param
 
 
 def fields(raw):

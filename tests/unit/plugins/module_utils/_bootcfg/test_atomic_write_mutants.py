@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from skip_policy import missing, needs_root
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _atomic_write
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.atomic_write import (
     Snapshot,
     atomic_write,
     backup_file,
