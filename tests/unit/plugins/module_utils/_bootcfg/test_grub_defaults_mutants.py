@@ -237,7 +237,7 @@ def test_what_counts_as_an_efi_stub(tmp_path, text, stub):
     ],
 )  # fmt: skip
 def test_a_new_parameter_is_appended_exactly(tmp_path, before, after, linux):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import plan_defaults
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults_edit import plan_defaults
 
     root = tmp_path / "root"
     (root / "etc" / "default").mkdir(parents=True)
@@ -251,7 +251,7 @@ def test_a_new_parameter_is_appended_exactly(tmp_path, before, after, linux):
 
 
 def test_a_literal_that_goes_whole_leaves_no_blank_before_the_new_token(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import plan_defaults
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults_edit import plan_defaults
 
     root = tmp_path / "root"
     (root / "etc" / "default").mkdir(parents=True)
@@ -261,7 +261,8 @@ def test_a_literal_that_goes_whole_leaves_no_blank_before_the_new_token(tmp_path
 
 
 def test_without_any_assignment_a_drop_in_is_written(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import DROPIN_HEADER, plan_defaults
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults import DROPIN_HEADER
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults_edit import plan_defaults
 
     root = tmp_path / "root"
     (root / "etc" / "default" / "grub.d").mkdir(parents=True)
@@ -297,7 +298,7 @@ def debian_cfg(opts):
 @pytest.fixture
 def chroot_ready(monkeypatch):
     """Stand-in: the root counts as prepared for chroot (/proc, /sys, /dev mounted); nothing runs."""
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as _grub_defaults
 
     monkeypatch.setattr(_grub_defaults, "chroot_problem", lambda r: None)
 
@@ -314,7 +315,7 @@ def grub_root(tmp_path, files):
 
 
 def test_a_whole_grub_plan_with_its_checks(tmp_path, chroot_ready):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import build_plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import build_plan
 
     root = grub_root(
         tmp_path,
@@ -358,7 +359,7 @@ def test_a_whole_grub_plan_with_its_checks(tmp_path, chroot_ready):
 
 
 def test_a_stale_grub_cfg_is_regenerated_even_without_a_change(tmp_path, chroot_ready):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import build_plan
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import build_plan
 
     root = grub_root(
         tmp_path,
@@ -396,8 +397,8 @@ def test_a_stale_grub_cfg_is_regenerated_even_without_a_change(tmp_path, chroot_
          "bls-flag-not-for-grub", "proxmox", "proxmox-without-its-tool"],
 )  # fmt: skip
 def test_the_regeneration_command(tmp_path, chroot_ready, tools, bls, argvs):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import Plan
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import regen_commands
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import regen_commands
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Plan
 
     files = {}
     for t in tools:
@@ -415,8 +416,8 @@ def test_the_regeneration_command(tmp_path, chroot_ready, tools, bls, argvs):
 
 
 def test_without_a_generator_or_a_prepared_root_nothing_is_regenerated(tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import Plan
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._grub_defaults import regen_commands
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import regen_commands
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Plan
 
     root = grub_root(tmp_path, {"etc/default/grub": ""})
     plan = Plan("grub", str(root))

@@ -1,11 +1,11 @@
-"""``_boot_backend.execute``, the step executor every backend's change goes through, checked one
+"""``_bootcfg.apply.execute``, the step executor every backend's change goes through, checked one
 path at a time on real files (found by `make mutation`: it was reached only through the end-to-end
 module tests, which the mutation run leaves out).
 
 Plans are built by hand (FileChange, Command) on files in tmp_path; commands are answered by a
 runner, the executor's injection point, that records what it was asked and may change files the
 way a regeneration tool would. The write-ahead intent is a recording stand-in with the interface
-of ``_cmdline_intent.IntentRun`` (begin, ready, finish). Expected values are written by hand.
+of ``_bootcfg.intent.IntentRun`` (begin, ready, finish). Expected values are written by hand.
 """
 
 import errno
@@ -13,15 +13,11 @@ import os
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _atomic_write, _command_runner
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
-    BootConfigError,
-    Command,
-    FileChange,
-    Plan,
-    _Restored,
-    execute,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import _Restored, execute
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Command, FileChange, Plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
 RESTORED = "; every file was restored to its previous content"
 
@@ -46,7 +42,7 @@ def answer(rc=0, out="", err="", effect=None, timed_out=False, cut=0):
 
 
 class Intent:
-    """Records the write-ahead calls (stand-in for _cmdline_intent.IntentRun)."""
+    """Records the write-ahead calls (stand-in for _bootcfg.intent.IntentRun)."""
 
     def __init__(self, fail_finish=False):
         self.calls = []
