@@ -674,8 +674,9 @@ def provisioned_stale(host: Host) -> str | None:
 
     The overlay is built on the lab image of its day: ``make lab-image`` replaces the image when
     its inputs change (a new kernel in the registry) and deletes the old one, leaving overlays
-    whose backing file is gone or is not the current image. Such an overlay cannot be reset or
-    booted; ``start`` provisions the host again on the current image.
+    whose backing file is gone or is not the current image; a rebuild from the same inputs keeps
+    the name but not the file system, so the build each overlay was made on is recorded too.
+    Such an overlay cannot be reset or booted; ``start`` provisions the host again.
     """
     if not host.provisioned.exists():
         return None
@@ -687,10 +688,9 @@ def provisioned_stale(host: Host) -> str | None:
     current = base_image()
     if current.exists() and backing != current.resolve():
         return f"it is built on {backing.name}, not on the current lab image {current.resolve().name}"
-    info_file = lab_dir() / "base.json"
     try:
-        now = image_identity(json.loads(info_file.read_text()))
-    except (OSError, ValueError):
+        now = image_identity(base_info())
+    except (LabError, ValueError):
         return None  # no record of the current build: start's stamp check decides
     record = _base_record(host)
     made_on = record.read_text().strip() if record.exists() else ""
