@@ -306,3 +306,158 @@ def test_add_reason_returns_a_new_plan():
     assert up.add_reason(plan, "b") == {"action": "kernel_upgrade", "reasons": ["a", "b"]}
     assert plan["reasons"] == ["a"]
     assert up.add_reason({}, "x") == {"reasons": ["x"]}
+
+
+# --------------------------------------------------------------------------- choosing candidates
+def repo(manager, os_id, available, installed=(), running=None):
+    return {
+        "manager": manager,
+        "os": {"id": os_id, "id_like": []},
+        "installed": [{"name": n, "version": v} for n, v in installed],
+        "available": available,
+        "running_package": {"name": running[0], "version": running[1]} if running else None,
+    }
+
+
+def offer(*versions, candidate=True):
+    return {"candidate": versions[0] if candidate else None, "versions": list(versions)}
+
+
+DEB12 = facts(release="6.1.0-28-amd64", version="6.1.119")
+DEB_REPO = repo(
+    "apt",
+    "debian",
+    {
+        "linux-image-amd64": offer("6.1.158-1", "6.1.119-1"),
+        "linux-image-6.1.0-40-amd64": offer("6.1.158-1"),
+        "linux-image-6.1.0-35-amd64": offer("6.1.137-1"),
+        "linux-image-6.1.0-20-amd64": offer("6.1.85-1"),  # older than the running kernel: never
+        "linux-image-6.1.0-38-amd64": offer("6.1.147-1"),  # installed: listed as installed
+        "linux-image-cloud-amd64": offer("6.1.158-1"),  # another flavour
+    },
+    installed=[("linux-image-amd64", "6.1.119-1"), ("linux-image-6.1.0-28-amd64", "6.1.119-1"),
+               ("linux-image-6.1.0-38-amd64", "6.1.147-1")],
+    running=("linux-image-6.1.0-28-amd64", "6.1.119-1"),
+)  # fmt: skip
+
+
+def cand(package, version, kind, why, release=None, installed=False):
+    return {"package": package, "version": version, "kind": kind, "release": release, "installed": installed,
+            "why": why}  # fmt: skip
+
+
+def test_debian_candidates_meta_then_installed_then_versioned_newest_first():
+    assert up.choose(DEB12, DEB_REPO, {"max_probes": 3}) == {
+        "family": "debian",
+        "flavour": "amd64",
+        "manager": "apt",
+        "candidates": [
+            cand("linux-image-amd64", "6.1.158-1", "meta",
+                 "meta-package of the running flavour (installed): linux-image-amd64 6.1.158-1"),
+            cand("linux-image-6.1.0-38-amd64", "6.1.147-1", "installed",
+                 "installed but not running: linux-image-6.1.0-38-amd64 6.1.147-1", "6.1.0-38-amd64", True),
+            cand("linux-image-6.1.0-40-amd64", "6.1.158-1", "versioned",
+                 "newest versioned package: linux-image-6.1.0-40-amd64 6.1.158-1", "6.1.0-40-amd64"),
+        ],
+        "newest": "linux-image-6.1.0-40-amd64 6.1.158-1",
+        "reasons": ["4 candidates; probing the first 3 (vmscape_upgrade_max_probes)"],
+        "unsupported": None,
+    }  # fmt: skip
+    default = up.choose(DEB12, DEB_REPO, {})  # three probes unless told
+    assert len(default["candidates"]) == 3 and default["reasons"] == [
+        "4 candidates; probing the first 3 (vmscape_upgrade_max_probes)"
+    ]
+    everything = up.choose(DEB12, DEB_REPO, {"max_probes": 9})
+    assert [c["package"] for c in everything["candidates"]][-1] == "linux-image-6.1.0-35-amd64"
+    assert everything["reasons"] == []
+
+
+def test_a_meta_package_already_newest_is_said_and_skipped():
+    inv = repo(
+        "apt",
+        "debian",
+        {"linux-image-amd64": offer("6.1.119-1")},
+        installed=[("linux-image-amd64", "6.1.119-1")],
+        running=("linux-image-6.1.0-28-amd64", "6.1.119-1"),
+    )
+    got = up.choose(DEB12, inv, {})
+    assert got["candidates"] == [] and got["newest"] is None
+    assert got["reasons"] == ["meta-package linux-image-amd64 6.1.119-1 is installed and the newest offered"]
+    fresh = repo("apt", "debian", {"linux-image-amd64": offer("6.1.158-1")})
+    assert up.choose(DEB12, fresh, {})["candidates"] == [
+        cand(
+            "linux-image-amd64", "6.1.158-1", "meta", "meta-package of the running flavour: linux-image-amd64 6.1.158-1"
+        )
+    ]
+
+
+def test_el_candidates_are_versions_of_one_package_newer_than_the_running_one():
+    el9 = facts(release="5.14.0-427.13.1.el9_4.x86_64", version="5.14.0")
+    versions = ["5.14.0-503.11.1.el9_5", "5.14.0-427.13.1.el9_4", "5.14.0-570.12.1.el9_6", "5.14.0-362.8.1.el9_3"]
+    inv = repo("dnf", "rhel", {"kernel": offer(*versions, candidate=False)},
+               running=("kernel", "5.14.0-427.13.1.el9_4"))  # fmt: skip
+    got = up.choose(el9, inv, {"max_probes": 5})
+    assert got["candidates"] == [
+        cand(
+            "kernel",
+            "5.14.0-570.12.1.el9_6",
+            "meta",
+            "meta-package of the running flavour: kernel 5.14.0-570.12.1.el9_6",
+        ),
+        cand("kernel", "5.14.0-503.11.1.el9_5", "versioned", "kernel 5.14.0-503.11.1.el9_5"),
+    ]
+    assert (got["family"], got["flavour"], got["newest"]) == ("el", "", "kernel 5.14.0-570.12.1.el9_6")
+
+
+def test_a_pinned_package():
+    got = up.choose(DEB12, DEB_REPO, {"package": "linux-image-6.1.0-38-amd64"})
+    assert got["candidates"] == [
+        cand(
+            "linux-image-6.1.0-38-amd64",
+            "6.1.147-1",
+            "pinned",
+            "vmscape_upgrade_package pins linux-image-6.1.0-38-amd64",
+            installed=True,
+        )
+    ]
+    assert got["newest"] == "linux-image-6.1.0-40-amd64 6.1.158-1" and got["reasons"] == []
+    pinned = up.choose(DEB12, DEB_REPO, {"package": "linux-image-amd64", "version": "6.1.119-1"})
+    assert pinned["candidates"] == [
+        cand("linux-image-amd64", "6.1.119-1", "pinned", "vmscape_upgrade_package pins linux-image-amd64 6.1.119-1",
+             installed=True)
+    ]  # fmt: skip
+    missing = up.choose(DEB12, DEB_REPO, {"package": "linux-image-amd64", "version": "6.1.99-1"})
+    assert missing["candidates"] == [] and missing["reasons"] == [
+        "pinned vmscape_upgrade_package linux-image-amd64 6.1.99-1 is not in the configured repositories "
+        "(offered: 6.1.158-1, 6.1.119-1)"
+    ]
+    assert missing["newest"] == "linux-image-6.1.0-40-amd64 6.1.158-1"
+    assert up.choose(DEB12, DEB_REPO, {"package": "linux-image-nope"})["reasons"] == [
+        "pinned vmscape_upgrade_package linux-image-nope is not in the configured repositories (offered: none)"
+    ]
+
+
+def test_what_cannot_be_chosen_from():
+    assert up.choose(DEB12, {"manager": "pacman"}, {}) == {
+        "family": None,
+        "flavour": None,
+        "manager": "pacman",
+        "candidates": [],
+        "newest": None,
+        "reasons": [],
+        "unsupported": "no supported package manager found (looked for apt, dnf, dnf5, yum, zypper)",
+    }
+    custom = up.choose(facts(release="6.1.0-custom"), DEB_REPO, {})
+    assert (custom["family"], custom["flavour"], custom["candidates"], custom["newest"]) == ("debian", None, [], None)
+    assert custom["unsupported"] == (
+        "the running kernel '6.1.0-custom' is not a debian distribution kernel whose flavour is known; set "
+        "vmscape_upgrade_package to name the kernel package"
+    )
+    # with a pin, an unknown flavour is no obstacle
+    assert (
+        up.choose(facts(release="6.1.0-custom"), DEB_REPO, {"package": "linux-image-amd64"})["candidates"][0]["package"]
+        == "linux-image-amd64"
+    )
+    with pytest.raises(up.UpgradeError) as err:
+        up.choose(DEB12, DEB_REPO, {"version": "6.1.158-1"})
+    assert str(err.value) == "vmscape_upgrade_version needs vmscape_upgrade_package (the package it is a version of)"
