@@ -1,6 +1,6 @@
 """rpm's own version-comparison test vectors (tests/rpmvercmp.at in rpm's sources: rpm.vercmp(a, b)),
-for every rpmvercmp of the collection (the target side's in _bls, the controller side's in
-_vmscape_upgrade): expected values from rpm, not from the code under test."""
+for every rpmvercmp of the collection (the target side's in _bootcfg/bls.py, the controller side's in
+_decide/upgrade.py): expected values from rpm, not from the code under test."""
 
 # rpm's tests/rpmvercmp.at: (a, b, rpm.vercmp(a, b))
 _TABLE = """
