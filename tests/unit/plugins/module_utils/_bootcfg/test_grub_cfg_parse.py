@@ -8,6 +8,8 @@ DEBIAN is a grub.cfg in the shape grub-mkconfig writes on Debian 12 (00_header's
 counted by hand.
 """
 
+import pytest
+
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_cfg
 
 DEBIAN = """\
@@ -142,3 +144,71 @@ def test_an_efi_stub_alone_on_the_esp_leaves_boot_grub2_as_the_target(tmp_path):
         "search --no-floppy --fs-uuid --set=dev abc\nconfigfile ($dev)/grub2/grub.cfg\n",
     )
     assert grub_cfg.target(str(tmp_path), "grub2-mkconfig") == "/boot/grub2/grub.cfg"
+
+
+# A grub.cfg in the shape grub2-mkconfig writes on Rocky 9 (00_header's feature test and
+# assignments, 10_linux's blscfg), with a custom entry after it; line numbers counted by hand.
+ROCKY = """\
+### BEGIN /etc/grub.d/00_header ###
+set pager=1
+if [ x"${feature_menuentry_id}" = xy ]; then
+  menuentry_id_option="--id"
+fi
+function load_video {
+  insmod all_video
+}
+set default="${saved_entry}" ; set timeout=5
+set boot=hd0,gpt2
+set root=${boot}
+### END /etc/grub.d/00_header ###
+### BEGIN /etc/grub.d/10_linux ###
+insmod blscfg
+blscfg
+### END /etc/grub.d/10_linux ###
+### BEGIN /etc/grub.d/40_custom ###
+menuentry 'Custom' --id custom {
+\tlinux /vmlinuz-custom
+}
+### END /etc/grub.d/40_custom ###
+"""
+
+
+def test_a_rocky_grub_cfg_with_blscfg_a_function_and_assignments():
+    cfg = grub_cfg.parse(ROCKY, "/boot/grub2/grub.cfg")
+    assert [(n.kind, n.title, n.id, n.line, n.section) for n in cfg.tree.children] == [
+        ("bls-marker", None, None, 15, "10_linux"),
+        ("menuentry", "Custom", "custom", 18, "40_custom"),
+    ]
+    assert cfg.blscfg_at == 15
+    # the words after ";" belong to another command: only the first assignment is read
+    assert cfg.defaults == [("${saved_entry}", 9)]
+    assert cfg.env == {"menuentry_id_option": "--id", "pager": "1", "boot": "hd0,gpt2", "root": "hd0,gpt2"}
+
+
+@pytest.mark.parametrize(
+    ("line", "env", "words"),
+    [
+        ("linux\t/vmlinuz  root=/dev/sda1 ro", None, ["linux", "/vmlinuz", "root=/dev/sda1", "ro"]),
+        ("a ; b", None, ["a", ";", "b"]),
+        ("a ;b", None, ["a", ";", "b"]),  # ";" ends the command even before a word
+        ("'a b'c 'd'", None, ["a bc", "d"]),
+        ("a '' b", None, ["a", "", "b"]),  # an empty quoted word is a word
+        ("'unterminated", None, ["unterminated"]),
+        ('"a $x b" "${x}"', {"x": "X"}, ["a X b", "X"]),
+        ('"a $x b"', None, ["a $x b"]),  # without env variables stay as written
+        ('"a\\$b" "a\\"b" "a\\\\b" "a\\nb"', None, ["a$b", 'a"b', "a\\b", "a\\nb"]),
+        ('"tail\\', None, ["tail\\"]),
+        ("a\\ b c\\", None, ["a b", "c\\"]),
+        ("a $ b $", None, ["a", "$", "b", "$"]),  # a lone $ is a character
+        ("a$ b", None, ["a$", "b"]),
+        ("linux $unset x", {}, ["linux", "x"]),  # an unquoted empty expansion is no word
+        ('linux "$unset" x', {}, ["linux", "", "x"]),
+        ("${saved_entry} $1", {"saved_entry": "2", "1": "one"}, ["2", "one"]),
+        ("${saved_entry}", None, ["${saved_entry}"]),
+        ("a # comment", None, ["a"]),
+        ("a#b", None, ["a#b"]),
+        ("", None, []),
+    ],
+)
+def test_grub_words_split_like_grubs_lexer(line, env, words):
+    assert grub_cfg.grub_words(line, env) == words
