@@ -461,3 +461,32 @@ def test_what_cannot_be_chosen_from():
     with pytest.raises(up.UpgradeError) as err:
         up.choose(DEB12, DEB_REPO, {"version": "6.1.158-1"})
     assert str(err.value) == "vmscape_upgrade_version needs vmscape_upgrade_package (the package it is a version of)"
+
+
+# ------------------------------------------------------------------ microcode per distribution (third round)
+UNAVAILABLE = "the CPU lacks IBPB and intel-microcode is not in the configured repositories"
+
+
+def test_only_debian_and_proxmox_are_told_about_non_free_firmware():
+    ubuntu = inventory({}, os_id="ubuntu")
+    assert up.microcode_choice(NO_IBPB, ubuntu)["reason"] == UNAVAILABLE
+    mint = dict(inventory({}, os_id="linuxmint"), os={"id": "linuxmint", "id_like": ["ubuntu"]})
+    assert up.microcode_choice(NO_IBPB, mint)["reason"] == UNAVAILABLE
+    pve = facts(ibpb=False, release="6.8.12-4-pve")
+    assert (
+        up.microcode_choice(pve, inventory({}))["reason"] == UNAVAILABLE + " (Debian: the non-free-firmware component)"
+    )
+
+
+def test_microcode_versions_are_ordered_by_the_hosts_package_manager():
+    # dpkg puts a letter before other characters ("1.0a" < "1.0+", as dpkg --compare-versions says);
+    # rpm ignores the "+" and finds "1.0a" the longer, newer version
+    apt = inventory({"intel-microcode": "1.0a"}, installed=[("intel-microcode", "1.0+")])
+    assert up.microcode_choice(NO_IBPB, apt)["status"] == "current"
+    assert up.microcode_choice(NO_IBPB, apt)["version"] == "1.0+"
+
+
+def test_microcode_would_help_asks_the_planner_with_the_hosts_policy():
+    vulnerable = facts(ibpb=False, sysfs={"vmscape": "Vulnerable"})
+    assert up.microcode_would_help(vulnerable, {"mode": "auto"}) is True
+    assert up.microcode_would_help(vulnerable, {"mode": "none"}) is False  # nothing is set either way
