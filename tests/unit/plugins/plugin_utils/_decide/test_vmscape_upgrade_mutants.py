@@ -490,3 +490,30 @@ def test_microcode_would_help_asks_the_planner_with_the_hosts_policy():
     vulnerable = facts(ibpb=False, sysfs={"vmscape": "Vulnerable"})
     assert up.microcode_would_help(vulnerable, {"mode": "auto"}) is True
     assert up.microcode_would_help(vulnerable, {"mode": "none"}) is False  # nothing is set either way
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "want"),
+    [
+        ("1.0-10", "1.0.1-1", -1),  # the version decides before the release, whatever the release
+        ("1.0~~", "1.0~", -1),  # each ~ sorts before the end
+        ("1.0^", "1.0A", -1),  # ^ sorts after the end but before anything else, capitals too
+        ("1.0A", "1.0^", 1),
+        ("1.0A", "1.0", 1),  # capital letters are a segment
+    ],
+)
+def test_rpm_order_by_hand(a, b, want):
+    assert up.rpm_compare(a, b) == want
+
+
+def test_newer_takes_the_managers_order_and_missing_versions():
+    assert up._newer("apt", "1.0a", "1.0+") is False  # dpkg: a letter sorts first
+    assert up._newer("dnf", "1.0a", "1.0+") is True  # rpm: one more segment
+    assert up._newer("apt", None, "1.0") is False
+    assert up._newer("apt", "1.0", None) is True
+
+
+def test_sizes_are_rounded_mib():
+    assert up._mib(3 << 20) == "3 MiB"
+    assert up._mib(1572864) == "2 MiB"  # 1.5 MiB rounds to even
+    assert up._mib(1572863) == "1 MiB"
