@@ -517,3 +517,29 @@ def test_sizes_are_rounded_mib():
     assert up._mib(3 << 20) == "3 MiB"
     assert up._mib(1572864) == "2 MiB"  # 1.5 MiB rounds to even
     assert up._mib(1572863) == "1 MiB"
+
+
+def test_the_newest_offer_of_one_el_package_name_by_rpm_order():
+    el9 = facts(release="5.14.0-503.el9.x86_64", version="5.14.0")
+    inv = repo(
+        "dnf",
+        "rocky",
+        {
+            "kernel-uek": offer("5.15.0-300.163.18.el9uek"),  # another name first: the scan goes on
+            "kernel": offer("5.14.0-503.40.1.el9_5", "5.14.0-570.12.1.el9_6", "5.14.0-570.el9", candidate=False),
+        },
+    )
+    assert up.choose(el9, inv, {})["newest"] == "kernel 5.14.0-570.12.1.el9_6"
+
+
+def test_the_newest_debian_offer_takes_the_candidate_and_skips_what_has_no_version():
+    inv = repo(
+        "apt",
+        "debian",
+        {
+            "linux-image-6.1.0-41-amd64": {"candidate": None, "versions": []},  # nothing to install: skipped
+            "linux-image-6.1.0-40-amd64": {"candidate": "6.1.158-1", "versions": ["6.1.153-1", "6.1.158-1"]},
+            "linux-image-6.1.0-35-amd64": offer("6.1.137-1"),
+        },
+    )
+    assert up.choose(DEB12, inv, {})["newest"] == "linux-image-6.1.0-40-amd64 6.1.158-1"
