@@ -543,3 +543,35 @@ def test_the_newest_debian_offer_takes_the_candidate_and_skips_what_has_no_versi
         },
     )
     assert up.choose(DEB12, inv, {})["newest"] == "linux-image-6.1.0-40-amd64 6.1.158-1"
+
+
+def test_the_family_comes_from_id_like_and_from_a_proxmox_kernel():
+    mint = dict(
+        repo("apt", "linuxmint", {"linux-image-generic": offer("6.8.0-49.49")}),
+        os={"id": "linuxmint", "id_like": ["ubuntu"]},
+    )
+    got = up.choose(facts(release="6.8.0-45-generic", version="6.8.0"), mint, {})
+    assert (got["family"], got["flavour"], [c["package"] for c in got["candidates"]]) == (
+        "ubuntu",
+        "generic",
+        ["linux-image-generic"],
+    )
+    pve = repo(
+        "apt",
+        "debian",
+        {
+            "proxmox-default-kernel": offer("1.1.0"),
+            "proxmox-kernel-6.8": offer("6.8.12-9"),
+            "proxmox-kernel-6.8.12-9-pve-signed": offer("6.8.12-9"),
+        },
+    )
+    got = up.choose(facts(release="6.8.12-4-pve", version="6.8.12"), pve, {})
+    assert (got["family"], got["flavour"], got["newest"]) == (
+        "proxmox",
+        "pve",
+        "proxmox-kernel-6.8.12-9-pve-signed 6.8.12-9",
+    )
+    assert [(c["package"], c["kind"], c["release"]) for c in got["candidates"]] == [
+        ("proxmox-default-kernel", "meta", None),
+        ("proxmox-kernel-6.8.12-9-pve-signed", "versioned", "6.8.12-9-pve"),
+    ]
