@@ -575,3 +575,27 @@ def test_the_family_comes_from_id_like_and_from_a_proxmox_kernel():
         ("proxmox-default-kernel", "meta", None),
         ("proxmox-kernel-6.8.12-9-pve-signed", "versioned", "6.8.12-9-pve"),
     ]
+
+
+def test_what_the_package_manager_would_install():
+    # apt installs its candidate only (it honours pinning): versions without one are not offered
+    apt = inventory()
+    apt["available"] = {"intel-microcode": {"candidate": None, "versions": ["3.20250812.1~deb12u1"]}}
+    assert up.microcode_choice(NO_IBPB, apt)["status"] == "unavailable"
+    # dnf installs the newest version listed, by rpm order (release 10 after release 2)
+    dnf = inventory(manager="dnf", os_id="rocky")
+    dnf["available"] = {"microcode_ctl": {"candidate": None, "versions": ["4:20250812-2.el9", "4:20250812-10.el9"]}}
+    assert up.microcode_choice(NO_IBPB, dnf)["version"] == "4:20250812-10.el9"
+
+
+@pytest.mark.parametrize(
+    ("manager", "os_id", "like", "family"),
+    [
+        ("yum", "centos", [], "el"),
+        ("dnf5", "fedora", [], "el"),
+        ("zypper", "sles", [], "suse"),
+        ("apt", None, [], "debian"),
+    ],
+)
+def test_family_of_each_package_manager(manager, os_id, like, family):
+    assert up.family_of(manager, os_id, like, None) == family
