@@ -1,7 +1,8 @@
-"""Command and arithmetic substitutions in the GRUB defaults: where ``$( ... )`` ends (quotes,
-backslashes, comments, backquotes, nested parentheses inside it), judged by the real /bin/sh, and
-the refusals of an unterminated one, exactly (found by `make mutation`: Lexer._skip_parens had no
-test that could fail).
+"""Substitutions in the GRUB defaults: where ``$( ... )`` and ``${...}`` end (quotes,
+backslashes, comments, backquotes, nested parentheses or braces inside them), if/elif/else and
+redirections around assignments, judged by the real /bin/sh; the refusals of an unterminated
+substitution and of expansions the follower does not evaluate, exactly (found by `make mutation`:
+Lexer._skip_parens and parts of _scan_brace_param had no test that could fail).
 """
 
 import pytest
@@ -9,6 +10,7 @@ from test_grub_shell import parser_values, sh_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
 
+REFUSING = "; refusing to guess what grub-mkconfig would see"
 AFTER = 'GRUB_CMDLINE_LINUX="ro $Y"\nGRUB_CMDLINE_LINUX_DEFAULT=q\n'
 SNIPPETS = {
     "single-quoted-paren": "X=\"$(printf '%s' 'a)b')\"\nY=1\n",
@@ -22,6 +24,11 @@ SNIPPETS = {
     "arithmetic-with-parens": "X=$((1 + (2) ))\nY=9\n",
     "backquotes-inside": "X=$(echo `echo b`)\nY=10\n",
     "two-on-a-line": 'X="$(echo ")")$(echo "(")"; Y=11\n',
+    "brace-after-a-parameter": "X=abc\nY=${X}}12\n",
+    "quoted-brace-in-a-default": 'X=abc\nY=${X:-"}"}13\n',
+    "escaped-brace-in-a-default": "unset U\nY=${U-{a\\}}14\n",
+    "if-elif-else": "if false; then X=1; elif true; then X=2; else X=3; fi\nY=15\n",
+    "redirections": "echo x 2>/dev/null; echo y 2 >/dev/null\nY=16 2>/dev/null\n",
 }
 
 
@@ -37,6 +44,26 @@ def test_where_a_substitution_ends_like_bin_sh(name, tmp_path):
         ("GRUB_CMDLINE_LINUX=a\n\nX=$(echo a\nY=1\n", 3, "unterminated $( ... )"),
         ("GRUB_CMDLINE_LINUX=a\nX=$(echo a # a comment at the end )", 2, "unterminated $( ... )"),
         ("GRUB_CMDLINE_LINUX=a\nX=$(\necho\n'a)\n", 4, "unterminated single quote"),
+        (
+            'X=abc\n\nGRUB_CMDLINE_LINUX="a=${#X} ro"\n',
+            3,
+            "the value of GRUB_CMDLINE_LINUX depends on ${...} pattern or length expansion at f0.cfg:3" + REFUSING,
+        ),
+        (
+            'X=abc\nGRUB_CMDLINE_LINUX="${X%c}d ro"\n',
+            2,
+            "the value of GRUB_CMDLINE_LINUX depends on ${...} pattern or length expansion at f0.cfg:2" + REFUSING,
+        ),
+        (
+            'GRUB_CMDLINE_LINUX="${#} ro"\n',
+            1,
+            "the value of GRUB_CMDLINE_LINUX depends on the special parameter $# at f0.cfg:1" + REFUSING,
+        ),
+        (
+            'GRUB_CMDLINE_LINUX="${1}x ro"\n',
+            1,
+            "the value of GRUB_CMDLINE_LINUX depends on the special parameter $1 at f0.cfg:1" + REFUSING,
+        ),
     ],
 )
 def test_an_unterminated_substitution_is_refused_where_it_starts(text, line, message):
