@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backends
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import registry as backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.change import Change
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
 

@@ -11,8 +11,8 @@ possible.
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as grub_backend
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import registry as backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Plan
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
 
