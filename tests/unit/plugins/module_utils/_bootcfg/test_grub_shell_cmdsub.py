@@ -29,6 +29,12 @@ SNIPPETS = {
     "escaped-brace-in-a-default": "unset U\nY=${U-{a\\}}14\n",
     "if-elif-else": "if false; then X=1; elif true; then X=2; else X=3; fi\nY=15\n",
     "redirections": "echo x 2>/dev/null; echo y 2 >/dev/null\nY=16 2>/dev/null\n",
+    "dollar-quote-outside-the-values": "X=$'a b'\nY=17\n",
+    "dollar-quote-inside-double-quotes": "Y=\"18 $'a'\"\n",
+    "a-dollar-at-the-end": 'Y="19$" Z=20$\nY="$Y $Z"\n',
+    "default-with-a-blank": 'unset U\nY="${U-a b}"\n',
+    "assigning-default-then-use": 'unset U\nY="${U:=x} $U"\n',
+    "alternative-value": 'X=1\nY="${X:+y}z"\n',
 }
 
 
@@ -44,6 +50,20 @@ def test_where_a_substitution_ends_like_bin_sh(name, tmp_path):
         ("GRUB_CMDLINE_LINUX=a\n\nX=$(echo a\nY=1\n", 3, "unterminated $( ... )"),
         ("GRUB_CMDLINE_LINUX=a\nX=$(echo a # a comment at the end )", 2, "unterminated $( ... )"),
         ("GRUB_CMDLINE_LINUX=a\nX=$(\necho\n'a)\n", 4, "unterminated single quote"),
+        ("GRUB_CMDLINE_LINUX=a\n\nX=$'unterminated\nY=1\n", 3, "unterminated $'...'"),
+        ("GRUB_CMDLINE_LINUX=a\nX=`echo a\nY=1\n", 2, "unterminated backquote"),
+        (
+            "GRUB_CMDLINE_LINUX=ro$'a b'\n",
+            1,
+            "the value of GRUB_CMDLINE_LINUX depends on $'...' (dash and bash read it differently) at f0.cfg:1"
+            + REFUSING,
+        ),
+        (
+            'X=1\nGRUB_CMDLINE_LINUX="ro $_ x"\n',
+            2,
+            "the value of GRUB_CMDLINE_LINUX depends on $_, which these files do not set (it comes from "
+            "grub-mkconfig or its environment), used at f0.cfg:2" + REFUSING,
+        ),
         (
             'X=abc\n\nGRUB_CMDLINE_LINUX="a=${#X} ro"\n',
             3,
