@@ -8,8 +8,13 @@ Lexer._skip_parens and parts of _scan_brace_param had no test that could fail).
 import pytest
 from test_grub_shell import parser_values, sh_values
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults_edit import plan_defaults
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
 
+SET = build_request({"vmscape": "ibpb"}, [])
+REMOVE = build_request({}, ["vmscape"])
 REFUSING = "; refusing to guess what grub-mkconfig would see"
 AFTER = 'GRUB_CMDLINE_LINUX="ro $Y"\nGRUB_CMDLINE_LINUX_DEFAULT=q\n'
 SNIPPETS = {
@@ -35,6 +40,7 @@ SNIPPETS = {
     "default-with-a-blank": 'unset U\nY="${U-a b}"\n',
     "assigning-default-then-use": 'unset U\nY="${U:=x} $U"\n',
     "alternative-value": 'X=1\nY="${X:+y}z"\n',
+    "escapes-in-double-quotes": 'Y="a\\$b \\"c\\" \\\\ d\\e f\\\ng"\n',
 }
 
 
@@ -90,3 +96,29 @@ def test_an_unterminated_substitution_is_refused_where_it_starts(text, line, mes
     with pytest.raises(ShellError) as err:
         follow([("f0.cfg", text)])
     assert (err.value.path, err.value.line, err.value.message) == ("f0.cfg", line, message)
+
+
+@pytest.mark.parametrize(
+    ("before", "request_", "after"),
+    [
+        ('GRUB_CMDLINE_LINUX="x\\$y vmscape=off"\n', REMOVE, 'GRUB_CMDLINE_LINUX="x\\$y"\n'),
+        ('GRUB_CMDLINE_LINUX="x\\$y vmscape=off"\n', SET, 'GRUB_CMDLINE_LINUX="x\\$y vmscape=ibpb"\n'),
+        ('GRUB_CMDLINE_LINUX="a\\\\b vmscape=off c"\n', REMOVE, 'GRUB_CMDLINE_LINUX="a\\\\b c"\n'),
+    ],
+)
+def test_tokens_next_to_escapes_are_edited_in_place(tmp_path, before, request_, after):
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "etc/default/grub").write_text(before)
+    gp = plan_defaults(str(tmp_path), request_)
+    assert [c.after for c in gp.changes] == [after.encode()]
+
+
+def test_a_parameter_built_from_an_escape_is_not_edited(tmp_path):
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX="x vmscape=\\$off y"\n')
+    with pytest.raises(BootConfigError) as err:
+        plan_defaults(str(tmp_path), REMOVE)
+    assert str(err.value) == (
+        f"{tmp_path}/etc/default/grub:1: the token 'vmscape=$off' of GRUB_CMDLINE_LINUX is built from quotes, "
+        "escapes or variables; refusing to edit it automatically, change it by hand"
+    )
