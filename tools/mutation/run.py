@@ -487,6 +487,13 @@ def main(argv=None):
         help="run again only the mutants whose last result was a timeout (a loaded machine can make a slow "
         "test look like a hang; run this when it is quieter)",
     )
+    p.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="run again only the mutants that survived, reached no test or were not checked last time (after "
+        "adding tests: a killed mutant stays killed while the code is the same; run a file whose code changed "
+        "whole, without this option)",
+    )
     args = p.parse_args(argv)
 
     files = [m for arg in args.mutate for m in re.split(r"[,\s]+", arg) if m] or list(FILES)
@@ -504,6 +511,10 @@ def main(argv=None):
         if args.rerun_timeouts:
             names = mutants_with_status(args.workdir, files, "timeout")
             print(f"  {len(names)} mutant(s) that timed out last time", flush=True)
+        if args.rerun_survivors:
+            open_ = ("survived", "no tests", "not checked")
+            names = sorted({n for s in open_ for n in mutants_with_status(args.workdir, files, s)})
+            print(f"  {len(names)} mutant(s) not killed last time", flush=True)
         if names != []:
             run_mutmut(args.workdir, args.jobs, files, names)
     wall = time.monotonic() - t0

@@ -80,15 +80,13 @@ class _Newest(object):
     def __init__(self, entry, by_version):
         self.parts = ((entry.version,) if by_version else ()) + (entry.name,)
 
+    # sort orders by < alone (no __eq__: it was never called; found by make mutation)
     def __lt__(self, other):
         for i in range(len(self.parts)):
             c = rpmvercmp(self.parts[i], other.parts[i])
             if c:
                 return c < 0
         return False
-
-    def __eq__(self, other):
-        return not self < other and not other < self
 
 
 # --------------------------------------------------------------------------- entries

@@ -119,7 +119,8 @@ _PART_RE = re.compile(r"([0-9]+|[A-Za-z]+|~|[^0-9A-Za-z~]+)")
 
 def version_key(text):
     """A sort key ordering release strings like ``sort -V`` / dpkg: numbers numerically,
-    ``~`` before anything (``7.3~rc7`` < ``7.3``). Higher key = newer."""
+    ``~`` before anything (``7.3~rc7`` < ``7.3``), letters before other characters (``6.1a`` <
+    ``6.1.0``, as both sort -V and dpkg order them). Higher key = newer."""
     key = []
     for part in _PART_RE.findall(text or ""):
         if "0" <= part[0] <= "9":
@@ -129,7 +130,7 @@ def version_key(text):
         elif part[0] in _LETTERS:
             key.append((1, 0, part))
         else:
-            key.append((1, -1, part))
+            key.append((1, 1, part))
     # End of string sorts after "~" but before any other continuation.
     key.append((0, 1, ""))
     return tuple(key)

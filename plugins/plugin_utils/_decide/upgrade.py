@@ -575,11 +575,9 @@ class _Ordered:
         self.manager = manager
         self.v = v
 
+    # sort, max and min order by < alone (no __eq__: it was never called; found by make mutation)
     def __lt__(self, other):
         return compare(self.manager, self.v, other.v) < 0
-
-    def __eq__(self, other):
-        return compare(self.manager, self.v, other.v) == 0
 
 
 def _newest(inventory: Mapping, names: Mapping | None, manager: str) -> str | None:

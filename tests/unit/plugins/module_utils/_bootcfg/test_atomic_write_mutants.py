@@ -189,6 +189,21 @@ def test_a_new_file_gets_the_requested_mode_via_a_temporary_file_beside_it(tmp_p
     assert sorted(os.listdir(path.parent)) == ["grub.cfg", "other"]
 
 
+def test_relative_backups_and_renames_sync_the_current_directory(tmp_path, monkeypatch, fsynced):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "grubenv").write_bytes(b"old")
+    backup_file("grubenv", dest="grubenv.b~")
+    assert fsynced == ["."]
+    (tmp_path / "grubenv").write_bytes(b"new")
+
+    def full(path, data, mode=0o644):  # stand-in for a full disk
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(_atomic_write, "atomic_write", full)
+    assert put_back("grubenv", b"old", "grubenv.b~") == "renamed"
+    assert fsynced == [".", "."] and (tmp_path / "grubenv").read_bytes() == b"old"
+
+
 def test_a_relative_path_is_written_in_the_current_directory(tmp_path, monkeypatch, renames, fsynced):
     monkeypatch.chdir(tmp_path)
     atomic_write("grubenv", b"# GRUB Environment Block\n")
@@ -297,6 +312,7 @@ def test_a_free_backup_name_counts_past_taken_and_existing_names(tmp_path, utc, 
     assert free_backup_name(path) == base + ".1~"
     (tmp_path / os.path.basename(base + ".1~")).symlink_to("nowhere")  # a dangling link is taken too
     assert free_backup_name(path, taken={base + ".2~"}) == base + ".3~"
+    assert free_backup_name(path, taken={base + ".2~", base + ".3~"}) == base + ".4~"
 
 
 def test_a_backup_is_an_exact_copy_with_mode_times_and_name(tmp_path, utc, monkeypatch, fsynced):
@@ -441,6 +457,7 @@ def tree(tmp_path):
     (d / "c.conf").symlink_to("a.conf")
     (d / "d.conf").mkdir()
     (d / "notes.txt").write_bytes(b"N")
+    (d / "00-readme.txt").write_bytes(b"R")  # sorts first and does not match: the scan goes on
     return d
 
 
@@ -541,14 +558,17 @@ def test_restore_puts_everything_back_and_says_what_it_removed_and_left(tmp_path
     (out / "grub.cfg").write_bytes(b"cfg2")
     (out / "grub.cfg.new").write_bytes(b"partial")
     (out / "sub").mkdir()
+    (out / "zz.tmp").write_bytes(b"after the directory")
     (tmp_path / "absent").write_bytes(b"created")
     errors, removed, left = snap.restore()
     assert errors == []
-    assert removed == sorted([str(d / "e.conf"), str(out / "grub.cfg.new"), str(tmp_path / "absent")])
+    assert removed == sorted(
+        [str(d / "e.conf"), str(out / "grub.cfg.new"), str(out / "zz.tmp"), str(tmp_path / "absent")]
+    )
     assert left == [str(out / "sub")]
     assert (d / "a.conf").read_bytes() == b"A" and (d / "b.conf").read_bytes() == b"B"
     assert (out / "grub.cfg").read_bytes() == b"cfg"
-    assert sorted(os.listdir(d)) == ["a.conf", "b.conf", "c.conf", "d.conf", "notes.txt"]
+    assert sorted(os.listdir(d)) == ["00-readme.txt", "a.conf", "b.conf", "c.conf", "d.conf", "notes.txt"]
     assert sorted(os.listdir(out)) == ["grub.cfg", "sub"]
     assert not (tmp_path / "absent").exists()
     assert snap.restore() == ([], [], [str(out / "sub")])

@@ -10,6 +10,7 @@ by the real /bin/sh (dash_values) to prove the effective value is the old one mi
 import os
 
 import pytest
+from skip_policy import needs_root
 from test_kernel_cmdline_support import dash_values, run_module
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends.grub import check_grub_cfg, linux_lines
@@ -431,4 +432,145 @@ def test_without_a_generator_or_a_prepared_root_nothing_is_regenerated(tmp_path)
     assert regen_commands(str(root), plan) is None and plan.regen == []
     assert plan.regen_skipped.startswith(f"{root} is not prepared for chroot") or plan.regen_skipped == (
         "chroot needs root privileges"
+    )
+
+
+# --------------------------------------------------------------------------- what is sourced (found by make mutation)
+def defaults_root(tmp_path, files):
+    root = tmp_path / "root"
+    (root / "etc" / "default" / "grub.d").mkdir(parents=True)
+    for rel, text in files.items():
+        (root / rel).write_text(text)
+    return root
+
+
+def plan(root, request=None):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults_edit import plan_defaults
+
+    return plan_defaults(str(root), request or build_request({"vmscape": "ibpb"}, []))
+
+
+def test_drop_ins_are_sourced_in_byte_order_like_sh_skipping_dot_files_and_dangling_links(tmp_path):
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults import load
+
+    d = "etc/default/grub.d/"
+    root = defaults_root(
+        tmp_path,
+        {
+            # U+E000 is b"\xee\x80\x80" in UTF-8, so the name with the raw byte 0xff sorts after it as bytes
+            # (as the shell's glob does), although "\udcff" < "\ue000" as text
+            d + "\udcff.cfg": 'GRUB_CMDLINE_LINUX="ff"\n',
+            d + "\ue000.cfg": 'GRUB_CMDLINE_LINUX="e000"\n',
+            d + ".hidden.cfg": 'GRUB_CMDLINE_LINUX="hidden"\n',
+            d + "notes.txt": 'GRUB_CMDLINE_LINUX="txt"\n',
+        },
+    )
+    os.symlink("/nonexistent", root / d / "a.cfg")
+    assert [f.host_path for f in load(str(root))] == [
+        "/etc/default/grub.d/\ue000.cfg",
+        "/etc/default/grub.d/\udcff.cfg",
+    ]
+    (root / d / "a.cfg").unlink()
+    gp = plan(root)
+    assert [(c.label, c.after) for c in gp.changes] == [
+        ("/etc/default/grub.d/\udcff.cfg", b'GRUB_CMDLINE_LINUX="ff vmscape=ibpb"\n')
+    ]
+    (root / d / "\udcff.cfg").write_bytes(gp.changes[0].after)
+    assert dash_values(str(root), tmp_path) == ("ff vmscape=ibpb", "")
+
+
+def test_what_cannot_be_sourced_is_refused_naming_it(tmp_path):
+    d = "etc/default/grub.d"
+    root = defaults_root(tmp_path, {"etc/default/grub": 'GRUB_CMDLINE_LINUX="ro"\n'})
+    (root / d / "x.cfg").mkdir()
+    with pytest.raises(BootConfigError) as err:
+        plan(root)
+    assert str(err.value) == f"{root}/{d}/x.cfg is a directory; grub-mkconfig would fail sourcing it"
+    (root / d / "x.cfg").rmdir()
+    os.mkfifo(root / d / "f.cfg")
+    with pytest.raises(BootConfigError) as err:
+        plan(root)
+    assert str(err.value) == (
+        f"{root}/{d}/f.cfg is a FIFO, not a file: grub-mkconfig would block sourcing it; refusing to go on"
+    )
+    (root / d / "f.cfg").unlink()
+    with open(root / d / "big.cfg", "wb") as f:
+        f.truncate(64 * 1024 * 1024 + 1)  # sparse
+    with pytest.raises(BootConfigError) as err:
+        plan(root)
+    assert str(err.value) == f"{root}/{d}/big.cfg: larger than 67108864 bytes; refusing to read it"
+
+
+@needs_root("device nodes are made by root")
+def test_a_drop_in_masked_with_dev_null_is_empty_and_another_device_is_refused(tmp_path):
+    import stat
+
+    d = "etc/default/grub.d"
+    root = defaults_root(tmp_path, {"etc/default/grub": 'GRUB_CMDLINE_LINUX="ro"\n'})
+    os.mknod(root / d / "n.cfg", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    assert [(c.label, c.after) for c in plan(root).changes] == [
+        ("/etc/default/grub", b'GRUB_CMDLINE_LINUX="ro vmscape=ibpb"\n')
+    ]
+    os.mknod(root / d / "z.cfg", 0o666 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero
+    with pytest.raises(BootConfigError) as err:
+        plan(root)
+    assert str(err.value) == (
+        f"{root}/{d}/z.cfg is a character device, not a file: grub-mkconfig would fail or read garbage sourcing it; "
+        "refusing to go on"
+    )
+
+
+def test_an_overridden_assignment_is_left_alone_with_a_warning(tmp_path):
+    root = defaults_root(
+        tmp_path,
+        {
+            "etc/default/grub": 'GRUB_CMDLINE_LINUX="vmscape=off"\n',
+            "etc/default/grub.d/50.cfg": 'GRUB_CMDLINE_LINUX="quiet"\n',
+        },
+    )
+    gp = plan(root)
+    assert [(c.label, c.after) for c in gp.changes] == [
+        ("/etc/default/grub.d/50.cfg", b'GRUB_CMDLINE_LINUX="quiet vmscape=ibpb"\n')
+    ]
+    assert gp.warnings == [
+        f"{root}/etc/default/grub:1: vmscape=off in an assignment of GRUB_CMDLINE_LINUX that a later one "
+        "overrides; left as it is (it does not reach the kernel)"
+    ]
+    # not for a parameter that is not requested, nor for what reaches the kernel
+    root2 = defaults_root(
+        tmp_path / "2",
+        {"etc/default/grub": 'GRUB_CMDLINE_LINUX="quiet"\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX vmscape=off"\n'},
+    )
+    assert plan(root2).warnings == []
+
+
+def test_one_text_feeding_both_variables_in_conflicting_ways_is_refused(tmp_path):
+    root = defaults_root(
+        tmp_path, {"etc/default/grub": 'X="vmscape=off"\nGRUB_CMDLINE_LINUX="$X"\nGRUB_CMDLINE_LINUX_DEFAULT="$X"\n'}
+    )
+    with pytest.raises(BootConfigError) as err:
+        plan(root)
+    assert str(err.value) == (
+        f"{root}/etc/default/grub: the same text feeds both GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT in "
+        "conflicting ways; edit it by hand"
+    )
+    # removing from both is one edit of X, not a conflict
+    gp = plan(root, build_request({}, ["vmscape"]))
+    assert gp.changes[0].after == b'X=""\nGRUB_CMDLINE_LINUX="$X"\nGRUB_CMDLINE_LINUX_DEFAULT="$X"\n'
+
+
+def test_the_default_entries_variable_loses_the_parameter_to_the_common_one(tmp_path):
+    root = defaults_root(
+        tmp_path, {"etc/default/grub": 'GRUB_CMDLINE_LINUX="ro"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet vmscape=off"\n'}
+    )
+    gp = plan(root)
+    assert gp.changes[0].after == b'GRUB_CMDLINE_LINUX="ro vmscape=ibpb"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n'
+    (root / "etc/default/grub").write_bytes(gp.changes[0].after)
+    assert dash_values(str(root), tmp_path) == ("ro vmscape=ibpb", "quiet")
+    # after "--" the default's words are init's arguments (facts: the kernel passes them to init)
+    root2 = defaults_root(
+        tmp_path / "2", {"etc/default/grub": 'GRUB_CMDLINE_LINUX="ro --"\nGRUB_CMDLINE_LINUX_DEFAULT="vmscape=off"\n'}
+    )
+    assert plan(root2).changes[0].after == (
+        b'GRUB_CMDLINE_LINUX="ro vmscape=ibpb --"\nGRUB_CMDLINE_LINUX_DEFAULT="vmscape=off"\n'
     )

@@ -38,6 +38,9 @@ RELEASES = [
     "6.1.0",
     "6.1_1",
     "6.1-rc",
+    "6.1a",  # a letter where another release has a separator: sort -V and dpkg put the letter first
+    "6.1rc1",
+    "6.1+b1",
     "5.15.0-91-generic",
     "5.15.0-101-generic",
     "6.8.0-1015-azure",
