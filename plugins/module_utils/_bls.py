@@ -82,6 +82,9 @@ def rpmvercmp(a, b):
             continue
         if x == "~" or y == "~":
             return -1 if x == "~" else 1
+        # "^" sorts after the end of a version but before anything else (rpm 4.15+)
+        if x == "^" or y == "^":
+            return -1 if x == "^" else 1
         xn, yn = x.isdigit(), y.isdigit()
         if xn and yn:
             xi, yi = int(x), int(y)
@@ -96,7 +99,8 @@ def rpmvercmp(a, b):
     longer = sa if len(sa) > len(sb) else sb
     nxt = longer[min(len(sa), len(sb))]
     if nxt == "~":
-        return 1 if longer is sa else -1
+        # a pre-release of the shorter version: older ("1.0~rc1" < "1.0")
+        return -1 if longer is sa else 1
     return 1 if longer is sa else -1
 
 

@@ -21,9 +21,6 @@ __metaclass__ = type
 
 import re
 
-# Characters the kernel treats as whitespace between arguments (isspace in lib/ctype.c).
-_SPACE = " \t\n\v\f\r"
-
 # A parameter name as the kernel accepts it in practice: letters, digits and ._-/ (module
 # parameters are "module.param"; a few built-in names carry '/' or ':'). Used to validate
 # names we are asked to write, never to reject what a running kernel already has.
@@ -64,23 +61,6 @@ def normalize_name(name):
     return name.replace("-", "_")
 
 
-def _next_arg(text, pos):
-    """Return (token, next_pos) like lib/cmdline.c next_arg; text[pos] is not a space."""
-    start = pos
-    in_quote = False
-    if text[pos] == '"':
-        in_quote = True
-        pos += 1
-    while pos < len(text):
-        c = text[pos]
-        if c in _SPACE and not in_quote:
-            break
-        if c == '"':
-            in_quote = not in_quote
-        pos += 1
-    return text[start:pos], pos
-
-
 def parse_token(raw):
     """Split one raw argument into a CmdlineToken with the kernel's quote stripping."""
     body = raw
@@ -105,8 +85,9 @@ def parse_token(raw):
     return CmdlineToken(raw, name, value)
 
 
-# One argument as next_arg scans it: runs of non-space characters and quoted runs (a quote
-# toggles quoting anywhere; an unterminated quote runs to the end). Linear time.
+# One argument as lib/cmdline.c next_arg scans it: runs of non-space characters (isspace in
+# lib/ctype.c: space, \t \n \v \f \r) and quoted runs (a quote toggles quoting anywhere; an
+# unterminated quote runs to the end). Linear time.
 _ARG_RE = re.compile(r'(?:[^ \t\n\v\f\r"]+|"[^"]*"?)+')
 
 

@@ -147,10 +147,6 @@ class Value(object):
         self._pending().append(other.text)
         self.origins.extend(other.origins)
 
-    def append_char(self, ch, origin):
-        self._pending().append(ch)
-        self.origins.append(origin)
-
     def extend(self, text, origins):
         """Append several characters at once (``origins`` one per character)."""
         self._pending().append(text)
@@ -763,7 +759,7 @@ class Parser(object):
         if target.kind != "WORD":
             self.error(op, "syntax error: redirection target expected after %r" % op.text)
         if op.text in ("<<", "<<-"):
-            delim = "".join(_strip_quotes(target.parts))
+            delim = "".join(_strip_quotes(target.parts, self.src.text))
             self.lx.add_heredoc(delim, op.text == "<<-")
 
     def parse_simple(self):
@@ -824,7 +820,8 @@ def _value_parts(tok, prefix_len):
     return out
 
 
-def _strip_quotes(parts):
+def _strip_quotes(parts, text):
+    """A heredoc delimiter: the word after quote removal only; ``$X`` stays ``$X`` (POSIX)."""
     out = []
     for p in parts:
         if p[0] == "lit":
@@ -832,9 +829,9 @@ def _strip_quotes(parts):
         elif p[0] == "sq":
             out.extend(ch for ch, _pos in p[1])
         elif p[0] == "dq":
-            out.extend(_strip_quotes(p[1]))
-        else:
-            out.append("$")
+            out.extend(_strip_quotes(p[1], text))
+        else:  # an expansion is not expanded in a delimiter: its source text (start, end)
+            out.append(text[p[-2] : p[-1]])
     return out
 
 

@@ -95,11 +95,10 @@ def running_kernel(osrelease, proc_version, version_signature):
         if version:
             source = "version_signature"
     if version is None and pv:
-        v, d, kind = parse_build_string(pv)
+        v, d, _kind = parse_build_string(pv)
         if v:
+            # version and distro version come from the same (last) signature of the banner
             version, distro, source = v, d, "proc_version"
-            if kind == "ubuntu":
-                distro = parse_version_signature(pv)[1]
     if version is None and release:
         version = version_from_release(release)
         if version:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from skip_policy import missing
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,9 +64,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _needs_root():
     if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the fault suite needs root (mount namespaces, tmpfs); CI=true does not skip")
-        pytest.skip("the fault suite needs root (mount namespaces, tmpfs)")
+        missing("the fault suite needs root (mount namespaces, tmpfs)")  # fails under CI=true
 
 
 def _real_state():

@@ -25,13 +25,14 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from skip_policy import needs
 
 from tests.integration import libvirt_session, light_fleet
 from tools.oracle.kernels import fetch_all
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(libvirt_session.available() is not None, reason=str(libvirt_session.available())),
+    needs(libvirt_session.available()),
 ]
 
 SKY_OFF = "deb-6.1__intel-skylake-sp__vmscape-off"

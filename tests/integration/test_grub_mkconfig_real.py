@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from skip_policy import needs_path, needs_root, needs_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "data" / "bootcfg"
@@ -44,10 +45,10 @@ KERNELS = ("6.1.0-28-amd64", "6.1.0-31-amd64")
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="grub-mkconfig and mount namespaces need root"),
-    pytest.mark.skipif(not shutil.which("unshare"), reason="unshare (util-linux) missing"),
-    pytest.mark.skipif(not os.path.exists("/usr/sbin/grub-mkconfig"), reason="grub-common not installed"),
-    pytest.mark.skipif(not os.path.exists("/etc/grub.d/10_linux"), reason="/etc/grub.d/10_linux missing"),
+    needs_root("grub-mkconfig and mount namespaces need root"),
+    needs_tool("unshare", "util-linux"),
+    needs_path("/usr/sbin/grub-mkconfig", "grub-common"),
+    needs_path("/etc/grub.d/10_linux", "grub-common"),
 ]
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from skip_policy import missing
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -103,7 +104,7 @@ def test_probe_real_kernel(fetched, tmp_path, spec):
 def test_zstd_kernel_without_zstd_program_is_unknown(fetched, tmp_path, monkeypatch):
     zk = [k for k in fetched.values() if "linux-binary" in k.meta["package"]]
     if not zk:
-        pytest.skip("no split (zstd) kernel in tests/data/kernels.yaml")
+        missing("no split (zstd) kernel in tests/data/kernels.yaml")
     root, img = kernel_root(tmp_path, zk[0])
     monkeypatch.setattr(kp, "find_program", lambda name: None)
     monkeypatch.setattr(kp, "_zstd_module", lambda: None)

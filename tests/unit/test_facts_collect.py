@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from facts_fixtures import CPUINFO, REPO, SNAPSHOTS, build_debian12_skylake, write
+from skip_policy import needs_path
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
 
@@ -58,7 +59,10 @@ def test_debian_snapshot():
         "release": "6.1.0-56-amd64",
         "version": "6.1.192",
         "version_source": "proc_version",
-        "proc_version": facts["kernel"]["proc_version"],
+        "proc_version": (
+            "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) "
+            "12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)"
+        ),
         "distro_version": "6.1.192-2",
     }
     bk = facts["boot_kernel"]
@@ -195,7 +199,7 @@ def test_bad_options(tmp_path):
         collect_facts(str(tmp_path / "nope"))
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="needs Linux")
+@needs_path("/proc/cpuinfo", "none: a Linux kernel with procfs mounted")
 def test_this_machine():
     facts = collect_facts("/", probe_image="never")
     assert_same_shape(facts)

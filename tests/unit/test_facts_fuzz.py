@@ -2,6 +2,7 @@
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_entry import (
@@ -37,7 +38,7 @@ LINES = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(LINES)
 def test_cpuinfo_parses_or_raises_its_own_error(lines):
     text = "\n".join(lines)
@@ -50,7 +51,7 @@ def test_cpuinfo_parses_or_raises_its_own_error(lines):
     assert isinstance(warnings, list)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(st.text(max_size=200), st.text(max_size=20))
 def test_grub_text_never_crashes(text, spec):
     grub_words(text, {})
@@ -61,7 +62,7 @@ def test_grub_text_never_crashes(text, spec):
     parse_bls_entry(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.text(max_size=120), st.text(max_size=120), st.text(max_size=60))
 def test_version_parsers_never_crash(a, b, c):
     k = running_kernel(a, b, c)
@@ -69,7 +70,7 @@ def test_version_parsers_never_crash(a, b, c):
     version_key(a)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.binary(min_size=0, max_size=0x600))
 def test_bzimage_header_never_crashes(blob):
     kp.parse_bzimage_header(blob)

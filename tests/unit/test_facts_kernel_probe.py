@@ -2,7 +2,6 @@
 
 import os
 import random
-import shutil
 
 import pytest
 from facts_fixtures import (
@@ -17,6 +16,7 @@ from facts_fixtures import (
     system_map,
     write,
 )
+from skip_policy import needs_tool
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp
 
@@ -24,8 +24,8 @@ REL = "6.1.0-56-amd64"
 IMG = "/boot/vmlinuz-" + REL
 STDLIB = ["gzip", "xz", "lzma", "bzip2"]
 PROGRAMS = [
-    pytest.param("zstd", marks=pytest.mark.skipif(not shutil.which("zstd"), reason="zstd program missing")),
-    pytest.param("lz4", marks=pytest.mark.skipif(not shutil.which("lz4"), reason="lz4 program missing")),
+    pytest.param("zstd", marks=needs_tool("zstd", "zstd")),
+    pytest.param("lz4", marks=needs_tool("lz4", "lz4")),
 ]
 
 

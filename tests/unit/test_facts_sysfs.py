@@ -2,7 +2,7 @@
 
 import os
 
-import pytest
+from skip_policy import needs_path
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._sysfs_vulns import SIZE_CAP, read_vulnerabilities
 
@@ -82,7 +82,7 @@ def test_subdirectory_ignored_and_unreadable_is_null(tmp_path):
     assert any("spectre_v2: No such file" in w for w in warnings)
 
 
-@pytest.mark.skipif(not os.path.isdir("/" + VD), reason="no sysfs here")
+@needs_path("/" + VD, "none: a Linux kernel with sysfs mounted")
 def test_this_machine():
     values, _reason, _w = read_vulnerabilities("/")
     assert values, "a real sysfs has vulnerability files"

@@ -10,8 +10,9 @@ vmscape=ibpb; remove: none; everything else in order).
 import os
 import tempfile
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from test_kernel_cmdline_support import dash_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _grub_defaults
@@ -94,7 +95,7 @@ REQUESTS = [
 ]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60))
 @given(defaults_tree(), st.sampled_from(REQUESTS))
 def test_random_defaults_follow_sh_before_and_after(tree, request):
     main, dropin = tree

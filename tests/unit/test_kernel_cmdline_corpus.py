@@ -19,6 +19,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis_profiles import in_ci
+from skip_policy import missing
 from test_kernel_cmdline_support import CORPUS, copy_case, dash_effective, load_cases, run_module, tree_state
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import _bls, _boot_backend, _grub_defaults
@@ -26,7 +28,11 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import s
 
 CASES = load_cases()
 DEFAULT_OPS = {"set": {"params": {"vmscape": "ibpb"}}, "remove": {"remove": ["vmscape"]}}
+# The expected diffs are regression goldens; what the change must achieve is judged by the
+# hand-written before/after of cases.yml through the real /bin/sh, grub-editenv and tr.
 WRITE_GOLDEN = os.environ.get("KC_WRITE_GOLDEN") == "1"
+if WRITE_GOLDEN and in_ci():
+    raise RuntimeError("KC_WRITE_GOLDEN=1 under CI=true: goldens are written by hand-reviewed local runs only")
 GRUB_EDITENV = shutil.which("grub-editenv")
 
 
@@ -85,6 +91,29 @@ def kernel_install_view(root):
     return " ".join(split_raw(out))
 
 
+def bls_views(root):
+    """Each BLS entry's ``options`` as GRUB's blscfg expands them: ``$name`` from the env block
+    (read by the real grub-editenv), unknown variables empty. Independent of the module's
+    own BLS and grubenv readers, so the after-state is judged by something else than the code."""
+    env_path = os.path.join(root, "boot", "grub2", "grubenv")
+    env = {}
+    if GRUB_EDITENV is None:
+        missing("grub-editenv not found on PATH (Debian package grub-common, listed in tools/system-packages.txt)")
+    if os.path.exists(env_path):
+        out = subprocess.run([GRUB_EDITENV, env_path, "list"], capture_output=True, text=True, check=True).stdout
+        env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    views = {}
+    entries = os.path.join(root, "boot", "loader", "entries")
+    for name in sorted(os.listdir(entries)):
+        with open(os.path.join(entries, name)) as f:
+            opts = [line.split(None, 1)[1] for line in f if line.startswith("options ")]
+        words = []
+        for word in (opts[0] if opts else "").split():
+            words += env.get(word[1:], "").split() if word.startswith("$") else [word]
+        views[name] = " ".join(words)
+    return views
+
+
 @pytest.mark.parametrize("case", sorted(c for c in CASES if "error" not in CASES[c]))
 def test_detects_backend(case, tmp_path):
     root = copy_case(case, tmp_path)
@@ -99,6 +128,9 @@ def test_corpus_operation(case, op, spec, tmp_path):
     original = tree_state(root)
     if c.get("oracle"):
         assert dash_effective(root, tmp_path) == c["before"]
+    if c["backend"] in ("grubby", "grubenv"):
+        bls_before = bls_views(root)
+        assert c["before"] in bls_before.values()
 
     # check mode: the planned diff, nothing touched
     res, failed = run_module(args, check_mode=True)
@@ -138,12 +170,18 @@ def test_corpus_operation(case, op, spec, tmp_path):
         assert after[rel][1:] == original[rel][1:]  # mode, owner, group kept
     if c.get("oracle"):
         assert dash_effective(root, tmp_path) == spec["after"]
-    if c["backend"] == "grubenv" and GRUB_EDITENV:
+    if c["backend"] == "grubenv":
         env = grubenv_list(root)
         for _n, _v, key in _boot_backend.build_request(args.get("params"), args.get("remove")).sets:
             assert sum(1 for t in split_raw(env["kernelopts"]) if _boot_backend.token_key(t) == key) == 1
     if c["backend"] == "systemd-boot":
         assert kernel_install_view(root) == spec["after"]
+    if c["backend"] in ("grubby", "grubenv"):
+        # every entry that booted with ``before`` boots with ``after`` now
+        bls_after = bls_views(root)
+        assert {n: bls_after[n] for n, v in bls_before.items() if v == c["before"]} == {
+            n: spec["after"] for n, v in bls_before.items() if v == c["before"]
+        }
 
     # idempotent
     res, failed = run_module(args)

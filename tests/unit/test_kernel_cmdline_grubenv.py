@@ -8,12 +8,13 @@ import shutil
 import subprocess
 
 import pytest
+from skip_policy import needs_tool
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._grubenv import SIGNATURE, EnvBlock
 
 EDITENV = shutil.which("grub-editenv")
-needs_editenv = pytest.mark.skipif(EDITENV is None, reason="grub-editenv (grub-common) not installed")
+needs_editenv = needs_tool("grub-editenv", "grub-common")
 
 
 def editenv(path, *args):

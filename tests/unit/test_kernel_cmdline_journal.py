@@ -18,6 +18,7 @@ import stat
 import subprocess
 
 import pytest
+from skip_policy import missing
 from test_kernel_cmdline_corpus import OPS, op_args
 from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
@@ -310,7 +311,7 @@ def test_restore_keeps_owner_mode_and_selinux_context(tmp_path):
     try:
         os.setxattr(grub, "security.selinux", context)
     except OSError:
-        pytest.skip("this filesystem does not store security.selinux")
+        missing("this filesystem does not store security.selinux (extended attributes in the security namespace)")
     inode = os.stat(grub).st_ino
     ok({"root": root, "restore": "latest"})
     st = os.stat(grub)

@@ -19,6 +19,7 @@ import stat
 import sys
 
 import pytest
+from skip_policy import missing
 from test_kernel_cmdline_support import copy_case, run_module, tree_state, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
@@ -36,6 +37,35 @@ def fake_update_grub(root, body):
     write(os.path.join(root, "usr", "sbin", "update-grub"), "#!/bin/sh\n" + body, 0o755)
     # the kernel grub_cfg()'s entries boot (the module checks the default entry's image exists)
     write(os.path.join(root, "boot", "vmlinuz-6.1.0-28-amd64"), "MZ fake kernel image\n")
+
+
+def mkconfig_like(root, cfg):
+    """An update-grub stand-in that does what matters of grub-mkconfig + 10_linux: source the
+    GRUB defaults the module just wrote (main file, then grub.d/*.cfg) and write one normal
+    entry (GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT) and one recovery entry (single +
+    GRUB_CMDLINE_LINUX). What the test then finds in grub.cfg comes from the module's edit."""
+    etc = os.path.join(root, "etc", "default")
+    body = (
+        "set -e\n"
+        f". '{etc}/grub'\n"
+        f'for x in \'{etc}/grub.d\'/*.cfg; do if [ -e "$x" ]; then . "$x"; fi; done\n'
+        f"cat > '{cfg}' <<EOF\n"
+        "### BEGIN /etc/grub.d/10_linux ###\n"
+        "menuentry 'Debian GNU/Linux' {\n"
+        "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro ${GRUB_CMDLINE_LINUX} ${GRUB_CMDLINE_LINUX_DEFAULT}\n"
+        "}\n"
+        "menuentry 'Debian GNU/Linux (recovery mode)' {\n"
+        "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro single ${GRUB_CMDLINE_LINUX}\n"
+        "}\n"
+        "### END /etc/grub.d/10_linux ###\n"
+        "EOF\n"
+    )
+    fake_update_grub(root, body)
+
+
+def linux_lines(cfg):
+    with open(cfg) as f:
+        return [line.split(None, 2)[2].split() for line in f if line.strip().startswith("linux")]
 
 
 def grub_cfg(lines):
@@ -133,7 +163,7 @@ def test_owner_mode_and_selinux_context_are_kept(tmp_path):
     try:
         os.setxattr(path, "security.selinux", context)
     except OSError:
-        pytest.skip("this filesystem does not store security.selinux")
+        missing("this filesystem does not store security.selinux (extended attributes in the security namespace)")
     inode = os.stat(path).st_ino
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed and res["changed"]
@@ -184,15 +214,20 @@ def test_regeneration_runs_and_its_output_is_checked(tmp_path, direct_regen):
     root = copy_case("debian12-serial-vmscape-off", tmp_path)
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     os.makedirs(os.path.dirname(cfg))
-    full = "console=tty0 console=ttyS0,115200n8 vmscape=ibpb"
-    body = f"cat > {cfg} <<'EOF'\n{grub_cfg([full, 'single ' + full])}EOF\n"
-    fake_update_grub(root, body)
+    mkconfig_like(root, cfg)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed, res["msg"]
     assert res["regenerated"] is True
     assert res["regenerate_commands"] == [[os.path.join(root, "usr/sbin/update-grub")]]
     assert res["regenerated_files"] == [cfg]
     assert [os.path.relpath(p, root) for p in res["files"]] == [GRUB_MAIN]
+    # the case has GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 vmscape=off": both
+    # entries now carry vmscape=ibpb once, in place of vmscape=off, the other tokens in order
+    rest = ["root=/dev/vda1", "ro"]
+    assert linux_lines(cfg) == [
+        [*rest, "console=tty0", "console=ttyS0,115200n8", "vmscape=ibpb"],
+        [*rest, "single", "console=tty0", "console=ttyS0,115200n8", "vmscape=ibpb"],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -220,12 +255,11 @@ def test_stale_generated_config_is_regenerated_without_file_changes(tmp_path, di
     run_module({"root": root, "params": {"vmscape": "ibpb"}, "regenerate": False})
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     write(cfg, grub_cfg(["console=ttyS0"]))
-    fake_update_grub(
-        root, f"cat > {cfg} <<'EOF'\n{grub_cfg(['console=tty0 console=ttyS0,115200n8 vmscape=ibpb'])}EOF\n"
-    )
+    mkconfig_like(root, cfg)
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed
     assert res["files"] == [] and res["regenerated"] and res["changed"]
+    assert [line.count("vmscape=ibpb") for line in linux_lines(cfg)] == [1, 1]
     assert any("out of date" in n for n in res["notes"])
     res, failed = run_module({"root": root, "params": {"vmscape": "ibpb"}})
     assert not failed and not res["changed"]

@@ -8,6 +8,7 @@ separating init's arguments, survive set/remove round trips.
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
     BootConfigError,
@@ -59,7 +60,7 @@ REMOVE = build_request({}, ["vmscape"])
 SET_MULTI = build_request({"vmscape": "ibpb", "foo-bar": "1", "nosmt": None}, ["mitigations"])
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(token_lists)
 def test_set_then_remove_restores_the_other_tokens(tokens):
     _a, _i, after_set = decide(tokens, SET_IBPB)
@@ -68,7 +69,7 @@ def test_set_then_remove_restores_the_other_tokens(tokens):
     assert after_remove == [t for t in tokens if t.split("=", 1)[0] != "vmscape"]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(token_lists)
 def test_set_twice_equals_set_once(tokens):
     once = decide(tokens, SET_MULTI)[2]
@@ -77,14 +78,14 @@ def test_set_twice_equals_set_once(tokens):
     assert actions == {} and insert is None
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(token_lists, st.sampled_from([SET_IBPB, SET_FORCE, REMOVE, SET_MULTI]))
 def test_decide_satisfies_the_strict_check(tokens, request):
     after = decide(tokens, request)[2]
     assert check_result(tokens, after, request) == []
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(cmdline_text(), st.sampled_from([SET_IBPB, REMOVE, SET_MULTI]))
 def test_text_edits_give_exactly_the_decided_tokens(text, request):
     new, before, after = edit_text(text, request)
@@ -97,7 +98,7 @@ def test_text_edits_give_exactly_the_decided_tokens(text, request):
         assert new[new.index("--") :] == text[text.index("--") :]
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.lists(cmdline_text(), min_size=1, max_size=4), st.sampled_from([SET_IBPB, REMOVE]))
 def test_segments_keep_their_count_and_order(segments, request):
     segments = [s.replace("\n", "") for s in segments]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from skip_policy import needs_tool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tools/ is not installed
 
@@ -146,7 +146,7 @@ def test_matrix_is_pruned_but_keeps_required_cmdlines():
     assert not any(c.kernel == "deb-6.17.8" and c.profile not in matrix.FULL for c in cases)
 
 
-@pytest.mark.skipif(not shutil.which("cpio"), reason="cpio not installed")
+@needs_tool("cpio", "cpio")
 def test_newc_archive_is_read_by_cpio(tmp_path):
     blob = initramfs.newc_archive([("bin", 0o040755, b""), ("bin/hello", 0o100755, b"#!/bin/sh\necho hi\n")])
     proc = subprocess.run(["cpio", "-t"], input=blob, capture_output=True, check=True)

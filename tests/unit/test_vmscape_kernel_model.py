@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from plan_helpers import tokens
 
 from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_kernel_model import (
+    CmdlineEffects,
     CpuCaps,
     ibpb_elsewhere,
     parse_effects,
@@ -110,10 +111,19 @@ def test_ibpb_on_vmexit_overrides(gen):
     assert p(gen, OFFLIST, "", vmexit=True) == NOT_AFFECTED
 
 
-def test_dashes_equal_underscores_in_names():
-    eff = parse_effects(G2, [("mitigations", "off")])
-    assert eff.mitigations_off
-    assert p(G2, LISTED, "vmscape=off") == p(G2, LISTED, "vmscape=off")
+def test_only_the_exact_parameter_names_count():
+    # The kernel matches parameter names exactly (a dash equals an underscore); "vmscape" and
+    # "mitigations" contain neither, so these look-alikes are other parameters.
+    look_alikes = [("vmscape_x", "off"), ("xvmscape", "off"), ("mitigation", "off"), ("Mitigations", "off")]
+    assert parse_effects(G2, look_alikes) == CmdlineEffects()
+    assert p(G2, LISTED, "vmscape_x=off vm-scape=off mitigation=off") == IBPB_EXIT
+    assert parse_effects(G2, [("mitigations", "off")]).mitigations_off is True
+
+
+def test_values_a_kernel_does_not_know_are_ignored_and_recorded():
+    # facts §2: on/auto exist on G3 only; bhb nowhere
+    assert parse_effects(G1, [("vmscape", "on"), ("vmscape", "bhb"), ("vmscape", "off")]).ignored == ["on", "bhb"]
+    assert parse_effects(G3, [("vmscape", "on"), ("vmscape", "bhb")]).ignored == ["bhb"]
 
 
 def test_bare_vmscape_flag_is_ignored():

@@ -38,7 +38,6 @@ class OracleRun:
         self.errors: dict[str, str] = {}
         self.extra_results: dict[tuple[str, str, str], boot.BootResult] = {}
         self.outcomes: dict[str, dict] = {}  # "<kind>:<case id>" -> {"agreed": bool, ...}
-        self.skipped_reason: str | None = None
 
     def setup(self):
         if self.kernels is None:
@@ -100,7 +99,6 @@ class OracleRun:
                 for k in (self.kernels or {}).values()
             },
             "by_kind": by_kind,
-            "skipped_reason": self.skipped_reason,
             "disagreed": [o for o in self.outcomes.values() if not o["agreed"]],
             "verdicts": dict(
                 Counter(
@@ -144,6 +142,4 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"  {kind:10} {k['cases']:4} cases  {k['agreed']:4} agreed  {k['disagreed']:4} disagreed")
     for verdict, n in sorted(s["verdicts"].items()):
         tr.write_line(f"  {n:4} x {verdict}")
-    if s["skipped_reason"]:
-        tr.write_line(f"  plan checks skipped: {s['skipped_reason']}")
     tr.write_line(f"  summary: {path}")

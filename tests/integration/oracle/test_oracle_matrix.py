@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import make_plan
 from tools.oracle import boot, capture, matrix, snapshot
 from tools.oracle.cache import REPO, cache_dir
 
@@ -29,24 +31,6 @@ pytestmark = pytest.mark.oracle
 CASE_IDS = [c.id for c in CASES]
 NONE_CASE_IDS = [c.id for c in CASES if c.cmdline == ""]
 IBPB_EXIT = "Mitigation: IBPB before exit to userspace"
-
-COLLECT_MOD = "ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect"
-PLAN_MOD = "ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan"
-
-
-def _api(run):
-    """(collect_facts, make_plan), or skip while the other halves of issue 2 are not there yet."""
-    reason = "not written yet: the oracle builds and checks captures/snapshots, the plan comparison waits"
-    try:
-        collect = pytest.importorskip(COLLECT_MOD, reason=f"{COLLECT_MOD} {reason}")
-        plan = pytest.importorskip(PLAN_MOD, reason=f"{PLAN_MOD} {reason}")
-    except pytest.skip.Exception as exc:
-        run.skipped_reason = str(exc)
-        raise
-    if not hasattr(collect, "collect_facts") or not hasattr(plan, "make_plan"):
-        run.skipped_reason = "collect_facts/make_plan missing"
-        pytest.skip(f"{COLLECT_MOD}.collect_facts or {PLAN_MOD}.make_plan missing")
-    return collect.collect_facts, plan.make_plan
 
 
 def _root_for(run, case_id: str, cap: dict) -> Path:
@@ -144,7 +128,6 @@ def test_snapshot_has_real_device_semantics(oracle, tmp_path):
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_plan_predicts_what_the_kernel_printed(oracle, case_id):
-    collect_facts, make_plan = _api(oracle)
     cap = oracle.capture(case_id)
     root = _root_for(oracle, case_id, cap)
     facts = collect_facts(str(root))
@@ -169,7 +152,6 @@ def test_plan_predicts_what_the_kernel_printed(oracle, case_id):
 @pytest.fixture(scope="session")
 def verification_boots(oracle):
     """Plans of every plain-cmdline case; second boots (2 at a time) of those whose action is set."""
-    collect_facts, make_plan = _api(oracle)
     wanted = [i for i in NONE_CASE_IDS if i in oracle.needed] or NONE_CASE_IDS
     oracle.boot_cases(wanted)
     plans, jobs = {}, {}
@@ -203,7 +185,22 @@ def test_kernel_prints_expected_sysfs_after_applying_plan(oracle, verification_b
     if plan is None:
         pytest.fail(oracle.errors.get(case_id, f"{case_id}: no first boot"), pytrace=False)
     if plan["action"] != "set":
-        pytest.skip(f"plan action is {plan['action']!r}: nothing to apply")
+        # Nothing to apply (none, blocked, kernel_upgrade): no second boot. The plan must change
+        # nothing and expect what the unchanged kernel printed (the next boot is this boot again).
+        cap = oracle.capture(case_id)
+        observed = capture.vmscape(cap)
+        agreed = (
+            plan["expected_sysfs"] == observed
+            and not plan["cmdline"]
+            and not plan["cmdline_remove"]
+            and plan["reboot_required"] is False
+        )
+        oracle.record("unchanged", case_id, agreed, action=plan["action"], observed=observed,
+                      expected=plan["expected_sysfs"])  # fmt: skip
+        assert agreed, f"{case_id}: action {plan['action']!r} but the plan is not a no-op expecting {observed!r}\n" + (
+            _details(cap, None, plan)
+        )
+        return
     res = boots[case_id]
     if isinstance(res, str):
         pytest.fail(res, pytrace=False)
@@ -251,9 +248,6 @@ def _ansible(module: str, root: Path) -> dict:
 
 @pytest.mark.parametrize("case_id", CLI_CASES)
 def test_cli_facts_and_plan_on_snapshot(oracle, case_id):
-    for name in ("vmscape_facts", "vmscape_plan"):
-        if not (REPO / "plugins" / "modules" / f"{name}.py").exists():
-            pytest.skip(f"plugins/modules/{name}.py not written yet")
     cap = oracle.capture(case_id)
     root = _root_for(oracle, case_id, cap)
     facts_res = _ansible("fleetsec.vmscape.vmscape_facts", root)
