@@ -3,7 +3,7 @@
 .PHONY: facts-unit facts-integration facts-snapshots facts-local
 
 facts-unit: venv
-	$(BIN)/pytest -q tests/unit/test_cpuinfo.py tests/unit/test_facts_*.py $(PYTEST_ARGS)
+	$(BIN)/pytest -q tests/unit/plugins/module_utils/_facts $(PYTEST_ARGS)
 
 # real Debian kernels (fetched into $(VMSCAPE_CACHE) by tools/oracle/kernels.py) and gather_facts runs
 facts-integration: venv deps

@@ -2,7 +2,7 @@
 # the boot-config editor, each mutant run against the unit tests that reach it. Not part of
 # `make test` or CI; writes docs/mutation-score.json and the score sections of docs/testing.md.
 #   make mutation                                        all files (~30 min on 2 idle cores)
-#   make mutation MUTATE=plugins/module_utils/_cmdline.py one file (or a comma-separated list)
+#   make mutation MUTATE=plugins/module_utils/_common/cmdline.py one file (or a comma-separated list)
 #   MUTATION_JOBS=2                                      parallel mutants (default: the core count)
 .PHONY: mutation
 

@@ -4,7 +4,7 @@
 
 One module run on the target (vmscape_facts); the plan and the comparison run here. This is
 the audit's whole per-host cost: one task, one round trip. Given ``facts`` are used only when
-observed in this run for this host (``_action_facts``): a fact cache never feeds the audit.
+observed in this run for this host (``_observe.action_facts``): a fact cache never feeds the audit.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_plan import ARGUMENT_SPEC, plan_for, summary
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import GATHERED, observed_facts
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import GATHERED, observed_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._verify.verify import FAIL, verify
 
 
 class ActionModule(ActionBase):

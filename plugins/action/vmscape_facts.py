@@ -3,7 +3,7 @@
 """Action plugin of fleetsec.vmscape.vmscape_facts: run the module, stamp what it observed.
 
 The module runs on the target as before (one module run); on the way back the controller marks
-``ansible_facts.vmscape.observation`` with this Ansible run and host (``_action_facts.stamp``), so
+``ansible_facts.vmscape.observation`` with this Ansible run and host (``_observe.action_facts.stamp``), so
 that the collection's actions later in the same run can use the document instead of observing
 again, while a copy kept by a fact cache for a later run cannot be used.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import FACTS_MODULE, stamp
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import FACTS_MODULE, stamp
 
 
 class ActionModule(ActionBase):

@@ -3,7 +3,7 @@
 """Action plugin of fleetsec.vmscape.vmscape_plan: the decision runs on the controller.
 
 Facts come from the ``facts`` option, else (when no ``root`` is given) from ``ansible_facts.vmscape``
-of the host, but only when they were observed in this run for this host (``_action_facts``);
+of the host, but only when they were observed in this run for this host (``_observe.action_facts``);
 otherwise from one run of fleetsec.vmscape.vmscape_facts on the target.
 """
 
@@ -12,16 +12,19 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import GATHERED, observed_facts
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan import PlanError, make_plan
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.policy import MODES, PolicyError
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import GATHERED, observed_facts
 
 ARGUMENT_SPEC = {
     "facts": {"type": "dict"},
-    "root": {"type": "path"},
-    "mode": {"type": "str", "default": "auto"},
-    "allow_remove_mitigations_off": {"type": "bool", "default": False},
-    "probe_image": {"type": "str", "default": "auto", "choices": ["auto", "always", "never"]},
+    "root": {"type": "path"},  # no default: without one, facts of this run at hand are used
+    **_specs.spec(
+        mode=_specs.MODE,
+        allow_remove_mitigations_off=_specs.ALLOW_REMOVE_MITIGATIONS_OFF,
+        probe_image=_specs.PROBE_IMAGE,
+    ),
 }
 
 

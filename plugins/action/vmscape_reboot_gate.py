@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot_gate import POLICIES, GateError, gate
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot.gate import GateError, gate
 
 ARGUMENT_SPEC = {
     "plan": {"type": "dict", "required": True},
-    "policy": {"type": "str", "default": "now", "choices": list(POLICIES)},
+    **_specs.spec(policy=_specs.REBOOT_POLICY),
     "window": {"type": "str"},
     "days": {"type": "list", "elements": "str"},
     "timezone": {"type": "str"},

@@ -17,14 +17,15 @@ from ansible.inventory.manager import InventoryManager
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport, merge
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_files import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import REPORT_ROWS
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.files import (
     read_document,
     report_files,
     run_id,
     write_report,
 )
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_html import ReportTemplateError
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.fleet_report import FleetReport, merge
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.html import ReportTemplateError
 
 ARGUMENT_SPEC = {
     "pattern": {"type": "str"},
@@ -33,7 +34,7 @@ ARGUMENT_SPEC = {
     "dest": {"type": "path"},
     "template": {"type": "path"},
     "set_stats": {"type": "bool", "default": True},
-    "rows": {"type": "str", "default": "auto", "choices": ["auto", "all", "problems"]},
+    "rows": {"type": "str", "default": REPORT_ROWS[0], "choices": list(REPORT_ROWS)},
 }
 STATS_PREFIX = "vmscape_report_run_"
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of fleetsec.vmscape.vmscape_upgrade: the upgrade stage (docs/upgrade.md).
 
-The decisions are _vmscape_upgrade's (pure); this plugin only runs the modules in order:
+The decisions are plugin_utils/_decide/upgrade.py's (pure); this plugin only runs the modules in order:
 fleetsec.vmscape.kernel_packages (observe, probe), ansible.builtin.apt / ansible.builtin.dnf /
 ansible.builtin.dnf5 / community.general.zypper (refresh, install), fleetsec.vmscape.boot_default,
 fleetsec.vmscape.vmscape_facts (what boots next), and plans again for the new kernel.
@@ -15,19 +15,20 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _vmscape_upgrade as up
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide import upgrade as up
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan import PlanError, make_plan
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.policy import MODES, PolicyError
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import (
     GATHERED,
     gather_facts,
     observed_facts,
 )
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import PlanError, make_plan
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_policy import MODES, PolicyError
 
 ARGUMENT_SPEC = {
     "plan": {"type": "dict", "required": True},
     "facts": {"type": "dict", "required": True},
-    "root": {"type": "path", "default": "/"},
+    **_specs.spec(root=_specs.ROOT),
     "enabled": {"type": "bool", "default": True},
     "microcode": {"type": "bool", "default": True},
     "package": {"type": "str", "default": ""},
@@ -38,9 +39,11 @@ ARGUMENT_SPEC = {
     "set_default": {"type": "bool", "default": True},
     "max_probes": {"type": "int", "default": 3},
     "tmpdir": {"type": "path", "default": "/var/tmp"},
-    "mode": {"type": "str", "default": "auto"},
-    "allow_remove_mitigations_off": {"type": "bool", "default": False},
-    "probe_image": {"type": "str", "default": "auto", "choices": ["auto", "always", "never"]},
+    **_specs.spec(
+        mode=_specs.MODE,
+        allow_remove_mitigations_off=_specs.ALLOW_REMOVE_MITIGATIONS_OFF,
+        probe_image=_specs.PROBE_IMAGE,
+    ),
 }
 PACKAGES_MODULE = "fleetsec.vmscape.kernel_packages"
 DEFAULT_MODULE = "fleetsec.vmscape.boot_default"

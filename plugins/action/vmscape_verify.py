@@ -3,21 +3,22 @@
 """Action plugin of fleetsec.vmscape.vmscape_verify: fresh facts, compared on the controller.
 
 Given ``facts`` are used only when the host was not rebooted and they were observed in this run for
-this host (``_action_facts``); after a reboot, or for anything else, vmscape_facts runs again.
+this host (``_observe.action_facts``); after a reboot, or for anything else, vmscape_facts runs again.
 """
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import GATHERED, observed_facts
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_verify import FAIL, verify
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import GATHERED, observed_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._verify.verify import FAIL, verify
 
 ARGUMENT_SPEC = {
     "plan": {"type": "dict", "required": True},
     "rebooted": {"type": "bool", "default": False},
     "facts": {"type": "dict"},
-    "root": {"type": "path", "default": "/"},
+    **_specs.spec(root=_specs.ROOT),
 }
 
 

@@ -33,9 +33,9 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report import FleetReport
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_files import run_id, write_report
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._fleet_report_html import ReportTemplateError
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.files import run_id, write_report
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.fleet_report import FleetReport
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._report.html import ReportTemplateError
 
 # extra variable -> option it overrides
 EXTRA_VAR_OPTIONS = {

@@ -3,7 +3,7 @@
 
 
 class ModuleDocFragment:
-    # The facts option of vmscape_plan, vmscape_audit and vmscape_verify (plugin_utils/_action_facts.py).
+    # The facts option of vmscape_plan, vmscape_audit and vmscape_verify (plugin_utils/_observe/action_facts.py).
     DOCUMENTATION = r"""
 options:
   facts:

@@ -1,6 +1,6 @@
 # Copyright: fleetsec.vmscape contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the reboot stage: the decisions of plugin_utils/_reboot_*.py, callable from the
+"""Filters of the reboot stage: the decisions of plugin_utils/_reboot/*.py, callable from the
 role's tasks and the playbooks' play keywords without a task of their own (docs in the .yml
 files next to this one)."""
 
@@ -10,7 +10,9 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _reboot_batches, _reboot_outcome, _reboot_settings
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import batches as _reboot_batches
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import outcome as _reboot_outcome
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._reboot import settings as _reboot_settings
 
 
 def _get(hostvars):
@@ -50,6 +52,22 @@ def reboot_outcome(
     )
 
 
+def reboot_wanted(gate):
+    return _reboot_outcome.reboot_wanted(gate)
+
+
+def rebooted(record):
+    return _reboot_outcome.rebooted(record)
+
+
+def reboot_staged(reason):
+    return _reboot_outcome.staged(str(reason))
+
+
+def verify_failure_msg(failed_result, record=None):
+    return _reboot_outcome.verify_failure_msg(failed_result, record)
+
+
 def undrain_due(record, verified=True):
     return _reboot_outcome.undrain_due(record, bool(verified))
 
@@ -79,6 +97,10 @@ class FilterModule:
     def filters(self):
         return {
             "reboot_outcome": reboot_outcome,
+            "reboot_wanted": reboot_wanted,
+            "rebooted": rebooted,
+            "reboot_staged": reboot_staged,
+            "verify_failure_msg": verify_failure_msg,
             "undrain_due": undrain_due,
             "reboot_undrained": reboot_undrained,
             "reboot_failure": reboot_failure,

@@ -38,16 +38,8 @@ options:
     description: Keep a copy of each changed file (C(<file>.<pid>.<time>~)).
     type: bool
     default: true
-  lock_timeout:
-    description:
-      - Seconds to wait for the host-wide lock that fleetsec.vmscape.kernel_cmdline also holds while it
-        changes the boot configuration (both edit C(/etc/default/grub)).
-    type: int
-    default: 300
-  regenerate_timeout:
-    description: Seconds update-grub (or grub-editenv, grubby) may run before it is killed.
-    type: int
-    default: 600
+extends_documentation_fragment:
+  - fleetsec.vmscape.boot_config_run
 attributes:
   check_mode:
     description: Reports what would change.
@@ -100,58 +92,28 @@ backups:
   type: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _command_runner, _run_lock
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
-    BootConfigError,
-    diff_entry,
-    execute,
-    find_tool,
-)
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_default import build_plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import Session, execute
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import diff_entry
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._upgrade.boot_default import build_plan
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            release=dict(type="str", required=True),
-            root=dict(type="path", default="/"),
-            running=dict(type="str"),
-            backup=dict(type="bool", default=True),
-            lock_timeout=dict(type="int", default=300),
-            regenerate_timeout=dict(type="int", default=600),
-        ),
-        supports_check_mode=True,
-    )
+def run_module(module):
+    """Plan; in check mode report; else plan again under kernel_cmdline's lock (_bootcfg.apply.Session:
+    an interrupted kernel_cmdline run is undone first, commands bounded) and carry it out."""
     p = module.params
-
-    def make_runner(lock_fd):
-        def runner(argv):
-            argv = list(argv)
-            if not os.path.isabs(argv[0]):
-                found = find_tool("/", (argv[0],)) or module.get_bin_path(
-                    argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]
-                )
-                if found is None:
-                    return _command_runner.Result(argv, 127, "", "%s: command not found" % argv[0], False, 0.0, 0)
-                argv[0] = found
-            try:
-                return _command_runner.run(
-                    argv, p["regenerate_timeout"], pass_fds=(lock_fd,) if lock_fd is not None else ()
-                )
-            except OSError as e:
-                return _command_runner.Result(argv, 126, "", "%s: %s" % (argv[0], e.strerror or e), False, 0.0, 0)
-
-        return runner
-
     result = dict(changed=False, files=[], backups={}, diff=[])
+
+    def fail(exc):
+        module.fail_json(msg="cannot make %s the next boot: %s" % (p["release"], exc), **result)
+
     try:
         plan, info = build_plan(p["root"], p["release"], p["running"])
     except BootConfigError as exc:
-        module.fail_json(msg="cannot make %s the next boot: %s" % (p["release"], exc), **result)
+        fail(exc)
     result.update(backend=info["backend"], method=info["method"], entry=info["entry"], previous=info["previous"])
     if plan is None:
         module.exit_json(**result)
@@ -161,27 +123,46 @@ def main():
     if module.check_mode:
         result["changed"] = bool(predicted) or bool(plan.steps)
         module.exit_json(**result)
-    # kernel_cmdline's host-wide lock: one writer of the boot configuration at a time
-    lock = _run_lock.RunLock(p["root"], p["lock_timeout"], "boot_default %s" % p["release"])
+    session = Session(
+        p["root"],
+        "boot_default %s" % p["release"],
+        warn=module.warn,
+        bin_path=lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]),
+        lock_timeout=p["lock_timeout"],
+        regenerate_timeout=p["regenerate_timeout"],
+        backup=p["backup"],
+    )
     try:
-        lock.__enter__()
-    except (_run_lock.LockBusy, _run_lock.LockError) as exc:
-        module.fail_json(msg="cannot make %s the next boot: %s" % (p["release"], exc), **result)
-    try:
-        plan, info = build_plan(p["root"], p["release"], p["running"])  # again, under the lock
-        if plan is None:
-            result.update(method=info["method"], files=[], diff=[])
-            module.exit_json(**result)
-        res = execute(plan, make_runner(lock.fd), backup=p["backup"], regenerate=True)
+        with session:
+            plan, info = build_plan(p["root"], p["release"], p["running"])  # again, under the lock
+            if plan is None:
+                result.update(method=info["method"], files=[], diff=[])
+                module.exit_json(**result)
+            res = execute(plan, session.runner(), backup=p["backup"], regenerate=True)
     except BootConfigError as exc:
-        module.fail_json(msg="cannot make %s the next boot: %s" % (p["release"], exc), **result)
-    finally:
-        lock.__exit__(None, None, None)
+        fail(exc)
     result["changed"] = True
     result["files"] = res["files"]
     result["backups"] = res["backups"]
     result["regenerated_files"] = res["regenerated_files"]
     module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            release=dict(type="str", required=True),
+            running=dict(type="str"),
+            backup=dict(type="bool", default=True),
+            **_specs.spec(
+                root=_specs.ROOT,
+                lock_timeout=_specs.LOCK_TIMEOUT,
+                regenerate_timeout=_specs.REGENERATE_TIMEOUT,
+            ),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module)
 
 
 if __name__ == "__main__":

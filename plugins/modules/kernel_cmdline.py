@@ -152,23 +152,8 @@ options:
         restore is refused, naming the files). A missing or changed backup is refused even so.
     type: bool
     default: false
-  lock_timeout:
-    description:
-      - Seconds to wait for another kernel_cmdline run on the same host (same O(root)) to finish. Every
-        run that may write holds a host-wide lock (C(<root>/var/lib/fleetsec-vmscape/kernel_cmdline.lock))
-        from before it reads the configuration until it has finished; when the lock stays busy this long
-        the task fails with a C(busy) message naming the process that holds it, and changes nothing.
-      - A run that was killed never leaves the lock held (the kernel drops it); its half-done change is
-        undone by the next run before anything else (see O(backup)).
-    type: int
-    default: 300
-  regenerate_timeout:
-    description:
-      - Seconds each regeneration command (and C(grubby), C(grub-editenv)) may take. At the deadline the
-        command and everything it started are killed, every file is put back and the task fails saying so.
-        The output of a failed command is cut to its first 16 KiB and last 48 KiB per stream.
-    type: int
-    default: 600
+extends_documentation_fragment:
+  - fleetsec.vmscape.boot_config_run
 attributes:
   check_mode:
     support: full
@@ -387,370 +372,71 @@ output:
   type: str
 """
 
-import contextlib
-import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import (
-    _bls,
-    _cmdline_intent,
-    _cmdline_journal,
-    _command_runner,
-    _grub_defaults,
-    _run_lock,
-    _systemd_boot,
-)
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._atomic_write import read_bytes
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._boot_backend import (
-    BootConfigError,
-    Request,
-    build_request,
-    detect,
-    diff_entry,
-    execute,
-    find_tool,
-    unified_diff,
-)
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import Session, new_result
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.change import Change
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.journal import ID_RE
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.restore import Restore
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import RESTORE_LATEST
 
 
-def build_plan(root, request, backend):
-    if backend == "grub":
-        return _grub_defaults.build_plan(root, request)
-    if backend in ("grubby", "grubenv"):
-        return _bls.build_plan(root, request, backend)
-    return _systemd_boot.build_plan(root, request)
-
-
-def add_regeneration(backend):
-    """callable(root, plan, request) adding ``backend``'s regeneration and its check to a plan."""
-    if backend == "grub":
-        return _grub_defaults.add_regeneration
-    if backend in ("grubby", "grubenv"):
-        return _bls.add_regeneration_for_restore
-    return _systemd_boot.add_regeneration
-
-
-def current_cmdline(root, backend):
-    """The parameters the configuration gives the default entry now (nothing is planned)."""
-    return build_plan(root, Request([], []), backend).effective_before
-
-
-def new_result():
-    return dict(
-        changed=False,
-        backend=None,
-        backend_reason=None,
-        files=[],
-        backups={},
-        diff=[],
-        unified_diff="",
-        previous_cmdline=None,
-        effective_cmdline=None,
-        regenerated=False,
-        regenerate_commands=[],
-        regenerate_skipped=None,
-        regenerated_files=[],
-        commands=[],
-        notes=[],
-        journal_entry=None,
-        restored_entry=None,
-    )
-
-
-def make_runner(module, lock_fd=None):
-    """Commands run bounded (regenerate_timeout, output cut) and inherit the run lock."""
-    timeout = module.params.get("regenerate_timeout") or 600
-
-    def runner(argv):
-        argv = list(argv)
-        if not os.path.isabs(argv[0]):
-            # the same search order the backends used to choose the command (find_tool):
-            # /usr/local/sbin first, as in root's PATH on Debian and RHEL
-            found = find_tool("/", (argv[0],)) or module.get_bin_path(
-                argv[0], opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]
+def operation(params):
+    """The Change or Restore the parameters ask for; BootConfigError before anything is read."""
+    if params.get("restore") is not None:
+        ref = params["restore"]
+        if params["params"] or params["remove"]:
+            raise BootConfigError("restore cannot be combined with params or remove")
+        if ref != RESTORE_LATEST and not ID_RE.match(ref):
+            raise BootConfigError(
+                "restore: %r is neither latest nor a journal entry id (like 20251125T100000.123456Z-4711)" % ref
             )
-            if found is None:
-                return _command_runner.Result(argv, 127, "", "%s: command not found" % argv[0], False, 0.0, 0)
-            argv[0] = found
-        try:
-            return _command_runner.run(argv, timeout, pass_fds=(lock_fd,) if lock_fd is not None else ())
-        except OSError as e:
-            return _command_runner.Result(argv, 126, "", "%s: %s" % (argv[0], e.strerror or e), False, 0.0, 0)
-
-    return runner
+        return Restore(ref, params["backend"], force=params.get("force", False))
+    if params.get("force"):
+        raise BootConfigError("force is only used with restore")
+    return Change(build_request(params["params"], params["remove"]), params["backend"])
 
 
-def _now_text(now):
-    return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def run_id(root):
-    """The id of this run (also its journal entry's): later than every id in the journal."""
-    try:
-        entries = _cmdline_journal.load(root).entries
-    except BootConfigError:
-        entries = []
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return _cmdline_journal.new_id(entries, now), _now_text(now)
-
-
-@contextlib.contextmanager
-def writing_run(module, root, result, what):
-    """Hold the run lock around a writing run and undo an interrupted earlier run first.
-
-    Check mode takes no lock and changes nothing; it warns about an interrupted run's intent.
-    """
-    p = module.params
-    if module.check_mode:
-        try:
-            doc = _cmdline_intent.read(root)
-        except BootConfigError as e:
-            module.fail_json(msg=e.message, **result)
-        if doc is not None:
-            module.warn(
-                "an interrupted kernel_cmdline run (pid %d, %s) left %s; the next run without check mode "
-                "undoes it first, so this preview may differ from what that run does"
-                % (doc["pid"], doc["id"], _cmdline_intent.intent_path(root))
-            )
-        yield None
-        return
-    lock = _run_lock.RunLock(root, p.get("lock_timeout", 300), what)
-    try:
-        lock.__enter__()
-    except (_run_lock.LockBusy, _run_lock.LockError) as e:
-        module.fail_json(msg=str(e), **result)
-    try:
-        if lock.recovered:
-            result["notes"].append(lock.recovered)
-        try:
-            notes, warnings = _cmdline_intent.recover(root)
-        except BootConfigError as e:
-            module.fail_json(msg=e.message, **result)
-        for n in notes:
-            module.warn(n)
-            result["notes"].append(n)
-        for w in warnings:
-            module.warn(w)
-        yield lock
-    finally:
-        lock.__exit__(None, None, None)
-
-
-def report_predicted(result, predicted):
-    predicted = sorted(predicted, key=lambda c: c.path)
-    result["files"] = [c.path for c in predicted]
-    result["diff"] = [diff_entry(c.path, c.before, c.after) for c in predicted]
-    result["unified_diff"] = "".join(unified_diff(c.path, c.before, c.after) for c in predicted)
-
-
-def report_executed(result, res):
-    snap = res["snapshot"]
-    result["files"] = res["files"]
-    result["regenerated_files"] = res["regenerated_files"]
-    result["backups"] = res["backups"]
-    result["commands"] = res["commands"]
-    result["regenerated"] = res["regenerated"]
-    for path in res["files"]:
-        before = snap.files.get(path)
-        now = read_bytes(path)
-        result["diff"].append(diff_entry(path, before, now))
-        result["unified_diff"] += unified_diff(path, before, now)
-    result["changed"] = bool(res["files"]) or res["regenerated"]
-
-
-def warn_not_regenerated(module, plan, regenerate, changed):
-    if not changed:
-        return
-    if plan.regen_skipped:
-        module.warn("configuration changed but not regenerated: %s" % plan.regen_skipped)
-    elif not regenerate and plan.regen:
-        module.warn(
-            "configuration changed; it takes effect after %s" % " && ".join(" ".join(c.argv) for c in plan.regen)
-        )
-
-
-def run_execute(module, result, plan, runner, commit, wal):
-    """``execute`` with the failure reported (its warnings emitted, the output attached)."""
-    p = module.params
-    try:
-        res = execute(plan, runner, backup=p["backup"], regenerate=p["regenerate"], commit=commit, wal=wal)
-    except BootConfigError as e:
-        for w in getattr(e, "warnings", []):
-            module.warn(w)
-        result["output"] = e.output or ""
-        module.fail_json(msg=e.message, **result)
-    for w in res.get("warnings", []):
-        module.warn(w)
-    return res
-
-
-def validate_common(module, result):
-    p = module.params
+def check_root(params):
     for key in ("lock_timeout", "regenerate_timeout"):
-        if p.get(key) is not None and p[key] < 1:
-            module.fail_json(msg="%s must be at least 1 (seconds)" % key, **result)
-    root = os.path.abspath(p["root"] or "/")
+        if params.get(key) is not None and params[key] < 1:
+            raise BootConfigError("%s must be at least 1 (seconds)" % key)
+    root = os.path.abspath(params["root"] or "/")
     if not os.path.isdir(root):
-        module.fail_json(msg="root %s is not a directory" % root, **result)
+        raise BootConfigError("root %s is not a directory" % root)
     return root
 
 
 def run_module(module):
+    """Validate, then take the change or restore through ``_bootcfg.apply``'s one path."""
     p = module.params
     result = new_result()
-    if p.get("restore") is not None:
-        run_restore(module, result)
-        return
-    if p.get("force"):
-        module.fail_json(msg="force is only used with restore", **result)
+    root = None
     try:
-        request = build_request(p["params"], p["remove"])
-    except BootConfigError as e:
-        module.fail_json(msg=e.message, **result)
-    root = validate_common(module, result)
-    with writing_run(module, root, result, "change %s" % request.describe()) as lock:
-        run_change(module, result, root, request, lock)
-
-
-def run_change(module, result, root, request, lock):
-    p = module.params
-    runner = make_runner(module, lock.fd if lock is not None else None)
-    try:
-        if p["backup"]:
-            _cmdline_journal.load(root)  # a corrupt journal stops the change before anything is touched
-        backend = p["backend"]
-        if backend == "auto":
-            backend, reason = detect(root)
-        else:
-            reason = "forced"
-        result["backend"], result["backend_reason"] = backend, reason
-        plan = build_plan(root, request, backend)
-    except BootConfigError as e:
-        module.fail_json(msg=e.message, **result)
-    except (IOError, OSError) as e:
-        module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e.strerror or e), **result)
-
-    predicted = plan.predicted_changes()
-    result["previous_cmdline"] = plan.effective_before
-    result["effective_cmdline"] = plan.effective_after
-    result["regenerate_commands"] = [c.argv for c in plan.regen]
-    result["regenerate_skipped"] = plan.regen_skipped
-    result["notes"].extend(plan.notes)
-    for msg in plan.warnings:
-        module.warn(msg)
-    will_regen = bool(p["regenerate"] and plan.regen and not plan.regen_skipped and (predicted or plan.regen_stale))
-    if plan.regen_stale and p["regenerate"]:
-        result["notes"].append(plan.regen_stale)
-
-    if module.check_mode:
-        report_predicted(result, predicted)
-        result["changed"] = bool(predicted) or will_regen
-        module.exit_json(**result)
-
-    journal_warnings = []
-    rid, now_text = run_id(root)
-
-    def journal(res):
-        # Only changes of the configuration are journaled: a run that only regenerated an out-of-date
-        # grub.cfg would otherwise become the "latest" change a rollback restores.
-        if p["backup"] and res["files"]:
-            entry = _cmdline_journal.change_entry(root, request, plan, res)
-            entry["id"] = entry["run"] = rid
-            journal_warnings.extend(_cmdline_journal.record_change(root, entry))
-            result["journal_entry"] = entry["id"]
-
-    wal = _cmdline_intent.IntentRun(root, rid, "change", now_text, keep_backups=p["backup"])
-    res = run_execute(module, result, plan, runner, journal, wal)
-    report_executed(result, res)
-    for msg in journal_warnings:
-        module.warn(msg)
-    if predicted and not res["regenerated"]:
-        warn_not_regenerated(module, plan, p["regenerate"], True)
-    module.exit_json(**result)
-
-
-def run_restore(module, result):
-    """restore: put the files of a journal entry back, regenerate, mark the entry restored."""
-    p = module.params
-    ref = p["restore"]
-    if p["params"] or p["remove"]:
-        module.fail_json(msg="restore cannot be combined with params or remove", **result)
-    if ref != "latest" and not _cmdline_journal.ID_RE.match(ref):
-        module.fail_json(
-            msg="restore: %r is neither latest nor a journal entry id (like 20251125T100000.123456Z-4711)" % ref,
-            **result,
-        )
-    root = validate_common(module, result)
-    with writing_run(module, root, result, "restore %s" % ref) as lock:
-        restore_locked(module, result, root, ref, lock)
-
-
-def restore_locked(module, result, root, ref, lock):
-    p = module.params
-    runner = make_runner(module, lock.fd if lock is not None else None)
-    try:
-        entry = _cmdline_journal.load(root).find(ref)
-        result["restored_entry"] = entry
-        backend = p["backend"]
-        if backend == "auto":
-            backend, reason = entry["backend"], "journal entry %s" % entry["id"]
-        else:
-            reason = "forced"
-        result["backend"], result["backend_reason"] = backend, reason
-        if entry["restored"] is not None:
-            result["notes"].append(
-                "journal entry %s was already restored (%s)" % (entry["id"], entry["restored"]["time"])
-            )
-            result["previous_cmdline"] = result["effective_cmdline"] = current_cmdline(root, backend)
-            module.exit_json(**result)
-        rp = _cmdline_journal.plan_restore(
+        op = operation(p)
+        root = check_root(p)
+        session = Session(
             root,
-            entry,
-            backend,
-            add_regeneration(backend),
-            lambda: current_cmdline(root, backend),
-            force=p["force"],
+            op.describe(),
+            check_mode=module.check_mode,
+            warn=module.warn,
+            bin_path=lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"]),
+            lock_timeout=p.get("lock_timeout", 300),
+            regenerate_timeout=p.get("regenerate_timeout") or 600,
+            backup=p["backup"],
             regenerate=p["regenerate"],
         )
-        result["previous_cmdline"] = current_cmdline(root, backend)
+        with session:
+            session.apply(op, result)
     except BootConfigError as e:
         module.fail_json(msg=e.message, **result)
     except (IOError, OSError) as e:
         module.fail_json(msg="%s: %s" % (getattr(e, "filename", None) or root, e.strerror or e), **result)
-
-    plan = rp.plan
-    predicted = plan.predicted_changes()
-    result["effective_cmdline"] = entry["previous_cmdline"]
-    result["regenerate_commands"] = [c.argv for c in plan.regen]
-    result["regenerate_skipped"] = plan.regen_skipped
-    result["notes"].extend(list(plan.notes) + rp.notes)
-    will_regen = bool(p["regenerate"] and plan.regen and not plan.regen_skipped and predicted)
-
-    if module.check_mode:
-        report_predicted(result, predicted)
-        result["changed"] = bool(predicted) or will_regen
-        module.exit_json(**result)
-
-    rid, now_text = run_id(root)
-
-    def mark(res):
-        effective = current_cmdline(root, backend)
-        record = _cmdline_journal.restored_record(root, plan, res, effective)
-        record["run"] = rid
-        result["restored_entry"] = _cmdline_journal.mark_restored(root, entry["id"], record)
-        result["effective_cmdline"] = effective
-
-    wal = _cmdline_intent.IntentRun(root, rid, "restore", now_text, restore_of=entry["id"], keep_backups=p["backup"])
-    res = run_execute(module, result, plan, runner, mark, wal)
-    report_executed(result, res)
-    if result["effective_cmdline"] != entry["previous_cmdline"]:
-        module.warn(
-            "after restoring journal entry %s the configuration gives %r, not %r as before that change "
-            "(another file changed since?)" % (entry["id"], result["effective_cmdline"], entry["previous_cmdline"])
-        )
-    warn_not_regenerated(module, plan, p["regenerate"], bool(res["files"]) and not res["regenerated"])
     module.exit_json(**result)
 
 
@@ -759,14 +445,16 @@ def main():
         argument_spec=dict(
             params=dict(type="dict", default={}),
             remove=dict(type="list", elements="str", default=[]),
-            root=dict(type="path", default="/"),
-            backend=dict(type="str", default="auto", choices=["auto", "grub", "grubby", "grubenv", "systemd-boot"]),
             regenerate=dict(type="bool", default=True),
             backup=dict(type="bool", default=True),
             restore=dict(type="str"),
             force=dict(type="bool", default=False),
-            lock_timeout=dict(type="int", default=300),
-            regenerate_timeout=dict(type="int", default=600),
+            **_specs.spec(
+                root=_specs.ROOT,
+                backend=_specs.BACKEND,
+                lock_timeout=_specs.LOCK_TIMEOUT,
+                regenerate_timeout=_specs.REGENERATE_TIMEOUT,
+            ),
         ),
         mutually_exclusive=[["restore", "params"], ["restore", "remove"]],
         supports_check_mode=True,

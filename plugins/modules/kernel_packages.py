@@ -142,7 +142,7 @@ probes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._kernel_packages import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._upgrade.kernel_packages import (
     PackagesError,
     Runner,
     probe,

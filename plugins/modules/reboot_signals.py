@@ -125,13 +125,14 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _rootpath
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._reboot_signals import (
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import rootpath as _rootpath
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._reboot.signals import (
     SignalError,
     render_prom,
     sync_prom,
     sync_reboot_required,
 )
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._vocabulary import SIGNAL_MODES
 
 
 def _state(params):
@@ -173,7 +174,7 @@ def main():
             status=dict(type="str"),
             observed=dict(type="str"),
             reboot_required=dict(type="bool"),
-            reboot_required_file=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            reboot_required_file=dict(type="str", default="auto", choices=list(SIGNAL_MODES)),
             textfile_dir=dict(type="path", default="/var/lib/prometheus/node-exporter"),
         ),
         supports_check_mode=True,

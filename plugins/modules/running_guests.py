@@ -32,12 +32,8 @@ attributes:
     support: full
     platforms: posix
     description: Linux hosts with C(/proc).
-options:
-  root:
-    description:
-      - Read C(<root>/proc) and C(<root>/run/libvirt) instead of the real ones (snapshots, tests).
-    type: path
-    default: /
+extends_documentation_fragment:
+  - fleetsec.vmscape.snapshot_root
 seealso:
   - module: fleetsec.vmscape.vmscape_facts
 """
@@ -76,11 +72,12 @@ unreadable_processes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._running_guests import running_guests
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._reboot.running_guests import running_guests
 
 
 def main():
-    module = AnsibleModule(argument_spec={"root": {"type": "path", "default": "/"}}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_specs.spec(root=_specs.ROOT), supports_check_mode=True)
     result = running_guests(module.params["root"])
     module.exit_json(changed=False, **result)
 

@@ -48,24 +48,12 @@ attributes:
     description: Where M(fleetsec.vmscape.vmscape_facts) runs (Linux on x86).
 extends_documentation_fragment:
   - fleetsec.vmscape.observed_facts
+  - fleetsec.vmscape.policy
+  - fleetsec.vmscape.probe_image
 options:
   root:
     description: Directory read instead of C(/) (a captured host snapshot).
     type: path
-  mode:
-    description: Operator policy (C(vmscape_mode)), as for M(fleetsec.vmscape.vmscape_plan).
-    type: str
-    default: auto
-    choices: [auto, bhb, ibpb, force, "off", none]
-  allow_remove_mitigations_off:
-    description: As for M(fleetsec.vmscape.vmscape_plan).
-    type: bool
-    default: false
-  probe_image:
-    description: Passed to M(fleetsec.vmscape.vmscape_facts).
-    type: str
-    default: auto
-    choices: [auto, always, never]
 seealso:
   - module: fleetsec.vmscape.vmscape_plan
   - module: fleetsec.vmscape.vmscape_verify

@@ -31,24 +31,9 @@ description:
   - When the cpuid device is absent and O(root=/), the module loads the C(cpuid) driver
     once with C(modprobe cpuid) (also in check mode, as it only adds a read-only device).
   - Standard library only; runs with any Python 3.6+ on the host.
-options:
-  root:
-    description:
-      - Directory read instead of C(/), e.g. a captured host snapshot
-        (C(<root>/proc/cpuinfo), C(<root>/sys/devices/system/cpu/vulnerabilities/*),
-        C(<root>/dev/cpu/0/cpuid), C(<root>/boot/*), ...). Symbolic links are followed inside it.
-      - Paths in the returned facts are host paths, without this prefix.
-    type: path
-    default: /
-  probe_image:
-    description:
-      - When to decompress the next-boot kernel's image to learn what it supports.
-      - V(auto) decompresses only when C(System.map) and C(config) cannot answer both
-        questions (always the case on Debian, whose C(System.map) is a placeholder).
-      - V(always) decompresses even when they can; V(never) never does (answers may stay null).
-    type: str
-    choices: [auto, always, never]
-    default: auto
+extends_documentation_fragment:
+  - fleetsec.vmscape.snapshot_root
+  - fleetsec.vmscape.probe_image
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -223,26 +208,30 @@ ansible_facts:
         bootloader:
           description:
             - Next-boot configuration - C(backend) (grub, grubby, grubenv, systemd-boot or
-              unknown), C(configured_cmdline) of the default entry (or null, with C(configured_cmdline_reason))
-              and its C(tokens).
+              unknown; the detector M(fleetsec.vmscape.kernel_cmdline) uses) and C(backend_reason),
+              C(configured_cmdline) of the menu's default entry (or null, with C(configured_cmdline_reason))
+              and its C(tokens), and C(source_cmdline), the parameters the configuration gives that entry as
+              M(fleetsec.vmscape.kernel_cmdline) reads them before a change (its
+              RV(fleetsec.vmscape.kernel_cmdline#module:previous_cmdline); null with C(source_cmdline_reason)
+              where it would refuse the configuration).
           type: dict
           returned: always
           sample:
             backend: grub
+            backend_reason: /etc/default/grub (GRUB defaults, update-grub/grub-mkconfig)
             configured_cmdline: root=UUID=0a1b ro quiet
+            source_cmdline: quiet
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import FactsError, collect_facts
+from ansible_collections.fleetsec.vmscape.plugins.module_utils import _specs
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import FactsError, collect_facts
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            probe_image=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-        ),
+        argument_spec=_specs.spec(root=_specs.ROOT, probe_image=_specs.PROBE_IMAGE),
         supports_check_mode=True,
     )
 

@@ -34,6 +34,8 @@ description:
     is empty, unreadable or truncated, or that has no modules directory is never rebooted into (V(blocked)).
 extends_documentation_fragment:
   - fleetsec.vmscape.observed_facts
+  - fleetsec.vmscape.policy
+  - fleetsec.vmscape.probe_image
 author:
   - fleetsec engineering (@fleetsec)
 attributes:
@@ -65,27 +67,6 @@ options:
       - Gather facts from this directory instead of C(/) (a captured host snapshot), by running
         M(fleetsec.vmscape.vmscape_facts) with the same O(root).
     type: path
-  mode:
-    description:
-      - Operator policy, usually set per host or group as C(vmscape_mode).
-      - V(auto) lets the plan choose; V(bhb), V(ibpb), V(force), V(off) pin the mode;
-        V(none) leaves the boot configuration alone and only reports.
-    type: str
-    default: auto
-    choices: [auto, bhb, ibpb, force, "off", none]
-  allow_remove_mitigations_off:
-    description:
-      - Allow the plan to remove C(mitigations=off) where it would defeat the VMSCAPE mitigation
-        (on kernels where C(mitigations=off) wins over C(vmscape=)). By default such hosts are
-        reported as blocked and nothing is changed.
-    type: bool
-    default: false
-  probe_image:
-    description:
-      - Passed to M(fleetsec.vmscape.vmscape_facts) when facts are gathered here.
-    type: str
-    default: auto
-    choices: [auto, always, never]
 seealso:
   - module: fleetsec.vmscape.vmscape_facts
   - module: fleetsec.vmscape.kernel_cmdline

@@ -35,6 +35,8 @@ description:
     (Debian/Ubuntu C(intel-microcode)/C(amd64-microcode), EL C(microcode_ctl)/C(linux-firmware), SUSE
     C(ucode-intel)/C(ucode-amd)) is installed; the plan then assumes IBPB after the reboot and the verify
     stage checks that the CPU shows it.
+  - O(mode), O(allow_remove_mitigations_off) and O(probe_image) are used for the facts gathered and the
+    plan made for the new kernel after an install.
   - Check mode (and a snapshot O(root)) reports which package and version would be installed and that the
     final verdict depends on it; nothing is downloaded or installed.
   - A fault (package manager locked, repository unreachable or broken, C(/boot) too small, a kernel that
@@ -42,6 +44,9 @@ description:
     kernel.
 author:
   - fleetsec engineering (@fleetsec)
+extends_documentation_fragment:
+  - fleetsec.vmscape.policy
+  - fleetsec.vmscape.probe_image
 attributes:
   action:
     support: full
@@ -120,19 +125,6 @@ options:
     description: Where candidate packages are downloaded for probing (deleted afterwards).
     type: path
     default: /var/tmp
-  mode:
-    description: vmscape_mode, for the plan made against the new kernel.
-    type: str
-    default: auto
-  allow_remove_mitigations_off:
-    description: vmscape_allow_remove_mitigations_off, for the plan made against the new kernel.
-    type: bool
-    default: false
-  probe_image:
-    description: vmscape_probe_image, for the facts gathered after the install.
-    type: str
-    choices: [auto, always, never]
-    default: auto
 """
 
 EXAMPLES = r"""

@@ -25,6 +25,7 @@ description:
     after the reboot.
 extends_documentation_fragment:
   - fleetsec.vmscape.observed_facts
+  - fleetsec.vmscape.snapshot_root
 author:
   - fleetsec engineering (@fleetsec)
 attributes:
@@ -59,10 +60,6 @@ options:
     description: Whether the host was rebooted to apply the plan.
     type: bool
     default: false
-  root:
-    description: Passed to M(fleetsec.vmscape.vmscape_facts).
-    type: path
-    default: /
 """
 
 EXAMPLES = r"""

@@ -12,7 +12,7 @@ Python 3.6 interpreter on this machine (local connection).
   capture (real Debian kernel images: the decompressing probe runs too): the facts equal what
   the same code returns under this controller's Python, judged there against the real kernels
   (tests/integration/oracle);
-* the facts program of the direct path (plugin_utils/_facts_direct.py) under 3.6: the same facts;
+* the facts program of the direct path (plugin_utils/_observe/facts_direct.py) under 3.6: the same facts;
 * running_guests on a snapshot root.
 
 ``make compat-target`` runs this with VMSCAPE_COMPAT_BIN (the ansible-core 2.16 virtualenv's bin)
@@ -121,7 +121,7 @@ def run_playbook(compat_bin: Path, target_python: str, tmp: Path, tasks: list, e
 
 
 def test_target_code_compiles_and_imports(target_python):
-    files = sorted(str(p) for d in TARGET_DIRS for p in (REPO / d).glob("*.py"))
+    files = sorted(str(p) for d in TARGET_DIRS for p in (REPO / d).rglob("*.py"))
     script = (
         "import sys\n"
         "for path in sys.argv[1:]:\n"
@@ -130,8 +130,10 @@ def test_target_code_compiles_and_imports(target_python):
     )
     proc = subprocess.run([target_python, "-c", script, *files], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    module_utils = REPO / "plugins" / "module_utils"
     mods = [
-        f"ansible_collections.fleetsec.vmscape.plugins.module_utils.{Path(f).stem}"
+        "ansible_collections.fleetsec.vmscape.plugins.module_utils."
+        + ".".join(Path(f).relative_to(module_utils).with_suffix("").parts).removesuffix(".__init__")
         for f in files
         if "module_utils" in f
     ]
@@ -258,9 +260,9 @@ def _capture_roots(tmp: Path) -> list[Path]:
 
 
 def test_vmscape_facts_and_running_guests(compat_bin, target_python, tmp_path):
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe
-    from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts
-    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils import _facts_direct
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts import kernel_probe as _kernel_probe
+    from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import collect_facts
+    from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe import facts_direct as _facts_direct
 
     roots = [str(p) for p in sorted(SNAPSHOTS.iterdir())] + [str(p) for p in _capture_roots(tmp_path)]
     assert len(roots) >= 20
@@ -297,7 +299,7 @@ def test_vmscape_facts_and_running_guests(compat_bin, target_python, tmp_path):
         }
         assert not diff, f"{root}: {diff} (3.6 vs {sys.version_info[:2]})"
         probed += any(e.startswith("image") for e in expected["boot_kernel"]["evidence"])
-        # the direct path (plugin_utils/_facts_direct.py, where pipelining is on): the same program on 3.6
+        # the direct path (plugin_utils/_observe/facts_direct.py, where pipelining is on): the same program on 3.6
         direct = subprocess.run([target_python, "-I", "-S", "-"], input=_facts_direct.program(root, "auto"),
                                 capture_output=True, timeout=300, cwd="/")  # fmt: skip
         assert _timeless(json.loads(direct.stdout)["facts"]) == expected, direct.stderr.decode()[-2000:]

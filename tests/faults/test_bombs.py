@@ -42,7 +42,7 @@ RELEASE = "6.1.0-56-amd64"
 
 DRIVER = r"""
 import json, resource, sys, time
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts import kernel_probe as kp
 t = time.monotonic()
 r = kp.probe_kernel(sys.argv[1], None, "/boot/vmlinuz-x", "always")
 print(json.dumps({"seconds": time.monotonic() - t, "knows": r["knows_vmscape"], "g3": r["bhb_series"],

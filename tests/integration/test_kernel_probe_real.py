@@ -20,8 +20,8 @@ if str(REPO) not in sys.path:
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils import _kernel_probe as kp  # noqa: E402
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts  # noqa: E402
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts import kernel_probe as kp  # noqa: E402
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import collect_facts  # noqa: E402
 from tools.oracle import kernels, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.integration

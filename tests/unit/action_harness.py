@@ -36,7 +36,7 @@ from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.template import Templar
 from ansible.utils.plugin_docs import add_fragments
 
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._action_facts import current_run
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._observe.action_facts import current_run
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / "collections"
@@ -95,7 +95,7 @@ HOST = "hv01"
 
 def observed_here(facts, action, host=HOST):
     """``facts`` as this collection's actions stamp a document they observed in this run for
-    ``host`` (plugin_utils/_action_facts.py: only such documents are used without a new run)."""
+    ``host`` (plugin_utils/_observe/action_facts.py: only such documents are used without a new run)."""
     doc = copy.deepcopy(facts)
     doc.setdefault("observation", {}).update(run=current_run(action), host=host)
     return doc

@@ -1,7 +1,7 @@
 """The metamorphic relation of issue 9: remove one optional piece of evidence from a snapshot root
 and the plan stays the same, or becomes less confident with a reason naming what is missing.
 
-Shared by tests/unit/test_evidence_metamorphic.py (committed snapshot roots) and
+Shared by tests/unit/plugins/plugin_utils/_decide/test_evidence_metamorphic.py (committed snapshot roots) and
 tests/integration/oracle/test_metamorphic_real_kernels.py (roots of real-kernel captures).
 
 A removal edits a scratch root in place and ``undo()``s afterwards; it never rewrites a file in

@@ -1,6 +1,6 @@
 """Build ansible_facts.vmscape dictionaries (docs/facts-schema.md) for decision-core tests."""
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import tokenize
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import tokenize
 
 
 def tokens(cmdline):

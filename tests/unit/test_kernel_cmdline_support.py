@@ -19,7 +19,7 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import split_raw
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import split_raw
 from ansible_collections.fleetsec.vmscape.plugins.modules import kernel_cmdline
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

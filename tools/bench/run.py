@@ -2,7 +2,7 @@
 
     python -m tools.bench.run [--sizes 10,50,100,500] [--reps 3] [--large-reps 1] [--wait-load 1.0]
                               [--commands ping,setup,audit,remediate-check]
-                              [--forks N] [--no-report-files] [--out bench/results] [--keep]
+                              [--forks N] [--no-report-files] [--record | --out DIR] [--keep]
 
 Starts max(sizes) light hosts (tools/bench/benchctl), writes one inventory per size (the first N hosts),
 then for every repetition, size and command runs the real CLI from the repository with the shipped
@@ -16,7 +16,9 @@ ansible.cfg and measures:
 
 Every run starts cold: a fresh ControlPath directory, masters closed afterwards. A run where any host is
 not ok (unreachable, failed, missing from the recap) is recorded as failed, not as a timing. Results:
-bench/results/<date>.json (every run + summary) and .md (tables, ratios to ping, targets).
+<date>.json (every run + summary) and .md (tables, ratios to ping, targets) in $VMSCAPE_CACHE/bench/results;
+with --record (make bench BENCH_RECORD=1) in the repository's bench/results, to be committed with the
+docs that cite them.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from tools.oracle.cache import REPO, cache_dir
 PR_SET_CHILD_SUBREAPER = 36
 LARGE = 100  # sizes above this run --large-reps times
 KEEP_LOGS = 5
-RESULTS_DIR = REPO / "bench" / "results"
+RECORD_DIR = REPO / "bench" / "results"  # --record: results cited by docs/performance.md, committed
 BIN = Path(sys.executable).parent
 
 # name -> (argv after the inventory, how to check the output)
@@ -219,6 +221,14 @@ def _version(cmd: list[str]) -> str:
         return "?"
 
 
+def results_dir(record: bool, out: Path | None = None) -> Path:
+    """Where a run's results go: ``out`` when given, the repository's bench/results when recording,
+    else the cache (a run that is not recorded leaves the checkout as it was)."""
+    if out is not None:
+        return out
+    return RECORD_DIR if record else cache_dir() / "bench" / "results"
+
+
 def render(path: Path) -> int:
     """Rewrite <results>.md from <results>.json (after a change of the tables)."""
     doc = json.loads(path.read_text())
@@ -263,7 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave ansible_python_interpreter out of the inventory (interpreter discovery per host)",
     )
-    ap.add_argument("--out", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--out", type=Path, help="directory of the results (default: $VMSCAPE_CACHE/bench/results)")
+    ap.add_argument(
+        "--record",
+        action="store_true",
+        help=f"write the results into {RECORD_DIR.relative_to(REPO)} (to be committed; make bench BENCH_RECORD=1)",
+    )
     ap.add_argument("--render", type=Path, metavar="JSON", help="only rewrite the .md of an earlier results file")
     ap.add_argument("--label", default="", help="suffix of the result file names")
     ap.add_argument("--keep", action="store_true", help="leave the fleet running afterwards")
@@ -284,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown command(s) {unknown}; known: {', '.join(COMMANDS)}")
     if args.reps < 1 or args.large_reps < 1:
         ap.error("--reps and --large-reps must be >= 1")
+    if args.record and args.out is not None:
+        ap.error("--record and --out exclude each other")
+    args.out = results_dir(args.record, args.out)
 
     base = cache_dir() / "bench"
     base.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ lives outside git in ``$VMSCAPE_CACHE/lab``:
     known_hosts                         [127.0.0.1]:<port> host keys, used by the inventory
     hosts/<host>/hostkey(.pub)          the host's SSH host key (made here, installed at provisioning)
     hosts/<host>/provisioned.qcow2      overlay on the base after the host's first boot (profile applied)
+    hosts/<host>/provisioned.base       which build of the base it was made on (root UUID, build time)
     hosts/<host>/disk.qcow2             overlay on provisioned.qcow2: the disk the VM runs on
     hosts/<host>/run/                   qemu.pid, qmp.sock, serial.sock, serial.log, qemu.log
     repos/<set>.img (+ .json)            package repository disks (tools/lab/repos.py), attached
@@ -596,6 +597,9 @@ def provision_stamp(host: Host, base: dict, authorized_key: str, sets: dict | No
         "purge": purge_packages(sets),
         "base": base["hash"],
         "base_path": base["path"],
+        # the build, not only its inputs: a rebuild from the same inputs (the image deleted by
+        # another checkout's build, --force) has the same hash and path but another file system
+        "base_build": image_identity(base),
         "hostname": host.name,
         "cmdline": host.cmdline,
         "kernel": host.kernel,
@@ -603,6 +607,17 @@ def provision_stamp(host: Host, base: dict, authorized_key: str, sets: dict | No
         "hostkey": host.hostkey.with_suffix(".pub").read_text().split()[1],
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def image_identity(base: dict) -> str:
+    """Which build of the lab image ``base`` (base.json) describes: its root file system's UUID
+    (mkfs.ext4 makes a new one per build) and build time. Empty for a record without them."""
+    return " ".join(str(base.get(k) or "") for k in ("root_uuid", "built")).strip()
+
+
+def _base_record(host: Host) -> Path:
+    """Records which build of the lab image the host's provisioned overlay was made on."""
+    return host.dir / "provisioned.base"
 
 
 def _stamp_file(path: Path) -> Path:
@@ -665,6 +680,7 @@ def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bo
         )
     work.replace(host.provisioned)
     _stamp_file(host.provisioned).write_text(stamp + "\n")
+    _base_record(host).write_text(image_identity(base) + "\n")
     (host.run / "provision.log").write_text(text)
     say(f"{host.name}: provisioned in {time.monotonic() - t0:.0f} s")
     return True
@@ -700,6 +716,17 @@ def provisioned_stale(host: Host) -> str | None:
     current = base_image()
     if current.exists() and backing != current.resolve():
         return f"it is built on {backing.name}, not on the current lab image {current.resolve().name}"
+    info_file = lab_dir() / "base.json"
+    try:
+        now = image_identity(json.loads(info_file.read_text()))
+    except (OSError, ValueError):
+        return None  # no record of the current build: start's stamp check decides
+    record = _base_record(host)
+    made_on = record.read_text().strip() if record.exists() else ""
+    if not made_on:
+        return f"no record of which build of {backing.name} it was made on"
+    if made_on != now:
+        return f"it was made on an earlier build of {backing.name} ({made_on}; current build {now})"
     return None
 
 
@@ -708,6 +735,7 @@ def discard_overlays(host: Host) -> None:
     for path in (host.disk, host.provisioned):
         path.unlink(missing_ok=True)
         _stamp_file(path).unlink(missing_ok=True)
+    _base_record(host).unlink(missing_ok=True)
 
 
 def reset_disk(host: Host) -> None:

@@ -77,7 +77,7 @@ def test_audit_then_remediate_check_as_awx_runs_them(fleet, collection, tmp_path
     roots = {h: _tree_digest(base / "roots" / h) for h in hosts}
 
     # job 2 with pipelining on (docs/awx.md recommends it): the facts take the direct path
-    # (plugin_utils/_facts_direct.py), job 1 ran the vmscape_facts module; hosts nobody touched
+    # (plugin_utils/_observe/facts_direct.py), job 1 ran the vmscape_facts module; hosts nobody touched
     # must read the same
     (pdd / "env" / "envvars").write_text((pdd / "env" / "envvars").read_text() + "ANSIBLE_PIPELINING: 'True'\n")
     rem = run_job(

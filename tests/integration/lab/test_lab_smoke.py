@@ -28,7 +28,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._cmdline import tokenize
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._common.cmdline import tokenize
 
 pytestmark = pytest.mark.lab
 

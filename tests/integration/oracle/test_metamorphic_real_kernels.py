@@ -29,8 +29,8 @@ from tools.oracle.cache import REPO
 sys.path.insert(0, str(REPO / "tests" / "unit"))
 from evidence_removals import image_removal, judge, removals
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import make_plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import collect_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan import make_plan
 
 pytestmark = pytest.mark.oracle
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts
-from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._vmscape_plan import make_plan
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import collect_facts
+from ansible_collections.fleetsec.vmscape.plugins.plugin_utils._decide.plan import make_plan
 from tools.oracle import boot, capture, matrix, snapshot
 from tools.oracle.cache import REPO, cache_dir
 

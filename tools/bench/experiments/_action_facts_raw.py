@@ -34,7 +34,7 @@ def _script():
             f"os.write(fd,base64.b64decode('{b}'));os.close(fd)\n"
             "sys.path.insert(0,p)\n"
             "try:\n"
-            "    from ansible_collections.fleetsec.vmscape.plugins.module_utils._vmscape_collect import collect_facts\n"
+            "    from ansible_collections.fleetsec.vmscape.plugins.module_utils._facts.collect import collect_facts\n"
             "    print(json.dumps(collect_facts(sys.argv[1], sys.argv[2])))\n"
             "finally:\n"
             "    os.unlink(p)\n"

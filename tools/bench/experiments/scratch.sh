@@ -14,6 +14,6 @@ cp "$here/remediate_v2.yml.in" "$coll/playbooks/remediate_v2.yml"
 cp "$here/remediate_v3.yml.in" "$coll/playbooks/remediate_v3.yml"
 cp "$here/configure_v3.yml.in" "$coll/roles/vmscape/tasks/configure_v3.yml"
 if [ "${1:-}" = raw ]; then
-  cp "$here/_action_facts_raw.py" "$coll/plugins/plugin_utils/_action_facts.py"
+  cp "$here/_action_facts_raw.py" "$coll/plugins/plugin_utils/_observe/action_facts.py"
 fi
 echo "$base"
