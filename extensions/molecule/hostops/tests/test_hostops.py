@@ -168,7 +168,7 @@ def recap(stdout, host):
 
 
 def state_after(name, run):
-    """The host's boot state converge read after ``run``."""
+    """The host's boot state converge read after ``run`` ("before": the one prepare recorded)."""
     return json.loads((RUNS / run / f"state-{name}.json").read_text())
 
 
@@ -209,28 +209,13 @@ def test_run_result_and_reason(name, run):
         assert counts["changed"] == expect["changed"], f"{name} ({run}): {counts}"
 
 
-def _before(name):
-    """The state the prepare step recorded on the host (read over SSH once per host)."""
-    if name not in _BEFORE:
-        vm = VM(*next(h for h in HOSTS if h[0] == name))
-        vm.connect()
-        try:
-            _BEFORE[name] = vm.before()
-        finally:
-            vm.close()
-    return _BEFORE[name]
-
-
-_BEFORE: dict = {}
-
-
 @pytest.mark.parametrize(("name", "run"), RUNS_EXPECTED, ids=[f"{n}-{r}" for n, r in RUNS_EXPECTED])
 def test_state_after_each_run(name, run):
     """What the host booted and ran right after each run, compared with the state before it."""
     expect = _expect(name, run).get("after")
     if not expect:
         pytest.fail(f"{name}: lab_expect.runs.{run} names no 'after'")
-    before = _before(name)
+    before = state_after(name, "before")  # what prepare recorded (converge copied it)
     i = RUN_ORDER.index(run)
     previous = before if i == 0 else state_after(name, RUN_ORDER[i - 1])
     now = state_after(name, run)
