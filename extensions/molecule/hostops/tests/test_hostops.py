@@ -4,9 +4,9 @@ Independent of the collection: paramiko logs in with the lab key and refuses hos
 from the lab's known_hosts; the boot state is read by the scenario's own files/boot_state.py (plain
 Python: GRUB files, running cmdline and kernel, sysfs, boot id, libvirt domains through virsh and
 the guest's serial console), which the prepare step also ran before remediate.yml
-(/var/lib/fleetsec-lab/before.json) and converge after each run (state-<host>.json); boots are
-counted in the serial log labctl keeps on this machine (GRUB's "Loading Linux" lines since
-`labctl start`). What each host must show is its host_vars' ``lab_expect``
+(/var/lib/fleetsec-lab/before.json) and converge before and after each run (pre-<host>.json,
+state-<host>.json); boots are counted in the serial log labctl keeps on this machine (GRUB's
+"Loading Linux" lines since `labctl start`). What each host must show is its host_vars' ``lab_expect``
 (inventories/lab-hostops), written from docs/reliability.md and docs/drain.md. Converge kept each
 run's exit status, output, JSON report and the states under $LAB_HOSTOPS_RUNS.
 """
@@ -27,7 +27,6 @@ REPO = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or HERE.parents[3])
 INVENTORY = REPO / "inventories" / "lab-hostops"
 CACHE = Path(os.environ.get("VMSCAPE_CACHE") or Path.home() / ".cache" / "fleetsec-vmscape") / "lab"
 RUNS = Path(os.environ.get("LAB_HOSTOPS_RUNS", "/nonexistent"))
-RUN_ORDER = ("first", "drained", "again")  # converge.yml
 BOOT_STATE = (HERE.parent / "files" / "boot_state.py").read_text()
 STATE_DIR = "/var/lib/fleetsec-vmscape"
 
@@ -155,7 +154,7 @@ def run_record(run):
     """rc/stdout of a converge run and its report rows by host."""
     rec = json.loads((RUNS / run / "run.json").read_text())
     reports = sorted((RUNS / run).glob("*.json"))
-    reports = [p for p in reports if p.name != "run.json" and not p.name.startswith("state-")]
+    reports = [p for p in reports if p.name != "run.json" and not p.name.startswith(("state-", "pre-"))]
     assert len(reports) == 1, f"{run}: expected one JSON report in {RUNS / run}, found {reports}"
     doc = json.loads(reports[0].read_text())
     return rec, {row["host"]: row for row in doc["rows"]}
@@ -211,38 +210,39 @@ def test_run_result_and_reason(name, run):
 
 @pytest.mark.parametrize(("name", "run"), RUNS_EXPECTED, ids=[f"{n}-{r}" for n, r in RUNS_EXPECTED])
 def test_state_after_each_run(name, run):
-    """What the host booted and ran right after each run, compared with the state before it."""
+    """What the host booted and ran right after each run, compared with the state just before it."""
     expect = _expect(name, run).get("after")
     if not expect:
         pytest.fail(f"{name}: lab_expect.runs.{run} names no 'after'")
     before = state_after(name, "before")  # what prepare recorded (converge copied it)
-    i = RUN_ORDER.index(run)
-    previous = before if i == 0 else state_after(name, RUN_ORDER[i - 1])
+    pre = json.loads((RUNS / run / f"pre-{name}.json").read_text())
     now = state_after(name, run)
     if expect["boot"] == "unchanged":
-        assert now["boot_id"] == previous["boot_id"], f"{name}: rebooted during {run}"
-        assert now["cmdline"] == previous["cmdline"]
+        assert now["boot_id"] == pre["boot_id"], f"{name}: rebooted during {run}"
+        assert now["cmdline"] == pre["cmdline"]
     else:
         assert expect["boot"] == "rebooted", expect
-        assert now["boot_id"] != previous["boot_id"], f"{name}: not rebooted during {run}"
+        assert now["boot_id"] != pre["boot_id"], f"{name}: not rebooted during {run}"
     if expect.get("files") == "unchanged":
         # against the state before the first run: nothing of any run may remain
         assert now["files"] == before["files"], f"{name} after {run}: boot files changed"
         assert now["listings"] == before["listings"], f"{name} after {run}: files appeared or vanished"
     if "guest" in expect:
         domain = next(h for h in HOSTS if h[0] == name)[2]["lab_expect"]["domain"]
-        was, dom = previous["libvirt"][domain], now["libvirt"][domain]
+        was, dom = pre["libvirt"][domain], now["libvirt"][domain]
         assert dom["state"] == "running", f"{name} after {run}: {domain} is {dom['state']}"
         assert dom["managed_save"] == "no", dom
-        assert dom["console"]["up"] == 1, f"{name} after {run}: {domain} booted {dom['console']['up']} times"
         if expect["guest"] == "untouched":
             assert dom["pid"] == was["pid"], f"{name} after {run}: {domain}'s QEMU process changed"
+            assert dom["console"]["up"] <= 1, f"{name} after {run}: {domain} booted {dom['console']['up']} times"
         else:
             assert expect["guest"] == "resumed", expect
-            # a new QEMU process that went on from the saved memory: its heartbeat counter did not
-            # start again at 1 and it did not boot a second time (up == 1 above)
+            assert was["console"]["last_beat"] is not None, f"{name}: {domain} had not booted before {run}"
+            # a new QEMU process that went on from the saved memory: it did not boot a second time
+            # and its heartbeat counter did not start again at 1
             assert dom["pid"] not in (None, was["pid"]), f"{name} after {run}: {was['pid']} -> {dom['pid']}"
-            assert dom["console"]["last_beat"] >= was["console"]["last_beat"], (was, dom)
+            assert dom["console"]["up"] == 1, f"{name} after {run}: {domain} booted {dom['console']['up']} times"
+            assert (dom["console"]["last_beat"] or 0) >= was["console"]["last_beat"], (was, dom)
 
 
 # ------------------------------------------------------------- a host the play must leave as it was
