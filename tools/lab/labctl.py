@@ -922,7 +922,9 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     (lab_dir() / "last-start.json").write_text(json.dumps(record, indent=2) + "\n")
     if errors:
         raise LabError(f"{len(errors)} of {len(hosts)} host(s) failed to start (see above)")
-    say(f"{len(hosts)} host(s) up in {wall:.0f} s; inventory: -i inventories/lab")
+    inventory = Path(args.inventory).resolve()
+    shown = inventory.relative_to(REPO) if inventory.is_relative_to(REPO) else inventory
+    say(f"{len(hosts)} host(s) up in {wall:.0f} s; inventory: -i {shown}")
     return 0
 
 
