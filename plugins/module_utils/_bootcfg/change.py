@@ -16,9 +16,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backends as _backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal as _journal
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import warn_not_regenerated
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import registry as _backends
 
 
 class Change(object):

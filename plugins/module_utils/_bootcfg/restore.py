@@ -23,9 +23,9 @@ import os
 import stat
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import backends as _backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal as _journal
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import warn_not_regenerated
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import registry as _backends
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import FileChange, Plan
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import Request, kernel_part

@@ -146,6 +146,41 @@ def test_matrix_is_pruned_but_keeps_required_cmdlines():
     assert not any(c.kernel == "deb-6.17.8" and c.profile not in matrix.FULL for c in cases)
 
 
+def _cmdlines(cases, kernel, profile):
+    return sorted(c.cmdline for c in cases if c.kernel == kernel and c.profile == profile)
+
+
+def test_make_test_boots_a_non_representative_model_for_its_list_and_force_only(monkeypatch):
+    """make test's matrix (docs/testing.md): a profile that only repeats its class representative
+    is booted with the default (its place on each kernel's list) and vmscape=force (a model the
+    list lacks); ORACLE_WIDE=1 boots it with the class cmdlines as well."""
+    monkeypatch.delenv("ORACLE_WIDE", raising=False)
+    narrow = matrix.cases()
+    assert _cmdlines(narrow, "deb-6.1", "intel-raptorlake") == ["", "vmscape=force"]
+    assert _cmdlines(narrow, "deb-6.12", "amd-zen3") == [
+        "",
+        "retbleed=ibpb",
+        "spec_rstack_overflow=ibpb-vmexit",
+        "vmscape=force",
+    ]
+    assert _cmdlines(narrow, "deb-6.16-pre", "intel-raptorlake") == [""]
+    assert _cmdlines(narrow, "deb-6.16-pre", "intel-skylake-sp") == ["", "vmscape=ibpb"]
+    # the representatives keep every cmdline
+    assert len(_cmdlines(narrow, "deb-7.x", "intel-alderlake")) == 11
+    monkeypatch.setenv("ORACLE_WIDE", "1")
+    wide = matrix.cases()
+    assert _cmdlines(wide, "deb-6.1", "intel-raptorlake") == [
+        "",
+        "mitigations=auto,no_guest_host",
+        "mitigations=off vmscape=ibpb",
+        "vmscape=force",
+        "vmscape=off",
+    ]
+    assert _cmdlines(wide, "deb-6.16-pre", "intel-raptorlake") == ["", "vmscape=ibpb"]
+    assert {c.id for c in narrow} < {c.id for c in wide}
+    assert (len(narrow), len(wide)) == (378, 482)
+
+
 @needs_tool("cpio", "cpio")
 def test_newc_archive_is_read_by_cpio(tmp_path):
     blob = initramfs.newc_archive([("bin", 0o040755, b""), ("bin/hello", 0o100755, b"#!/bin/sh\necho hi\n")])
