@@ -434,8 +434,17 @@ def _why(res) -> str:
     """What a package module's failure means, in the operator's words (message kept)."""
     msg = str(res.get("msg") or res.get("stderr") or "failed").strip()
     low = msg.lower() + " " + str(res.get("stderr") or "").lower()
+    # apt: "Could not get lock ...", "Unable to acquire the dpkg frontend lock ..." (the only line
+    # ansible.builtin.apt's msg keeps after DPkg::Lock::Timeout ran out, seen in the lab),
+    # "Unable to lock directory ..."; dnf/rpm: "Failed to obtain the transaction lock", "can't
+    # create transaction lock"
     if "lock" in low and (
-        "could not get lock" in low or "unable to lock" in low or "failed to lock" in low or "lock timeout" in low
+        "could not get lock" in low
+        or "unable to lock" in low
+        or "unable to acquire the dpkg" in low
+        or "failed to lock" in low
+        or "lock timeout" in low
+        or "transaction lock" in low
     ):
         return f"the package manager is locked by another process: {msg[:600]}"
     if (

@@ -18,7 +18,8 @@
 # directories with one run-parts, which bookworm's debianutils 5.7 refuses ("missing operand"),
 # and trixie's debianutils needs trixie's libc. GRUB (i386-pc) on an MBR disk with a serial
 # console, OpenSSH, python3 (+ python3-apt for ansible.builtin.apt), systemd-networkd with DHCP,
-# dbus (so `shutdown -r` works).
+# dbus (so `shutdown -r` works); libvirt (libvirtd, QEMU, virsh) with its units masked and
+# busybox-static for the hostops scenario's hypervisor (docs/lab.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +39,7 @@ log() { echo "build-image: $(date +%H:%M:%S) $*"; }
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, losetup, mount, chroot)"
 [ -x "$python" ] || die "$python missing: run 'make venv' (tools/lab/repos.py fetches the trixie-backports kernels)"
-for tool in debootstrap losetup sfdisk partx mkfs.ext4 blkid qemu-img sha256sum fstrim dpkg-scanpackages; do
+for tool in debootstrap losetup sfdisk partx mkfs.ext4 e2fsck blkid qemu-img sha256sum fstrim dpkg-scanpackages; do
   command -v "$tool" >/dev/null || die "$tool missing: run 'make deps' (tools/system-packages.txt)"
 done
 
@@ -125,6 +126,13 @@ in_root apt-get update -q >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" 
 apt_install systemd-sysv udev dbus openssh-server python3 python3-apt iproute2 initramfs-tools sudo kmod procps e2fsprogs \
   grub-pc zstd >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (base) failed"; }
 
+# libvirt + QEMU for the hostops scenario's hypervisor (inventories/lab-hostops/host_vars/libvirt-host.yml):
+# on every host, started only there (its units are masked below; the scenario's prepare step
+# unmasks them). busybox-static builds that host's tiny guest.
+log "apt: libvirt, QEMU, busybox-static"
+apt_install libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 busybox-static \
+  >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (libvirt) failed"; }
+
 log "configuration"
 # initramfs: the build machine's hardware is irrelevant (MODULES=dep would probe it); list
 # what the VM needs to find its root disk.
@@ -207,6 +215,14 @@ for unit in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.tim
   in_root systemctl mask "$unit" >/dev/null 2>&1 || true
 done
 
+# libvirt stays off on the lab hosts (no daemon at boot, no guest handling at shutdown); the
+# hostops scenario starts it on its libvirt host.
+libvirt_units=$(in_root systemctl list-unit-files --no-legend --plain 'libvirt*' 'virt*' | awk '{print $1}')
+[ -n "$libvirt_units" ] || die "no libvirt units found to mask"
+for unit in $libvirt_units; do
+  in_root systemctl mask "$unit" >/dev/null 2>&1 || die "systemctl mask $unit failed"
+done
+
 install -m 0755 "$here/guest/fleetsec-lab-firstboot" "$mnt/usr/local/sbin/fleetsec-lab-firstboot"
 install -m 0644 "$here/guest/fleetsec-lab-firstboot.service" "$mnt/etc/systemd/system/fleetsec-lab-firstboot.service"
 in_root systemctl enable fleetsec-lab-firstboot.service >/dev/null 2>&1
@@ -265,6 +281,13 @@ cp "$work"/*.log "$cache/" 2>/dev/null || true
 for m in dev/pts dev proc sys run; do umount "$mnt/$m"; done
 fstrim "$mnt" >/dev/null 2>&1 || true
 umount "$mnt"
+sync
+# Never publish a broken image: once (2026-12-01) an image came out with its last journal
+# transactions missing (needs_recovery, stale bitmaps; the guests' ext4 aborted on first boot).
+if ! e2fsck -fn "$part" >"$work/fsck.log" 2>&1; then
+  tail -n 20 "$work/fsck.log" >&2
+  die "the image's file system is not clean after unmounting (e2fsck -fn $part); not published"
+fi
 losetup -d "$loop"
 loop=""
 

@@ -1,7 +1,9 @@
 """labctl: start, stop and inspect the lab fleet (QEMU VMs under TCG with chosen CPU identities).
 
 The fleet is described by the Ansible inventory ``inventories/lab`` (hosts.yml: names and SSH
-ports; host_vars/<host>.yml: ``lab_profile``). State lives outside git in ``$VMSCAPE_CACHE/lab``:
+ports; host_vars/<host>.yml: ``lab_profile``); ``--inventory inventories/lab-hostops`` selects the
+other fleet (hosts the hostops molecule scenario starts on its own). Both share the state, which
+lives outside git in ``$VMSCAPE_CACHE/lab``:
 
     base.qcow2 -> base-<hash>.qcow2     built by tools/lab/build-image.sh (make lab-image)
     ssh/id_ed25519                      the lab's client key (root's authorized key on every host)
@@ -51,7 +53,7 @@ PROVISION_OK = "FLEETSEC-PROVISION: OK"
 PROVISION_FAILED = "FLEETSEC-PROVISION: FAILED"
 PANIC = b"Kernel panic - not syncing"
 KNOWN_QEMU = ("7.2", "10")
-REPO_SETS = ("fixed", "pre-vmscape")
+REPO_SETS = ("fixed", "pre-vmscape", "microcode")
 CMDLINE_FORBIDDEN = re.compile(r"[\"'\\$`\n]")
 
 _print_lock = threading.Lock()
@@ -221,6 +223,33 @@ def load_hosts(inventory: Path = INVENTORY) -> dict[str, Host]:
         ports[port] = name
         hosts[name] = _load_profile(inventory / "host_vars" / f"{name}.yml", name, port)
     return hosts
+
+
+def other_fleets(inventory: Path) -> dict[str, Host]:
+    """Hosts of the other lab inventories (every ``inventories/lab*/`` with a hosts.yml is one fleet).
+
+    The fleets share ``$VMSCAPE_CACHE/lab`` (image, key, known_hosts, hosts/<name>/) and the
+    loopback ports: known_hosts keeps every fleet's keys, and a host name or port used by two
+    fleets is refused.
+    """
+    this = inventory.resolve()
+    out: dict[str, Host] = {}
+    for inv in sorted((REPO / "inventories").glob("lab*")):
+        if inv.resolve() != this and (inv / "hosts.yml").is_file():
+            out.update(load_hosts(inv))
+    return out
+
+
+def check_fleets(hosts: dict[str, Host], others: dict[str, Host], inventory: Path) -> None:
+    ports = {h.port: h.name for h in others.values()}
+    for host in hosts.values():
+        if host.name in others:
+            raise LabError(f"{inventory}: host {host.name} is also in another lab inventory (inventories/lab*)")
+        if host.port in ports:
+            raise LabError(
+                f"{inventory}: {host.name} uses port {host.port}, which {ports[host.port]} of another lab "
+                "inventory uses"
+            )
 
 
 def _load_profile(path: Path, name: str, port: int) -> Host:
@@ -869,7 +898,7 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     authorized_key = ensure_key(client_key(), "fleetsec-lab")
     for host in hosts:
         ensure_key(host.hostkey, f"lab-hostkey-{host.name}")
-    write_known_hosts(all_hosts)
+    write_known_hosts({**getattr(args, "others", {}), **all_hosts})
     t0 = time.monotonic()
     results, errors = [], []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
@@ -893,7 +922,9 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     (lab_dir() / "last-start.json").write_text(json.dumps(record, indent=2) + "\n")
     if errors:
         raise LabError(f"{len(errors)} of {len(hosts)} host(s) failed to start (see above)")
-    say(f"{len(hosts)} host(s) up in {wall:.0f} s; inventory: -i inventories/lab")
+    inventory = Path(args.inventory).resolve()
+    shown = inventory.relative_to(REPO) if inventory.is_relative_to(REPO) else inventory
+    say(f"{len(hosts)} host(s) up in {wall:.0f} s; inventory: -i {shown}")
     return 0
 
 
@@ -1056,8 +1087,12 @@ def cmd_paths(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
                 "base_image": str(base_image()),
                 "client_key": str(client_key()),
                 "known_hosts": str(known_hosts()),
-                "inventory": str(INVENTORY),
-                "hosts": {h.name: {"port": h.port, "dir": str(h.dir), "run": str(h.run)} for h in all_hosts.values()},
+                "inventory": str(args.inventory),
+                # every lab fleet's hosts (inventories/lab*): they share this cache
+                "hosts": {
+                    h.name: {"port": h.port, "dir": str(h.dir), "run": str(h.run)}
+                    for h in {**getattr(args, "others", {}), **all_hosts}.values()
+                },
             },
             indent=2,
         )
@@ -1125,6 +1160,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         hosts = load_hosts(args.inventory)
+        args.others = other_fleets(args.inventory)
+        check_fleets(hosts, args.others, args.inventory)
         return handlers[args.cmd](hosts, args)
     except LabError as exc:
         print(f"labctl: error: {exc}", file=sys.stderr, flush=True)

@@ -13,6 +13,10 @@ issue 14), and recorded in ``$VMSCAPE_CACHE/lab/repos/<set>.json``:
 - ``pre-vmscape``: the newest trixie-backports ``linux-image-6.16.x+deb13-amd64`` below 6.16.7
   (upstream added VMSCAPE in 6.16.7; the oracle's ``deb-6.16-pre``): a repository whose only
   kernel of the flavour predates VMSCAPE.
+- ``microcode``: Intel's CPU microcode, ``intel-microcode`` from trixie's ``non-free-firmware``
+  component (trixie, trixie-updates, trixie-security: the newest) and what it depends on,
+  recursively (``iucode-tool``, and ``libc6`` & co. at the version the lab image has): a
+  repository that offers the vendor microcode to a host whose CPU lacks IBPB.
 - ``image-extras``: what the lab image installs beside bookworm's kernels: trixie-backports'
   ``linux-base`` (the 6.16+/7.x packages Pre-Depend on linux-base >= 4.12 / >= 4.17), the
   pre-VMSCAPE kernel and the ``fixed`` set's versioned kernel without the meta-packages (the G2
@@ -40,7 +44,10 @@ from tools.oracle.cache import cache_dir
 SUITE = "trixie-backports"
 META = "linux-image-amd64"
 PRE_VMSCAPE = re.compile(r"^linux-image-(?P<rel>6\.16\.(?P<patch>\d+)\+deb13-amd64)$")
-SETS = ("fixed", "pre-vmscape", "image-extras")
+SETS = ("fixed", "pre-vmscape", "microcode", "image-extras")
+MICROCODE_SUITES = ("trixie", "trixie-updates", "trixie-security")
+MICROCODE_COMPONENTS = ("main", "contrib", "non-free-firmware")
+MICROCODE = "intel-microcode"
 
 
 def _apt() -> PrivateApt:
@@ -98,6 +105,27 @@ def pre_vmscape(apt: PrivateApt) -> tuple[tuple[str, str], str]:
     return best[1], best[2]
 
 
+def with_dependencies(apt: PrivateApt, package: str) -> list[tuple[str, str]]:
+    """The package at its newest version and, recursively, the first alternative of each of its
+    Depends/Pre-Depends at their newest versions."""
+    todo: list[str] = [package]
+    seen: list[tuple[str, str]] = []
+    while todo:
+        name = todo.pop(0)
+        if any(n == name for n, _v in seen):
+            continue
+        versions = apt.versions(name)
+        if not versions:
+            raise AptError(f"{name} is not in {', '.join(apt.suites)} ({' '.join(apt.components)})")
+        seen.append((name, versions[0]))
+        fields = apt.show(name, versions[0])
+        for group in (fields.get("Depends", "") + "," + fields.get("Pre-Depends", "")).split(","):
+            first = group.split("|", 1)[0].strip().split(" ", 1)[0].split(":", 1)[0]
+            if first:
+                todo.append(first)
+    return seen
+
+
 def resolve(name: str) -> dict:
     """The package set ``name`` as (package, version) pairs plus what it means."""
     apt = _apt()
@@ -107,6 +135,11 @@ def resolve(name: str) -> dict:
     if name == "pre-vmscape":
         pkg, release = pre_vmscape(apt)
         return {"set": name, "suite": SUITE, "packages": [pkg], "release": release}
+    if name == "microcode":
+        mapt = PrivateApt(MICROCODE_SUITES, MICROCODE_COMPONENTS)
+        mapt.ensure_lists()
+        pkgs = with_dependencies(mapt, MICROCODE)
+        return {"set": name, "suite": "+".join(MICROCODE_SUITES), "packages": pkgs, "microcode": MICROCODE}
     if name == "image-extras":
         base = ("linux-base", apt.versions("linux-base")[0])
         pre, pre_rel = pre_vmscape(apt)
@@ -126,7 +159,7 @@ def resolve(name: str) -> dict:
 def fetch(name: str) -> dict:
     """Download the set into $VMSCAPE_CACHE/debs (no network when present) and record it."""
     record = resolve(name)
-    apt = PrivateApt((SUITE,))
+    apt = PrivateApt(MICROCODE_SUITES, MICROCODE_COMPONENTS) if name == "microcode" else PrivateApt((SUITE,))
     debs = cache_dir() / "debs"
     record["files"] = [str(apt.download(p, v, debs)) for p, v in record["packages"]]
     record["packages"] = [list(p) for p in record["packages"]]

@@ -23,20 +23,25 @@ class AptError(RuntimeError):
     pass
 
 
-def _source_line(suite: str) -> str:
+def _source_line(suite: str, components: tuple[str, ...] = ("main",)) -> str:
     mirror = SECURITY_MIRROR if suite.endswith("-security") else MIRROR
-    return f"deb [signed-by={KEYRING}] {mirror} {suite} main\n"
+    return f"deb [signed-by={KEYRING}] {mirror} {suite} {' '.join(components)}\n"
 
 
 @dataclass
 class PrivateApt:
-    """apt-get/apt-cache bound to private state for the given suites (e.g. ``("trixie-backports",)``)."""
+    """apt-get/apt-cache bound to private state for the given suites (e.g. ``("trixie-backports",)``)
+    and archive components (default ``main``; e.g. ``non-free-firmware`` for the microcode)."""
 
     suites: tuple[str, ...]
+    components: tuple[str, ...] = ("main",)
 
     @property
     def base(self) -> Path:
-        return cache_dir() / "apt" / "+".join(self.suites)
+        name = "+".join(self.suites)
+        if self.components != ("main",):
+            name += "@" + "+".join(self.components)
+        return cache_dir() / "apt" / name
 
     def options(self) -> list[str]:
         b = self.base
@@ -66,7 +71,7 @@ class PrivateApt:
         b = self.base
         (b / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (b / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-        sources = "".join(_source_line(s) for s in self.suites)
+        sources = "".join(_source_line(s, self.components) for s in self.suites)
         src = b / "sources.list"
         stamp = b / "lists" / ".updated"
         if not src.exists() or src.read_text() != sources:

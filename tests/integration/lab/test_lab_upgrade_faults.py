@@ -71,6 +71,11 @@ def remediate(tmp_path, *extra):
     return proc, row
 
 
+def fixed_release():
+    cache = Path(os.environ.get("VMSCAPE_CACHE") or Path.home() / ".cache" / "fleetsec-vmscape")
+    return json.loads((cache / "lab" / "repos" / "fixed.json").read_text())["release"]
+
+
 def installed_kernels(client):
     out = run(client, "dpkg-query -W -f '${Package} ${db:Status-Abbrev}\\n' 'linux-image-*'")
     return sorted(line.split()[0] for line in out.splitlines() if line.split()[1:] == ["ii"])
@@ -86,17 +91,19 @@ def unchanged(host, state):
 def test_dpkg_lock_held(vm, tmp_path):
     host, state = vm
     assert f"linux-image-{state['release']}" in state["kernels"]
-    with connect(host) as client:
-        holder = (
-            "import fcntl,time; f=open('/var/lib/dpkg/lock-frontend','w'); "
-            "fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(900)"
-        )
-        run(client, f'setsid nohup python3 -c "{holder}" >/dev/null 2>&1 & sleep 2; fuser /var/lib/dpkg/lock-frontend')
+    holder = (
+        "import fcntl,time; f=open('/var/lib/dpkg/lock-frontend','w'); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(900)"
+    )
+    # held: a second fcntl lock on the file fails (the image has no fuser)
+    probe = "import fcntl; f=open('/var/lib/dpkg/lock-frontend','w'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)"
     try:
+        with connect(host) as client:
+            run(client, f'setsid nohup python3 -c "{holder}" >/dev/null 2>&1 & sleep 3')
+            assert run(client, f'python3 -c "{probe}" 2>/dev/null && echo free || echo held').strip() == "held"
         proc, row = remediate(tmp_path, "-e", "vmscape_upgrade_lock_timeout=15")
     finally:
         with connect(host) as client:
-            run(client, "pkill -f 'lock-frontend' || true")
+            run(client, "pkill -f 'lock[-]frontend' || true")
     assert proc.returncode != 0
     assert row["result"] == "error"
     assert "the package manager is locked by another process" in row["why"], row["why"]
@@ -134,4 +141,6 @@ def test_installed_kernel_that_does_not_become_the_default(vm, tmp_path):
         assert run(client, "uname -r").strip() == state["release"]
         grub = run(client, "cat /etc/default/grub")
         assert "GRUB_DEFAULT=" in grub and state["release"] in grub.split("GRUB_DEFAULT=", 1)[1].split("\n", 1)[0]
-        assert len(installed_kernels(client)) == len(state["kernels"]) + 1
+        # installed: the meta-package and the kernel it pins (the "fixed" set tools/lab/repos.py recorded)
+        added = set(installed_kernels(client)) - set(state["kernels"])
+        assert added == {"linux-image-amd64", f"linux-image-{fixed_release()}"}, added

@@ -387,3 +387,39 @@ def test_rpm_evr():
     assert up.rpm_compare("5.14.0-570.12.1.el9_6", "5.14.0-503.11.1.el9_5") == 1
     assert up.rpm_compare("1:1.0-1", "2.0-1") == 1
     assert up.rpm_compare("20240910-1.el9", "20250812-1.el9") == -1
+
+
+# --------------------------------------------------------------------------- failure wording
+def _action_why():
+    from ansible_collections.fleetsec.vmscape.plugins.action.vmscape_upgrade import _why
+
+    return _why
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        # ansible.builtin.apt's msg in the lab after DPkg::Lock::Timeout=120 ran out (another process
+        # held /var/lib/dpkg/lock-frontend): apt's last line only
+        '\'/usr/bin/apt-get -y -o "Dpkg::Options::=--force-confdef" -o "Dpkg::Options::=--force-confold" '
+        "-o DPkg::Lock::Timeout=120       install 'linux-image-amd64=7.3.4-1~bpo13+1'' failed: E: Unable to "
+        "acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?",
+        "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (python3)",
+        "E: Unable to lock directory /var/lib/apt/lists/",
+        "Failed to obtain the transaction lock (logged user: root, pid 4711)",
+    ],
+)
+def test_a_held_package_lock_is_named(msg):
+    why = _action_why()({"msg": msg})
+    assert why.startswith("the package manager is locked by another process: "), why
+    assert msg[:100] in why
+
+
+def test_other_failures_keep_their_message():
+    why = _action_why()
+    assert why({"msg": "E: Failed to fetch file:/srv/x/Packages  File not found"}).startswith(
+        "a repository is unreachable or broken"
+    )
+    assert why({"msg": "E: Version '9' for 'linux-image-amd64' was not found"}) == (
+        "E: Version '9' for 'linux-image-amd64' was not found"
+    )
