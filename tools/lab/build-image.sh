@@ -191,6 +191,8 @@ SSHD
 mkdir -p "$mnt/etc/systemd/system/ssh.service.d"
 cat >"$mnt/etc/systemd/system/ssh.service.d/10-fleetsec-lab.conf" <<'UNIT'
 [Service]
+# No `sshd -t` before each start (seconds of CPU under TCG; the configuration is this script's).
+ExecStartPre=
 # Fallback when the host was not provisioned: a fresh ed25519 key (RSA would take long under TCG).
 ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
 UNIT
@@ -204,13 +206,20 @@ ExecStart=
 ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
 UNIT
 
-# Fast boots and reboots: nothing periodic, no VGA getty.
-for unit in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
+# Fast boots and reboots: nothing periodic, no VGA getty; no modules nothing here uses (DRM, FUSE,
+# configfs), each a unit competing for the one vCPU early in the boot (docs/lab.md, boot time).
+for unit in modprobe@drm.service modprobe@fuse.service modprobe@configfs.service sys-kernel-config.mount \
+  apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
   fstrim.timer dpkg-db-backup.timer getty@tty1.service systemd-timesyncd.service systemd-binfmt.service \
   proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \
   systemd-pstore.service; do
   in_root systemctl mask "$unit" >/dev/null 2>&1 || true
 done
+
+# systemd's ssh generator (sshd on AF_VSOCK / AF_UNIX) fails in these VMs ("Failed to query local
+# AF_VSOCK CID") after taking its time at every boot and daemon-reload: SSH is the ssh.service above.
+mkdir -p "$mnt/etc/systemd/system-generators"
+ln -sfn /dev/null "$mnt/etc/systemd/system-generators/systemd-ssh-generator"
 
 # libvirt stays off on the lab hosts (no daemon at boot, no guest handling at shutdown); the
 # hostops scenario starts it on its libvirt host.

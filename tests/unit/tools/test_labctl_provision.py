@@ -294,6 +294,8 @@ def make_base_image(lab_dir: Path) -> dict:
     (tree / "usr/sbin/update-grub").write_text(UPDATE_GRUB)
     (tree / "usr/sbin/update-grub").chmod(0o755)
     (tree / "etc/test-root-uuid").write_text(UUID)
+    # 16 MiB of data that provisioning leaves alone: a copy of the whole disk would carry it
+    (tree / "var/lib/payload").write_bytes(os.urandom(16 << 20))
     part = lab_dir / "part.ext4"
     subprocess.run(["truncate", "-s", f"{64 * 1024 * 1024 - 2048 * 512}", str(part)], check=True)
     _sh("mkfs.ext4", "-q", "-L", "lab-root", "-U", UUID, "-d", str(tree), str(part))
