@@ -1002,6 +1002,10 @@ def provision_offline(host: Host, base: dict, profile: Profile, timeout: float) 
                     run([*chroot, "dpkg", "--purge", *profile.purge], f"{host.name}: dpkg --purge", timeout=timeout)
                 kver = set_grub_defaults(mnt, profile, uuid)
                 run([*chroot, "update-grub"], f"{host.name}: update-grub", timeout=timeout)
+                # What the host's first boot would otherwise do after every reset (ldconfig.service,
+                # systemd-journal-catalog-update, sysusers: ConditionNeedsUpdate=, 30 s under TCG):
+                # dpkg's triggers did that work when the image was built.
+                run([*chroot, "/usr/lib/systemd/systemd-update-done"], f"{host.name}: systemd-update-done", timeout=60)
             finally:
                 if link is not None:
                     link.unlink(missing_ok=True)

@@ -293,6 +293,9 @@ def make_base_image(lab_dir: Path) -> dict:
     (tree / "usr/bin/env").symlink_to("/bin/busybox")
     (tree / "usr/sbin/update-grub").write_text(UPDATE_GRUB)
     (tree / "usr/sbin/update-grub").chmod(0o755)
+    (tree / "usr/lib/systemd").mkdir(parents=True)
+    (tree / "usr/lib/systemd/systemd-update-done").write_text("#!/bin/sh\necho TIMESTAMP > /etc/.updated\n")
+    (tree / "usr/lib/systemd/systemd-update-done").chmod(0o755)
     (tree / "etc/test-root-uuid").write_text(UUID)
     # 16 MiB of data that provisioning leaves alone: a copy of the whole disk would carry it
     (tree / "var/lib/payload").write_bytes(os.urandom(16 << 20))
@@ -352,6 +355,7 @@ def test_provision_writes_an_overlay_with_only_the_difference(host, tmp_path):
         "host=upgrade-fixed kernel=6.1.0-57-amd64 cmdline=quiet vmscape=off\n"
     )
     assert file_in_image(host.provisioned, "usr/sbin/policy-rc.d", tmp_path) == ""  # removed again
+    assert file_in_image(host.provisioned, "etc/.updated", tmp_path) == "TIMESTAMP\n"
     assert (host.dir / "provisioned.base").read_text() == f"{UUID} t1\n"
     assert (host.dir / "provisioned.stamp").read_text().strip() == labctl.provision_stamp(host, base, authorized, {})
     assert labctl.provision(host, base, authorized, timeout=120) is False  # current: nothing to do
