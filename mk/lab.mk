@@ -35,8 +35,9 @@ lab-test: venv deps lab-image
 # molecule scenarios against the lab VMs, one fleet at a time: extensions/molecule/default
 # (inventories/lab, every host converges) and extensions/molecule/hostops (inventories/lab-hostops:
 # hosts where remediate.yml must stop cleanly or needs the operator's drain; docs/lab.md).
-# `make test` runs LAB_SCENARIOS (default: default); `make lab-molecule-hostops` runs hostops alone.
-LAB_SCENARIOS ?= default
+# `make test` runs LAB_SCENARIOS (both by default); `make lab-molecule-hostops` runs hostops alone,
+# `make lab-molecule LAB_SCENARIOS=default` the first alone.
+LAB_SCENARIOS ?= default hostops
 
 lab-molecule: venv deps lab-image
 	cd $(ROOT) && for s in $(LAB_SCENARIOS); do $(BIN)/molecule test -s $$s || exit 1; done
