@@ -185,7 +185,13 @@ def test_each_file_goes_back_to_its_backup_or_is_deleted(root):
     r = str(root)
     assert (rp.entry, rp.notes, rp.plan.backend, rp.plan.root) == (e, [], "grub", r)
     assert steps(rp.plan) == [
-        (f"{r}/etc/default/grub.d/vmscape.cfg", b"GRUB_CMDLINE_LINUX=x\n", None, "/etc/default/grub.d/vmscape.cfg", False),
+        (
+            f"{r}/etc/default/grub.d/vmscape.cfg",
+            b"GRUB_CMDLINE_LINUX=x\n",
+            None,
+            "/etc/default/grub.d/vmscape.cfg",
+            False,
+        ),
         (f"{r}/etc/default/grub", CHANGED.encode(), DEFAULTS.encode(), "/etc/default/grub", True),
     ]
     assert rp.plan.regen_skipped is None
@@ -348,7 +354,9 @@ def test_the_backups_selinux_context_is_given_to_a_file_put_back(root, monkeypat
     """SELinux cannot run here: the context read from the backup and the xattr call are recorded
     (the stand-ins have the signatures of atomic_write.get_selinux_context and os.setxattr)."""
     calls = []
-    monkeypatch.setattr(_atomic_write, "get_selinux_context", lambda p: calls.append(("get", p)) or b"system_u:object_r:etc_t:s0")
+    monkeypatch.setattr(
+        _atomic_write, "get_selinux_context", lambda p: calls.append(("get", p)) or b"system_u:object_r:etc_t:s0"
+    )
     monkeypatch.setattr(_restore.os, "setxattr", lambda *a: calls.append(("set", *a)))
     write(root, "etc/default/grub.d/x.cfg.4711.bak~", "X=0\n")
     e = entry([rec(root, "etc/default/grub.d/x.cfg", "X=1\n", "X=0\n")])
@@ -416,7 +424,10 @@ def test_a_regenerated_change_restored_with_its_regeneration(root, monkeypatch):
     r = str(root)
     assert (done["backend"], done["backend_reason"]) == ("grub", "forced")
     assert (done["changed"], done["regenerated"], warnings, calls) == (True, True, [], [["chroot", r, "update-grub"]])
-    assert (done["previous_cmdline"], done["effective_cmdline"]) == ("console=ttyS0 vmscape=ibpb quiet", "console=ttyS0 quiet")
+    assert (done["previous_cmdline"], done["effective_cmdline"]) == (
+        "console=ttyS0 vmscape=ibpb quiet",
+        "console=ttyS0 quiet",
+    )
     assert (root / "etc/default/grub").read_text() == DEFAULTS
     assert (root / "boot/grub/grub.cfg").read_text() == cfg_text("console=ttyS0", "quiet")
     restored = done["restored_entry"]
@@ -429,7 +440,12 @@ def test_a_regenerated_change_restored_with_its_regeneration(root, monkeypatch):
 def test_a_restore_whose_regeneration_still_carries_the_parameter_is_undone(root, monkeypatch):
     apply(root, Change(build_request({"vmscape": "ibpb"}, [])), monkeypatch)
     # an update-grub that keeps writing the changed line (a stale template, say)
-    write(root, "usr/sbin/update-grub", UPDATE_GRUB.format(root=root).replace("${GRUB_CMDLINE_LINUX}", "${GRUB_CMDLINE_LINUX} vmscape=ibpb"), 0o755)
+    write(
+        root,
+        "usr/sbin/update-grub",
+        UPDATE_GRUB.format(root=root).replace("${GRUB_CMDLINE_LINUX}", "${GRUB_CMDLINE_LINUX} vmscape=ibpb"),
+        0o755,
+    )
     with pytest.raises(BootConfigError) as err:
         apply(root, Restore("latest"), monkeypatch)
     assert "after regeneration: " in str(err.value)
@@ -442,7 +458,7 @@ def test_a_restore_of_a_parameter_only_normal_entries_get_passes(root, monkeypat
     is checked on the normal entry only (everywhere false)."""
     write(root, "etc/default/grub", DEFAULTS.replace('"quiet"', '"quiet vmscape=off"'))
     write(root, "boot/grub/grub.cfg", cfg_text("console=ttyS0", "quiet vmscape=off"))
-    change, _w, _c = apply(root, Change(build_request({"vmscape": "ibpb"}, [])), monkeypatch)
+    _change, _w, _c = apply(root, Change(build_request({"vmscape": "ibpb"}, [])), monkeypatch)
     assert "vmscape=ibpb" in (root / "boot/grub/grub.cfg").read_text()
     done, warnings, _c = apply(root, Restore("latest"), monkeypatch)
     assert (done["changed"], done["effective_cmdline"], warnings) == (True, "console=ttyS0 quiet vmscape=off", [])
@@ -483,7 +499,9 @@ def test_a_restore_that_does_not_give_the_old_line_back_warns(root, monkeypatch)
         (True, ["update-grub"], None, [], False),
     ],
 )
-def test_a_preview_counts_a_regeneration_only_of_a_restore_that_changes_files(regenerate, regen, skipped, predicted, expected):
+def test_a_preview_counts_a_regeneration_only_of_a_restore_that_changes_files(
+    regenerate, regen, skipped, predicted, expected
+):
     session = types.SimpleNamespace(regenerate=regenerate)
     plan = types.SimpleNamespace(regen=regen, regen_skipped=skipped)
     assert Restore("latest").will_regenerate(session, plan, predicted) is expected
