@@ -281,7 +281,10 @@ def test_session_defaults(root):
         True,
         True,
     )
-    assert (s.warn("x"), s.bin_path("sh"), s.lock, s.notes) == (None, None, None, [])
+    assert (s.lock, s.notes) == (None, [])
+    # without bin_path a command outside the standard directories is not found
+    res = s.runner()(["no-such-tool-vmscape"])
+    assert (res.rc, res.err) == (127, "no-such-tool-vmscape: command not found")
     finder = lambda name: "/opt/bin/" + name  # noqa: E731
     s = Session(str(root), "w", bin_path=finder, regenerate_timeout=30, lock_timeout=5)
     assert (s.bin_path, s.regenerate_timeout, s.lock_timeout) == (finder, 30, 5)
