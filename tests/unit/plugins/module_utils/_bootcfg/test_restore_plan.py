@@ -314,14 +314,15 @@ def test_missing_or_changed_backups_are_all_named_and_nothing_is_planned(root):
 
 # --------------------------------------------------------------------------- the writer
 @pytest.fixture
-def umask022():
-    old = os.umask(0o022)
+def umask0():
+    """No umask: the modes asked for are the modes given."""
+    old = os.umask(0)
     yield
     os.umask(old)
 
 
 @needs_root("giving a file another owner needs root")
-def test_a_deleted_file_comes_back_with_the_backups_mode_and_owner_in_a_new_directory(root, umask022):
+def test_a_deleted_file_comes_back_with_the_backups_mode_and_owner_in_a_new_directory(root, umask0):
     backup = write(root, "etc/default/grub.d/vmscape.cfg.4711.bak~", "X=0\n", 0o600)
     os.chown(backup, 4321, 4322)
     (root / "etc/default/grub.d/vmscape.cfg.4711.bak~").rename(root / "vmscape.cfg.bak~")
@@ -418,6 +419,7 @@ def test_a_regenerated_change_restored_with_its_regeneration(root, monkeypatch):
     assert op.describe() == "restore latest"
     preview, warnings, calls = apply(root, op, monkeypatch, check_mode=True)
     assert (preview["changed"], preview["regenerate_skipped"], calls, warnings) == (True, None, [], [])
+    assert preview["restored_entry"]["id"] == entry_id and preview["restored_entry"]["restored"] is None
 
     op = Restore(entry_id, backend="grub")
     done, warnings, calls = apply(root, op, monkeypatch)
@@ -537,3 +539,11 @@ def test_without_regeneration_a_grub_cfg_changed_since_is_a_conflict(root, monke
         f"journal entry {change['journal_entry']}: changed after it: {root}/boot/grub/grub.cfg (sha256 "
     )
     assert (root / "etc/default/grub").read_text() == CHANGED
+
+
+def test_a_forced_restore_of_files_already_back_changes_nothing_and_says_nothing(root, monkeypatch):
+    change, _w, _c = apply(root, Change(build_request({"vmscape": "ibpb"}, [])), monkeypatch, regenerate=False)
+    write(root, "etc/default/grub", DEFAULTS)  # put back by hand
+    done, warnings, calls = apply(root, Restore("latest", force=True), monkeypatch, regenerate=False)
+    assert (done["changed"], done["files"], calls, warnings) == (False, [], [], [])
+    assert done["restored_entry"]["id"] == change["journal_entry"]
