@@ -1,13 +1,14 @@
 # The lab fleet (docs/lab.md): QEMU VMs under TCG described by inventories/lab, state in
 # $(VMSCAPE_CACHE)/lab. LAB_HOSTS="a b" limits start/stop/... to some hosts; LAB_PARALLEL sets
 # how many boot at once (default 2); LAB_BOOT_TIMEOUT the seconds per boot (default 600),
-# LAB_PROVISION_TIMEOUT the seconds of a host's provisioning boot (default 1800).
+# LAB_PROVISION_TIMEOUT the seconds of each step of a host's offline provisioning (default 1800;
+# provisioning needs root, as lab-image does).
 .PHONY: lab-image lab-start lab-stop lab-destroy lab-reset lab-status lab-test lab-molecule lab-molecule-hostops
 
 LABCTL := $(ROOT)/tools/lab/labctl
 
 # Base disk image from Debian's registries (root; rebuilt only when tools/lab/build-image.sh or
-# tools/lab/guest/* change).
+# tools/lab/repos.py change).
 lab-image: deps
 	$(ROOT)/tools/lab/build-image.sh
 
@@ -34,8 +35,9 @@ lab-test: venv deps lab-image
 # molecule scenarios against the lab VMs, one fleet at a time: extensions/molecule/default
 # (inventories/lab, every host converges) and extensions/molecule/hostops (inventories/lab-hostops:
 # hosts where remediate.yml must stop cleanly or needs the operator's drain; docs/lab.md).
-# `make test` runs LAB_SCENARIOS (default: default); `make lab-molecule-hostops` runs hostops alone.
-LAB_SCENARIOS ?= default
+# `make test` runs LAB_SCENARIOS (both by default); `make lab-molecule-hostops` runs hostops alone,
+# `make lab-molecule LAB_SCENARIOS=default` the first alone.
+LAB_SCENARIOS ?= default hostops
 
 lab-molecule: venv deps lab-image
 	cd $(ROOT) && for s in $(LAB_SCENARIOS); do $(BIN)/molecule test -s $$s || exit 1; done

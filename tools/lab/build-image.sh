@@ -4,10 +4,10 @@
 #   tools/lab/build-image.sh [--force]
 #
 # Result: $VMSCAPE_CACHE/lab/base-<hash>.qcow2 (+ base.qcow2 symlink, base.json). <hash> is the
-# sha256 of this script and of tools/lab/guest/*: the image is rebuilt only when they change
+# sha256 of this script and of tools/lab/repos.py: the image is rebuilt only when they change
 # (or with --force). The image is generic: the per-host identity (hostname, root's SSH key,
-# the host key, the initial kernel cmdline, the default kernel) is applied by the first-boot
-# service tools/lab/guest/fleetsec-lab-firstboot when labctl provisions a host.
+# the host key, the initial kernel cmdline, the default kernel) is written into a copy of it by
+# labctl when it provisions a host (offline, on a loop device, as this script works: docs/lab.md).
 #
 # Contents: Debian 13 (trixie) minbase; Debian 12's kernels from bookworm-security side by side
 # (the newest linux-image-6.1.0-*-amd64 and linux-image-6.12.*+deb12-amd64); from
@@ -44,7 +44,7 @@ for tool in debootstrap losetup sfdisk partx mkfs.ext4 e2fsck blkid qemu-img sha
 done
 
 inputs_hash() {
-  (cd "$here" && sha256sum build-image.sh repos.py guest/* | sha256sum | cut -c1-16)
+  (cd "$here" && sha256sum build-image.sh repos.py | sha256sum | cut -c1-16)
 }
 hash=$(inputs_hash)
 image=$cache/base-$hash.qcow2
@@ -148,8 +148,8 @@ ext4
 crc32c_generic
 MOD
 cat >"$mnt/etc/default/grub" <<'GRUB'
-# fleetsec lab base image. GRUB_DEFAULT and GRUB_CMDLINE_LINUX_DEFAULT are set per host on
-# its first boot (tools/lab/guest/fleetsec-lab-firstboot).
+# fleetsec lab base image. GRUB_DEFAULT and GRUB_CMDLINE_LINUX_DEFAULT are set per host when
+# labctl provisions it (tools/lab/labctl.py, provision_offline).
 GRUB_DEFAULT=0
 GRUB_TIMEOUT=1
 GRUB_TIMEOUT_STYLE=menu
@@ -179,7 +179,7 @@ NET
 in_root systemctl enable systemd-networkd.service >/dev/null 2>&1
 in_root systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1
 
-# SSH: one ed25519 host key per host (installed on first boot); keys only.
+# SSH: one ed25519 host key per host (installed by labctl's provisioning); keys only.
 rm -f "$mnt"/etc/ssh/ssh_host_*
 cat >"$mnt/etc/ssh/sshd_config.d/10-fleetsec-lab.conf" <<'SSHD'
 HostKey /etc/ssh/ssh_host_ed25519_key
@@ -190,10 +190,9 @@ UseDNS no
 SSHD
 mkdir -p "$mnt/etc/systemd/system/ssh.service.d"
 cat >"$mnt/etc/systemd/system/ssh.service.d/10-fleetsec-lab.conf" <<'UNIT'
-[Unit]
-After=fleetsec-lab-firstboot.service
-
 [Service]
+# No `sshd -t` before each start (seconds of CPU under TCG; the configuration is this script's).
+ExecStartPre=
 # Fallback when the host was not provisioned: a fresh ed25519 key (RSA would take long under TCG).
 ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
 UNIT
@@ -207,13 +206,20 @@ ExecStart=
 ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
 UNIT
 
-# Fast boots and reboots: nothing periodic, no VGA getty.
-for unit in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
+# Fast boots and reboots: nothing periodic, no VGA getty; no modules nothing here uses (DRM, FUSE,
+# configfs), each a unit competing for the one vCPU early in the boot (docs/lab.md, boot time).
+for unit in modprobe@drm.service modprobe@fuse.service modprobe@configfs.service sys-kernel-config.mount \
+  apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
   fstrim.timer dpkg-db-backup.timer getty@tty1.service systemd-timesyncd.service systemd-binfmt.service \
   proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \
   systemd-pstore.service; do
   in_root systemctl mask "$unit" >/dev/null 2>&1 || true
 done
+
+# systemd's ssh generator (sshd on AF_VSOCK / AF_UNIX) fails in these VMs ("Failed to query local
+# AF_VSOCK CID") after taking its time at every boot and daemon-reload: SSH is the ssh.service above.
+mkdir -p "$mnt/etc/systemd/system-generators"
+ln -sfn /dev/null "$mnt/etc/systemd/system-generators/systemd-ssh-generator"
 
 # libvirt stays off on the lab hosts (no daemon at boot, no guest handling at shutdown); the
 # hostops scenario starts it on its libvirt host.
@@ -223,9 +229,6 @@ for unit in $libvirt_units; do
   in_root systemctl mask "$unit" >/dev/null 2>&1 || die "systemctl mask $unit failed"
 done
 
-install -m 0755 "$here/guest/fleetsec-lab-firstboot" "$mnt/usr/local/sbin/fleetsec-lab-firstboot"
-install -m 0644 "$here/guest/fleetsec-lab-firstboot.service" "$mnt/etc/systemd/system/fleetsec-lab-firstboot.service"
-in_root systemctl enable fleetsec-lab-firstboot.service >/dev/null 2>&1
 
 log "apt: $kernel_suite-security kernels"
 echo "deb $security_mirror $kernel_suite-security main" >"$mnt/etc/apt/sources.list.d/lab-kernels.list"
@@ -251,8 +254,8 @@ rm -f "$mnt/etc/apt/sources.list.d/lab-extras.list"
 rm -rf "$mnt/var/tmp/lab-extras"
 
 # Debian 12's kernel (6.1) boots by default, as on the stock bookworm hosts the first lab hosts
-# model, where 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (the first-boot
-# service sets each host's choice the same way).
+# model, where 6.12 was installed beside it: GRUB_DEFAULT names its menu entry (labctl's
+# provisioning sets each host's choice the same way).
 k61=$(cd "$mnt/boot" && ls vmlinuz-6.1.* | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
 [ -n "$k61" ] || die "no 6.1 kernel in /boot"
 sed -i "s/^GRUB_DEFAULT=.*/GRUB_DEFAULT=\"gnulinux-advanced-$uuid>gnulinux-$k61-advanced-$uuid\"/" "$mnt/etc/default/grub"

@@ -9,16 +9,20 @@ lives outside git in ``$VMSCAPE_CACHE/lab``:
     ssh/id_ed25519                      the lab's client key (root's authorized key on every host)
     known_hosts                         [127.0.0.1]:<port> host keys, used by the inventory
     hosts/<host>/hostkey(.pub)          the host's SSH host key (made here, installed at provisioning)
-    hosts/<host>/provisioned.qcow2      overlay on the base after the host's first boot (profile applied)
+    hosts/<host>/provisioned.qcow2      overlay on the base with the host's profile applied
     hosts/<host>/provisioned.base       which build of the base it was made on (root UUID, build time)
     hosts/<host>/disk.qcow2             overlay on provisioned.qcow2: the disk the VM runs on
     hosts/<host>/run/                   qemu.pid, qmp.sock, serial.sock, serial.log, qemu.log
     repos/<set>.img (+ .json)            package repository disks (tools/lab/repos.py), attached
                                         read-only as a second disk to hosts whose profile names them
 
-Provisioning boots a fresh overlay once with the profile in QEMU fw_cfg; the guest's first-boot
-service (tools/lab/guest/fleetsec-lab-firstboot) applies it and powers off. ``reset`` (or
-``destroy``) recreates disk.qcow2, returning the host to its provisioned state in no time.
+Provisioning happens offline, as root, without booting the host (``provision``): a sparse raw
+copy of the base on a loop device gets the profile written into it (hostname, /etc/hosts, root's
+authorized key, the SSH host key, the repository disk's fstab line and apt source, ``dpkg --purge``
+of kernels and ``update-grub`` in a chroot, GRUB_DEFAULT and GRUB_CMDLINE_LINUX_DEFAULT), is
+checked (grub.cfg's menu entry, e2fsck) and stored as a qcow2 overlay holding only the difference
+to the base. ``reset`` (or ``destroy``) recreates disk.qcow2, returning the host to its
+provisioned state in no time.
 """
 
 from __future__ import annotations
@@ -49,8 +53,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 INVENTORY = REPO / "inventories" / "lab"
 SYSTEM_QEMU = "qemu-system-x86_64"
-PROVISION_OK = "FLEETSEC-PROVISION: OK"
-PROVISION_FAILED = "FLEETSEC-PROVISION: FAILED"
 PANIC = b"Kernel panic - not syncing"
 KNOWN_QEMU = ("7.2", "10")
 REPO_SETS = ("fixed", "pre-vmscape", "microcode")
@@ -231,12 +233,17 @@ def other_fleets(inventory: Path) -> dict[str, Host]:
     The fleets share ``$VMSCAPE_CACHE/lab`` (image, key, known_hosts, hosts/<name>/) and the
     loopback ports: known_hosts keeps every fleet's keys, and a host name or port used by two
     fleets is refused.
+    A copy of a fleet's inventory (the same host names, e.g. on other ports with a private
+    ``VMSCAPE_CACHE``) stands for that fleet: it is not another fleet.
     """
     this = inventory.resolve()
+    mine = set(load_hosts(inventory)) if (inventory / "hosts.yml").is_file() else set()
     out: dict[str, Host] = {}
     for inv in sorted((REPO / "inventories").glob("lab*")):
         if inv.resolve() != this and (inv / "hosts.yml").is_file():
-            out.update(load_hosts(inv))
+            fleet = load_hosts(inv)
+            if set(fleet) != mine:
+                out.update(fleet)
     return out
 
 
@@ -437,11 +444,9 @@ def qemu_prefix(host: Host) -> tuple[list[str], dict[str, str] | None]:
         raise LabError(f"{host.name} needs QEMU {host.qemu} (bookworm-backports, tools/qemu): {exc}") from None
 
 
-def qemu_argv(host: Host, disk: Path, daemon: bool = True, fw_cfg: dict[str, Path] | None = None) -> list[str]:
+def qemu_argv(host: Host, disk: Path, daemon: bool = True) -> list[str]:
     prefix, _ = qemu_prefix(host)
-    net = "user,id=n0"
-    if fw_cfg is None:
-        net += f",hostfwd=tcp:127.0.0.1:{host.port}-:22"
+    net = f"user,id=n0,hostfwd=tcp:127.0.0.1:{host.port}-:22"
     argv = [
         *prefix,
         "-name",
@@ -481,21 +486,17 @@ def qemu_argv(host: Host, disk: Path, daemon: bool = True, fw_cfg: dict[str, Pat
         "-pidfile",
         str(host.pidfile),
     ]
-    for name, path in (fw_cfg or {}).items():
-        argv += ["-fw_cfg", f"name={name},file={path}"]
-    if fw_cfg is not None:
-        argv.append("-no-reboot")  # provisioning powers off; anything else is a failure
     if daemon:
         argv.append("-daemonize")
     return argv
 
 
-def launch(host: Host, disk: Path, fw_cfg: dict[str, Path] | None = None) -> int:
+def launch(host: Host, disk: Path) -> int:
     """Start the host's QEMU in the background; return its pid or raise with QEMU's own words."""
     host.run.mkdir(parents=True, exist_ok=True)
     for stale in (host.pidfile, host.qmp_sock, host.serial_sock):
         stale.unlink(missing_ok=True)
-    argv = qemu_argv(host, disk, fw_cfg=fw_cfg)
+    argv = qemu_argv(host, disk)
     _, env = qemu_prefix(host)
     (host.run / "qemu.argv").write_text(json.dumps(argv, indent=1) + "\n")
     with open(host.run / "qemu.log", "ab") as log:
@@ -600,6 +601,8 @@ def provision_stamp(host: Host, base: dict, authorized_key: str, sets: dict | No
         # the build, not only its inputs: a rebuild from the same inputs (the image deleted by
         # another checkout's build, --force) has the same hash and path but another file system
         "base_build": image_identity(base),
+        "method": "offline",  # written on a loop device by labctl (no first-boot service)
+        "fstab": REPO_FSTAB if host.repo else "",
         "hostname": host.name,
         "cmdline": host.cmdline,
         "kernel": host.kernel,
@@ -633,56 +636,453 @@ def qemu_img_create(path: Path, backing: Path) -> None:
     tmp.replace(path)
 
 
+# --------------------------------------------------------------------------------------------
+# Offline provisioning: the host's profile is written into a copy of the lab image on a loop
+# device (no VM boots). What used to be the guest's first-boot service, now on the host side.
+
+GUEST_STAMP = "var/lib/fleetsec-lab/provisioned"
+REPO_MOUNT = "/srv/lab-repo"
+# x-systemd.device-timeout: under TCG at load 8 udev took longer than systemd's default 90 s to
+# announce the disk ("Timed out waiting for device /dev/disk/by-label/lab-repo"); nofail keeps
+# the boot going, and labctl start mounts it over SSH when the device came late (ensure_repo_mounted).
+REPO_FSTAB = f"LABEL=lab-repo {REPO_MOUNT} ext4 ro,noload,nofail,x-systemd.device-timeout=600s 0 2"
+REPO_SOURCES = f"deb [trusted=yes] file:{REPO_MOUNT}/repo ./\n"
+HOSTNAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9.+~-]*")
+AUTHORIZED_KEY_RE = re.compile(r"ssh-ed25519 [A-Za-z0-9+/]+={0,2}(?: [\x21-\x7e][\x20-\x7e]*)?")
+CHROOT_ENV = [
+    "/usr/bin/env",
+    "-i",
+    "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+    "DEBIAN_FRONTEND=noninteractive",
+    "LANG=C.UTF-8",
+    "HOME=/root",
+]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What provisioning writes into a host's disk (validated by :func:`make_profile`)."""
+
+    hostname: str
+    cmdline: str
+    kernel: str  # series: 6.1, 6.12, 6.16, 7
+    authorized_key: str
+    hostkey: str  # the ed25519 private key (OpenSSH format)
+    hostkey_pub: str  # its public half, "ssh-ed25519 AAAA..."
+    repo: bool = False
+    purge: tuple[str, ...] = ()
+
+
+def make_profile(host: Host, authorized_key: str, purge: list[str]) -> Profile:
+    """The host's profile, checked as the first-boot service checked it: it ends up in system files."""
+    if not HOSTNAME_RE.fullmatch(host.name):
+        raise LabError(f"{host.name}: bad host name for /etc/hostname")
+    if CMDLINE_FORBIDDEN.search(host.cmdline):
+        raise LabError(f"{host.name}: cmdline must not contain quotes, backslashes, $ or newlines: {host.cmdline!r}")
+    if not re.fullmatch(r"\d+(?:\.\d+)?", host.kernel):
+        raise LabError(f"{host.name}: bad kernel series {host.kernel!r}")
+    key = authorized_key.strip()
+    if not AUTHORIZED_KEY_RE.fullmatch(key):
+        raise LabError(f"{client_key()}.pub: not one ed25519 public key line")
+    for name in purge:
+        if not PACKAGE_RE.fullmatch(name):
+            raise LabError(f"{host.name}: bad package name to purge: {name!r}")
+    try:
+        private = host.hostkey.read_text()
+        public = host.hostkey.with_suffix(".pub").read_text().split()
+    except OSError as exc:
+        raise LabError(f"{host.hostkey}: cannot read the host key: {exc.strerror}") from None
+    if "BEGIN OPENSSH PRIVATE KEY" not in private or len(public) < 2 or public[0] != "ssh-ed25519":
+        raise LabError(f"{host.hostkey}: not an ed25519 key pair (delete it and its .pub: start makes a new one)")
+    return Profile(
+        hostname=host.name,
+        cmdline=host.cmdline,
+        kernel=host.kernel,
+        authorized_key=key,
+        hostkey=private.strip() + "\n",
+        hostkey_pub=f"{public[0]} {public[1]}",
+        repo=bool(host.repo),
+        purge=tuple(purge),
+    )
+
+
+def kernel_for(series: str, versions: list[str]) -> str:
+    """The newest kernel release of ``series`` (6.1 -> 6.1.0-57-amd64, 7 -> 7.3.4+deb13-amd64)."""
+    match = [v for v in versions if v == series or v.startswith((series + ".", series + "-"))]
+    if not match:
+        raise LabError(f"no kernel of series {series} in /boot (have {', '.join(sorted(versions)) or 'none'})")
+
+    def key(v: str) -> list:
+        return [(0, int(x), "") if x.isdigit() else (1, 0, x) for x in re.split(r"[.+-]", v)]
+
+    return max(match, key=key)
+
+
+def set_grub_var(text: str, name: str, value: str) -> str:
+    """/etc/default/grub with ``name="value"`` (replaced where set, appended otherwise)."""
+    line = f'{name}="{value}"'
+    new, count = re.subn(rf"(?m)^{re.escape(name)}=.*$", lambda _m: line, text)
+    return new if count else text.rstrip("\n") + "\n" + line + "\n"
+
+
+def set_hosts_name(text: str, hostname: str) -> str:
+    """/etc/hosts with 127.0.1.1 naming ``hostname`` (added when the image has no such line)."""
+    new, count = re.subn(r"(?m)^127\.0\.1\.1\s.*$", lambda _m: f"127.0.1.1\t{hostname}", text)
+    return new if count else text.rstrip("\n") + f"\n127.0.1.1\t{hostname}\n"
+
+
+def fstab_with_repo(text: str) -> str:
+    """/etc/fstab with the repository disk's line (any earlier lab-repo line replaced)."""
+    lines = [ln for ln in text.splitlines() if ln.split()[:1] != ["LABEL=lab-repo"]]
+    return "\n".join([*lines, REPO_FSTAB]) + "\n"
+
+
+def grub_entry(uuid: str, kver: str) -> str:
+    """GRUB_DEFAULT for kernel ``kver`` in the Advanced submenu (as grub-mkconfig names its ids)."""
+    return f"gnulinux-advanced-{uuid}>gnulinux-{kver}-advanced-{uuid}"
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """``root/rel`` with every symlink resolved, refused when it leaves ``root`` (an image is data)."""
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise LabError(f"{rel} in the image points outside it ({path})")
+    return path
+
+
+def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:
+    path = _inside(root, rel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".fleetsec-tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    if os.geteuid() == 0:
+        os.chown(tmp, 0, 0)
+    tmp.replace(path)
+
+
+def _read(root: Path, rel: str, limit: int = 1 << 20) -> str:
+    path = _inside(root, rel)
+    if not path.is_file():
+        raise LabError(f"the image has no regular file /{rel}")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise LabError(f"/{rel} in the image is larger than {limit} bytes")
+    return data.decode("utf-8", "replace")
+
+
+def apply_files(root: Path, profile: Profile) -> None:
+    """Write the profile's files into the image mounted at ``root`` (what needs no chroot)."""
+    _write(root, "etc/hostname", profile.hostname + "\n")
+    _write(root, "etc/hosts", set_hosts_name(_read(root, "etc/hosts"), profile.hostname))
+    # A machine id of its own, as the first-boot service's boot committed one: the host's later
+    # boots are not first boots (no ConditionFirstBoot units on every reset).
+    _write(root, "etc/machine-id", os.urandom(16).hex() + "\n", 0o444)
+    ssh_dir = _inside(root, "root/.ssh")
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ssh_dir.chmod(0o700)
+    _write(root, "root/.ssh/authorized_keys", profile.authorized_key + "\n", 0o600)
+    _write(root, "etc/ssh/ssh_host_ed25519_key", profile.hostkey, 0o600)
+    _write(root, "etc/ssh/ssh_host_ed25519_key.pub", f"{profile.hostkey_pub} root@{profile.hostname}\n")
+    if profile.repo:
+        _inside(root, REPO_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        _write(root, "etc/fstab", fstab_with_repo(_read(root, "etc/fstab")))
+        _write(root, "etc/apt/sources.list", REPO_SOURCES)
+
+
+def set_grub_defaults(root: Path, profile: Profile, uuid: str) -> str:
+    """GRUB_DEFAULT (the profile's kernel) and GRUB_CMDLINE_LINUX_DEFAULT; returns the kernel release."""
+    boot = _inside(root, "boot")
+    kver = kernel_for(profile.kernel, [p.name[len("vmlinuz-") :] for p in boot.glob("vmlinuz-*")])
+    grub = _read(root, "etc/default/grub")
+    grub = set_grub_var(grub, "GRUB_DEFAULT", grub_entry(uuid, kver))
+    grub = set_grub_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT", profile.cmdline)
+    _write(root, "etc/default/grub", grub)
+    return kver
+
+
+def verify_image(root: Path, profile: Profile, uuid: str, kver: str) -> None:
+    """The provisioned image says what the profile asks (read back from the file system)."""
+    problems = []
+    cfg = _read(root, "boot/grub/grub.cfg", 4 << 20)
+    if f"'gnulinux-{kver}-advanced-{uuid}'" not in cfg:
+        problems.append(f"grub.cfg has no menu entry id gnulinux-{kver}-advanced-{uuid}")
+    if f"root=UUID={uuid}" not in cfg or "/dev/loop" in cfg:
+        problems.append(f"grub.cfg does not boot root=UUID={uuid} (or names a loop device)")
+    if profile.cmdline and profile.cmdline not in cfg:
+        problems.append(f"grub.cfg lacks the cmdline {profile.cmdline!r}")
+    if _read(root, "etc/hostname") != profile.hostname + "\n":
+        problems.append("/etc/hostname is not the host's name")
+    if _read(root, "root/.ssh/authorized_keys").strip() != profile.authorized_key:
+        problems.append("/root/.ssh/authorized_keys is not the lab key")
+    for name in profile.purge:
+        if _inside(root, f"var/lib/dpkg/info/{name}.list").exists():
+            problems.append(f"package {name} is still installed")
+    if profile.repo and REPO_FSTAB not in _read(root, "etc/fstab").splitlines():
+        problems.append("/etc/fstab lacks the lab-repo line")
+    if problems:
+        raise LabError("; ".join(problems))
+
+
+def check_repo_disk(path: Path) -> None:
+    """The repository disk is an ext4 file system labelled lab-repo holding repo/Packages.
+
+    Read on the host without mounting it (debugfs opens it read-only): running hosts have it attached.
+    """
+    label = run(["blkid", "-p", "-o", "value", "-s", "LABEL", str(path)], f"blkid {path}", timeout=60).strip()
+    if label != "lab-repo":
+        raise LabError(f"{path}: file system label is {label or 'none'!r}, not 'lab-repo'")
+    out = run(["debugfs", "-R", "stat /repo/Packages", str(path)], f"debugfs {path}", timeout=120)
+    if "Type: regular" not in out:
+        raise LabError(f"{path}: the repository disk holds no repo/Packages")
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            f"{what} needs root (loop devices, mount, chroot: provisioning writes the profile into a copy of "
+            "the lab image without booting it); run labctl as root, as CI does (make lab-image needs root too)"
+        )
+    missing = [
+        t
+        for t in ("qemu-img", "losetup", "mount", "umount", "chroot", "e2fsck", "blkid", "debugfs")
+        if not shutil.which(t)
+    ]
+    if missing:
+        raise LabError(f"{what} needs {', '.join(missing)} (run 'make deps': tools/system-packages.txt)")
+
+
+@contextlib.contextmanager
+def _flock(path: Path, what: str, timeout: float):
+    """An exclusive flock on ``path`` (waits up to ``timeout`` s for another labctl run)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"{what}: another labctl run holds {path} for more than {timeout:.0f} s") from None
+                time.sleep(0.5)
+        yield
+    finally:
+        os.close(fd)
+
+
+class _Mounts:
+    """Loop device and mounts of one provisioning run; ``close`` undoes all of it, always."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.loop: str | None = None
+        self.mounts: list[Path] = []
+        self.made: list[Path] = []
+
+    def attach(self, raw: Path) -> Path:
+        self.loop = run(["losetup", "--show", "-f", "-P", str(raw)], "losetup", timeout=60).strip()
+        part = Path(self.loop + "p1")
+        if not part.is_block_device():
+            with contextlib.suppress(LabError):
+                run(["partx", "-a", self.loop], "partx", timeout=60)
+        if not part.is_block_device():
+            # no devtmpfs/udev: make the partition node from sysfs, as build-image.sh does
+            name = Path(self.loop).name
+            try:
+                major, minor = Path(f"/sys/block/{name}/{name}p1/dev").read_text().strip().split(":")
+            except OSError:
+                raise LabError(f"{self.host.name}: partition 1 of {self.loop} not found") from None
+            os.mknod(part, 0o600 | 0o060000, os.makedev(int(major), int(minor)))
+            self.made.append(part)
+        return part
+
+    def mount(self, argv: list[str], target: Path) -> None:
+        run(["mount", *argv, str(target)], f"{self.host.name}: mount {target}", timeout=60)
+        self.mounts.append(target)
+
+    def umount(self, target: Path) -> None:
+        run(["umount", str(target)], f"{self.host.name}: umount {target}", timeout=120)
+        self.mounts.remove(target)
+
+    def close(self) -> list[str]:
+        """Unmount (innermost first) and detach; returns what could not be undone."""
+        left = []
+        for target in reversed(list(self.mounts)):
+            try:
+                self.umount(target)
+            except LabError:
+                try:
+                    run(["umount", "-l", str(target)], f"umount -l {target}", timeout=60)
+                    self.mounts.remove(target)
+                except LabError as exc:
+                    left.append(str(exc))
+        for path in self.made:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self.made = []
+        if self.loop:
+            try:
+                run(["losetup", "-d", self.loop], f"losetup -d {self.loop}", timeout=60)
+                self.loop = None
+            except LabError as exc:
+                left.append(str(exc))
+        return left
+
+
+def _by_uuid_link(uuid: str, part: Path) -> Path | None:
+    """/dev/disk/by-uuid/<uuid> -> the loop partition while update-grub runs (returns it when made).
+
+    Without udev grub-mkconfig writes root=/dev/loopXp1: it uses root=UUID= only when that link
+    exists (build-image.sh does the same). Every host's copy has the image's UUID; the global
+    provisioning lock (see provision) serializes the chroot steps that need it.
+    """
+    link = Path("/dev/disk/by-uuid") / uuid
+    if link.exists() or link.is_symlink():
+        return None
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(part)
+    return link
+
+
+def provision_offline(host: Host, base: dict, profile: Profile, timeout: float) -> Path:
+    """Write the profile into a copy of the lab image; returns the new overlay (a temp name).
+
+    The copy is a sparse raw file on a loop device; the result is a qcow2 overlay on the base
+    holding only what changed. Every mount and the loop device are undone whatever happens.
+    """
+    base_path = Path(base["path"])
+    work = host.dir / "provisioning"
+    raw = work / "disk.raw"
+    mnt = work / "root"
+    out = host.dir / "provisioned.qcow2.new"
+    if work.exists():
+        shutil.rmtree(work)  # a run killed before its cleanup (the lock is ours now)
+    work.mkdir(parents=True)
+    out.unlink(missing_ok=True)
+    mounts = _Mounts(host)
+    link = None
+    try:
+        run(
+            ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(base_path), str(raw)],
+            f"{host.name}: qemu-img convert (copy of the lab image)",
+            timeout=timeout,
+        )
+        part = mounts.attach(raw)
+        uuid = run(["blkid", "-p", "-o", "value", "-s", "UUID", str(part)], "blkid", timeout=60).strip()
+        if uuid != base.get("root_uuid", uuid):
+            raise LabError(f"{host.name}: root file system UUID {uuid} is not base.json's {base.get('root_uuid')}")
+        mnt.mkdir()
+        mounts.mount([str(part)], mnt)
+        apply_files(mnt, profile)
+        for argv, rel in (
+            (["-t", "proc", "proc"], "proc"),
+            (["-t", "sysfs", "sys"], "sys"),
+            (["--bind", "/dev"], "dev"),
+            (["-t", "devpts", "devpts", "-o", "newinstance,ptmxmode=0666"], "dev/pts"),
+            (["-t", "tmpfs", "tmpfs"], "run"),
+        ):
+            mounts.mount(argv, _inside(mnt, rel))
+        # nothing may start in the chroot (a package script's invoke-rc.d asks policy-rc.d)
+        _write(mnt, "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755)
+        chroot = ["chroot", str(mnt), *CHROOT_ENV]
+        with _flock(lab_dir() / "provision-dev.lock", f"{host.name}: /dev/disk/by-uuid", timeout):
+            link = _by_uuid_link(uuid, part)
+            try:
+                if profile.purge:
+                    # the kernels' own removal scripts run (initramfs, the zz-update-grub hook)
+                    run([*chroot, "dpkg", "--purge", *profile.purge], f"{host.name}: dpkg --purge", timeout=timeout)
+                kver = set_grub_defaults(mnt, profile, uuid)
+                run([*chroot, "update-grub"], f"{host.name}: update-grub", timeout=timeout)
+                # What the host's first boot would otherwise do after every reset (ldconfig.service,
+                # systemd-journal-catalog-update, sysusers: ConditionNeedsUpdate=, 30 s under TCG):
+                # dpkg's triggers did that work when the image was built.
+                run([*chroot, "/usr/lib/systemd/systemd-update-done"], f"{host.name}: systemd-update-done", timeout=60)
+            finally:
+                if link is not None:
+                    link.unlink(missing_ok=True)
+                    link = None
+        _inside(mnt, "usr/sbin/policy-rc.d").unlink()
+        verify_image(mnt, profile, uuid, kver)
+        _write(mnt, GUEST_STAMP, f"host={profile.hostname} kernel={kver} cmdline={profile.cmdline}\n")
+        for target in reversed(list(mounts.mounts)):
+            mounts.umount(target)
+        run(
+            ["e2fsck", "-fn", str(part)],
+            f"{host.name}: e2fsck -fn (file system not clean after provisioning)",
+            timeout=timeout,
+        )
+        left = mounts.close()
+        if left:
+            raise LabError(f"{host.name}: cleanup failed: {'; '.join(left)}")
+        # Only the difference to the base: an empty overlay on the modified copy, rebased (safe
+        # mode) onto the base, takes exactly the clusters where the two differ (qemu-img convert
+        # -B would copy every allocated cluster: 1.9 GiB per host).
+        run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(raw), "-F", "raw", str(out)],
+            f"{host.name}: qemu-img create (overlay on the modified copy)",
+            timeout=timeout,
+        )
+        run(
+            ["qemu-img", "rebase", "-f", "qcow2", "-b", str(base_path), "-F", "qcow2", str(out)],
+            f"{host.name}: qemu-img rebase (keep only the difference to the lab image)",
+            timeout=timeout,
+        )
+        return out
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    finally:
+        if link is not None:
+            link.unlink(missing_ok=True)
+        left = mounts.close()
+        if left:
+            say(f"{host.name}: WARNING: could not undo: {'; '.join(left)}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def provision(host: Host, base: dict, authorized_key: str, timeout: float) -> bool:
-    """Make provisioned.qcow2 current (boot once with the profile); True when it had to."""
+    """Make provisioned.qcow2 current (profile written offline); True when it had to."""
     sets = repo_sets(host)
     stamp = provision_stamp(host, base, authorized_key, sets)
     stamp_file = _stamp_file(host.provisioned)
-    if host.provisioned.exists() and stamp_file.exists() and stamp_file.read_text().strip() == stamp:
+
+    def current() -> bool:
+        return host.provisioned.exists() and stamp_file.exists() and stamp_file.read_text().strip() == stamp
+
+    if current():
         return False
     available = base.get("kernels", "").split()
     if not any(k == host.kernel or k.startswith(host.kernel + ".") for k in available):
         raise LabError(
             f"{host.name}: kernel series {host.kernel} is not in the base image (has {', '.join(available)})"
         )
-    say(f"{host.name}: provisioning (first boot: hostname, keys, GRUB cmdline {host.cmdline!r}, kernel {host.kernel})")
-    t0 = time.monotonic()
+    require_root(f"{host.name}: provisioning")
+    profile = make_profile(host, authorized_key, purge_packages(sets))
     host.dir.mkdir(parents=True, exist_ok=True)
-    work = host.dir / "provisioning.qcow2"
-    qemu_img_create(work, Path(base["path"]))
-    profile = host.dir / "profile.env"
-    profile.write_text(
-        f"HOSTNAME={host.name}\nCMDLINE={host.cmdline}\nKERNEL={host.kernel}\nAUTHORIZED_KEY={authorized_key}\n"
-        + ("REPO=1\n" if host.repo else "")
-        + (f"PURGE={' '.join(purge_packages(sets))}\n" if host.purge else "")
-    )
-    host.run.mkdir(parents=True, exist_ok=True)
-    host.serial_log.unlink(missing_ok=True)
-    pid = launch(host, work, fw_cfg={"opt/fleetsec/profile": profile, "opt/fleetsec/hostkey": host.hostkey})
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if panicked(host):
-            _kill(host, pid)
-            raise KernelPanic(f"{host.name}: kernel panic while provisioning:\n{log_tail(host.serial_log)}")
-        if time.monotonic() > deadline:
-            _kill(host, pid)
-            raise LabError(
-                f"{host.name}: provisioning boot did not power off within {timeout:.0f} s; "
-                f"serial log {host.serial_log}:\n{log_tail(host.serial_log)}"
-            )
-        time.sleep(1)
-    text = host.serial_log.read_text(errors="replace") if host.serial_log.exists() else ""
-    if PROVISION_OK not in text:
-        failed = re.search(re.escape(PROVISION_FAILED) + r".*", text)
-        why = failed.group(0) if failed else "no result marker from the first-boot service"
-        raise LabError(
-            f"{host.name}: provisioning failed: {why}; serial log {host.serial_log}:\n{log_tail(host.serial_log)}"
-        )
-    work.replace(host.provisioned)
-    _stamp_file(host.provisioned).write_text(stamp + "\n")
-    _base_record(host).write_text(image_identity(base) + "\n")
-    (host.run / "provision.log").write_text(text)
-    say(f"{host.name}: provisioned in {time.monotonic() - t0:.0f} s")
+    # two labctl runs never provision the same host at once
+    with _flock(host.dir / "provision.lock", f"{host.name}: provisioning", timeout):
+        if current():
+            return False
+        if host.repo_disk is not None:
+            check_repo_disk(host.repo_disk)
+        say(f"{host.name}: provisioning offline (hostname, keys, GRUB cmdline {host.cmdline!r}, kernel {host.kernel})")
+        t0 = time.monotonic()
+        new = provision_offline(host, base, profile, timeout)
+        _stamp_file(host.provisioned).unlink(missing_ok=True)
+        new.replace(host.provisioned)
+        _stamp_file(host.provisioned).write_text(stamp + "\n")
+        _base_record(host).write_text(image_identity(base) + "\n")
+        say(f"{host.name}: provisioned in {time.monotonic() - t0:.0f} s")
     return True
 
 
@@ -847,6 +1247,34 @@ def _kill(host: Host, pid: int) -> None:
             return
 
 
+def ensure_repo_mounted(host: Host, timeout: float = 300) -> bool:
+    """The repository disk is mounted on /srv/lab-repo (mounted over SSH when the boot did not).
+
+    fstab mounts it with nofail: a device that udev announced late (TCG under load) leaves the
+    boot without it, and apt would fail far away in a test. True when labctl had to mount it.
+    """
+    script = (
+        f"if findmnt -n {REPO_MOUNT} >/dev/null; then echo MOUNTED; "
+        f"else mount {REPO_MOUNT} && findmnt -n {REPO_MOUNT} >/dev/null && echo MOUNTED-NOW; fi"
+    )
+    try:
+        proc = subprocess.run([*ssh_base(host), script], capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError(
+            f"{host.name}: mounting the repository disk on {REPO_MOUNT} timed out after {timeout:.0f} s"
+        ) from None
+    out = proc.stdout.split()
+    if proc.returncode != 0 or not out or out[-1] not in ("MOUNTED", "MOUNTED-NOW"):
+        raise LabError(
+            f"{host.name}: the repository disk (LABEL=lab-repo, {host.repo_disk}) is not mounted on {REPO_MOUNT} "
+            f"and 'mount {REPO_MOUNT}' failed: {(proc.stderr or proc.stdout).strip() or 'exit ' + str(proc.returncode)}"
+        )
+    if out[-1] == "MOUNTED-NOW":
+        say(f"{host.name}: {REPO_MOUNT} was not mounted at boot (device late?); mounted it")
+        return True
+    return False
+
+
 def start_one(
     host: Host, base: dict, authorized_key: str, reset: bool, timeout: float, provision_timeout: float | None = None
 ) -> dict:
@@ -860,9 +1288,9 @@ def start_one(
         if not port_free(host.port):
             raise LabError(f"{host.name}: port 127.0.0.1:{host.port} is busy (another process listens there)")
         ensure_key(host.hostkey, f"lab-hostkey-{host.name}")
+        provisioned = provision(host, base, authorized_key, provision_timeout or timeout)
         for attempt in (1, 2):
             try:
-                provisioned = provision(host, base, authorized_key, provision_timeout or timeout) or provisioned
                 if reset or provisioned or not disk_current(host):
                     reset_disk(host)
                 host.serial_log.unlink(missing_ok=True)
@@ -875,6 +1303,8 @@ def start_one(
                 if attempt == 2:
                     raise
                 say(f"{exc}\n{host.name}: retrying once")
+    if host.repo:
+        ensure_repo_mounted(host)
     total = time.monotonic() - t0
     say(
         f"{host.name}: SSH up after {boot:.0f} s ({total:.0f} s with provisioning)"
@@ -925,6 +1355,39 @@ def cmd_start(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
     inventory = Path(args.inventory).resolve()
     shown = inventory.relative_to(REPO) if inventory.is_relative_to(REPO) else inventory
     say(f"{len(hosts)} host(s) up in {wall:.0f} s; inventory: -i {shown}")
+    return 0
+
+
+def cmd_provision(all_hosts: dict[str, Host], args: argparse.Namespace) -> int:
+    """Provision hosts (offline, no boot) whose provisioned overlay is missing or outdated."""
+    hosts = select_hosts(all_hosts, args.hosts)
+    base = base_info()
+    authorized_key = ensure_key(client_key(), "fleetsec-lab")
+    for host in hosts:
+        ensure_key(host.hostkey, f"lab-hostkey-{host.name}")
+    write_known_hosts({**getattr(args, "others", {}), **all_hosts})
+    running = [h.name for h in hosts if running_pid(h)]
+    if running:
+        raise LabError(f"running: {', '.join(running)} (provisioning replaces their disks; stop them first)")
+    t0 = time.monotonic()
+    errors = []
+
+    def one(host: Host) -> None:
+        if provision(host, base, authorized_key, args.timeout):
+            reset_disk(host)
+        else:
+            say(f"{host.name}: provisioned disk is current")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        for fut in concurrent.futures.as_completed([pool.submit(one, h) for h in hosts]):
+            try:
+                fut.result()
+            except LabError as exc:
+                errors.append(str(exc))
+                say(f"error: {exc}")
+    if errors:
+        raise LabError(f"{len(errors)} of {len(hosts)} host(s) failed to provision (see above)")
+    say(f"{len(hosts)} host(s) provisioned in {time.monotonic() - t0:.0f} s")
     return 0
 
 
@@ -1114,13 +1577,24 @@ def main(argv: list[str] | None = None) -> int:
         "--parallel", type=int, default=int(os.environ.get("LAB_PARALLEL", "2")), help="hosts booting at once"
     )
     s.add_argument("--timeout", type=float, default=timeout, help="seconds per boot before giving up")
-    # The provisioning boot also regenerates the GRUB menu over every kernel of the image (and may
-    # purge one): 30 s of update-grub on an idle machine, 6 min seen at load average 30.
+    # Per step of the offline provisioning (copying the image, dpkg --purge, update-grub over
+    # every kernel of the image, e2fsck, the overlay): seconds each on an idle machine.
     s.add_argument(
         "--provision-timeout",
         type=float,
         default=float(os.environ.get("LAB_PROVISION_TIMEOUT", "1800")),
-        help="seconds the provisioning boot may take before giving up",
+        help="seconds each provisioning step may take before giving up",
+    )
+    s = sub.add_parser("provision", help="provision hosts without booting them (root; start does it when needed)")
+    s.add_argument("hosts", nargs="*", help="hosts (default: $LAB_HOSTS or all)")
+    s.add_argument(
+        "--parallel", type=int, default=int(os.environ.get("LAB_PARALLEL", "2")), help="hosts provisioned at once"
+    )
+    s.add_argument(
+        "--timeout",
+        type=float,
+        default=float(os.environ.get("LAB_PROVISION_TIMEOUT", "1800")),
+        help="seconds each provisioning step may take before giving up",
     )
     s = sub.add_parser("stop", help="ACPI power-down, QEMU quit after --timeout")
     s.add_argument("hosts", nargs="*")
@@ -1148,6 +1622,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     handlers = {
         "start": cmd_start,
+        "provision": cmd_provision,
         "stop": cmd_stop,
         "destroy": cmd_destroy,
         "reset": cmd_reset,
