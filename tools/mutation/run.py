@@ -400,6 +400,8 @@ def table_md(summary):
             continue
         r = rows[f]
         mark = "" if r["score"] >= TARGET else " **(below target)**"
+        if r.get("not_checked"):
+            mark += f" ({r['not_checked']} not run yet, counted as not killed)"
         out.append(
             f"| {f.removeprefix('plugins/')} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} "
             f"| {r['no_tests']} | {r['equivalent']} | {r['score']:.1f} %{mark} |"
@@ -462,6 +464,13 @@ def readme_line(summary):
         f"(per file {min(scores):.1f} to {max(scores):.1f} %; target 90 % per file"
     )
     line += f", not met by {', '.join(below)}" if below else ", met by every file"
+    partial = [
+        f"{f.removeprefix('plugins/')} ({rows[f]['not_checked']} of {rows[f]['mutants']} not run yet)"
+        for f in FILES
+        if f in rows and rows[f].get("not_checked")
+    ]
+    if partial:
+        line += f"; partly run: {', '.join(partial)}"
     return line + f"; {'runs' if len(dates) > 1 else 'run'} of {' to '.join(dates[:1] + dates[1:][-1:])})."
 
 
@@ -547,7 +556,8 @@ def main(argv=None):
     for f, row in rows.items():
         summary["files"][f] = {**row, "run": run["date"]}
     summary["files"] = {f: summary["files"][f] for f in FILES if f in summary["files"]}
-    summary["runs"] = [*summary["runs"], run][-5:]
+    if not args.report_only:  # scoring an existing workspace measures no run
+        summary["runs"] = [*summary["runs"], run][-5:]
     summary["totals"] = totals(summary["files"])
 
     print()
