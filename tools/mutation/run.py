@@ -25,9 +25,17 @@ What it does (docs/testing.md, "Mutation testing"):
    can tell them from the original; each with the reason). Mutants no test reached count as
    surviving.
 4. Writes ``docs/mutation-score.json`` (the committed summary; with ``--mutate`` only those
-   files' rows are replaced), the score and equivalents sections of docs/testing.md, and
+   files' rows are replaced; the other rows and the runs measured before are kept), the score
+   and equivalents sections of docs/testing.md, and
    ``build/mutation/survivors.md`` (every surviving mutant with its diff) for the next round
    of tests.
+
+The workspace records which files a finished run mutated (``ran.json``: each file with the
+date and the SHA-256 of the source it ran on). ``--report-only`` scores a workspace again without
+running anything; it refuses files the workspace holds no finished run of (mutmut generates every
+file's mutants, so a workspace built with a narrower ``--mutate`` has the other files' mutants
+too, all "not checked": scored, they would count as not killed) and files whose source changed
+since their run, naming them, and leaves docs/ alone.
 
 mutmut mutates code inside functions only: module-level tables (the kernel table rows, the
 regexes) are data and are checked by the table tests and the oracle, not by this run.
@@ -35,6 +43,7 @@ regexes) are data and are checked by the table tests and the oracle, not by this
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -125,6 +134,7 @@ SLOW_TESTS = [
     "tests/unit/plugins/plugin_utils/_observe/test_facts_direct.py",
 ]
 
+RAN = "ran.json"  # in the workspace: the files a finished run mutated there (see the docstring)
 KILLED = {"killed", "timeout", "segfault"}
 PROGRESS = re.compile(r"(\d+)/(\d+)\s+🎉 (\d+) 🫥 (\d+)\s+⏰ (\d+)\s+🤔 (\d+)\s+🙁 (\d+)")
 
@@ -225,6 +235,53 @@ def prepare(work, fresh):
         if not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target)
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def record_run(work, files, date):
+    """After a mutmut run over ``files`` finished: their results in ``work`` are this run's."""
+    path = work / RAN
+    ran = json.loads(path.read_text()) if path.is_file() else {}
+    for f in files:
+        ran[f] = {"run": date, "sha256": _sha256(work / PKG / f)}
+    path.write_text(json.dumps(dict(sorted(ran.items())), indent=1) + "\n")
+
+
+def report_only_problems(work, files):
+    """Why ``files`` cannot be scored from ``work`` without a run: [(file, reason)], empty if they can."""
+    path = work / RAN
+    ran = json.loads(path.read_text()) if path.is_file() else {}
+    problems = []
+    for f in files:
+        if f not in ran:
+            problems.append((f, "no finished run in this workspace"))
+        elif _sha256(work / PKG / f) != ran[f]["sha256"]:
+            problems.append((f, f"the workspace's copy changed since its run of {ran[f]['run']}"))
+        elif _sha256(REPO / f) != ran[f]["sha256"]:
+            problems.append((f, f"changed in the repository since its run of {ran[f]['run']}"))
+    return problems
+
+
+def refuse_report_only(work, files):
+    problems = report_only_problems(work, files)
+    if not problems:
+        return
+    path = work / RAN
+    ran = sorted(json.loads(path.read_text())) if path.is_file() else []
+    ok = [f for f in files if f not in dict(problems)]
+    lines = [f"--report-only: {work} cannot score {len(problems)} of the {len(files)} file(s) asked for:"]
+    lines += [f"  {f}: {why}" for f, why in problems]
+    lines.append(f"  files with a finished run there: {', '.join(ran) if ran else 'none'}")
+    if ok:
+        lines.append("  score only those (--mutate " + " --mutate ".join(ok) + "),")
+        lines.append("  or run the others (--mutate FILE, --rerun-survivors to go on where a run stopped).")
+    else:
+        lines.append("  run them (--mutate FILE, --rerun-survivors to go on where a run stopped).")
+    lines.append(f"Nothing was written: {SUMMARY}, {TESTING_MD} and {README} are as they were.")
+    raise SystemExit("\n".join(lines))
 
 
 def load_equivalents():
@@ -513,7 +570,9 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
     t0 = time.monotonic()
-    if not args.report_only:
+    if args.report_only:
+        refuse_report_only(args.workdir, files)
+    else:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
         prepare(args.workdir, args.fresh)
         names = None
@@ -526,6 +585,7 @@ def main(argv=None):
             print(f"  {len(names)} mutant(s) not killed last time", flush=True)
         if names != []:
             run_mutmut(args.workdir, args.jobs, files, names)
+        record_run(args.workdir, files, started.strftime("%Y-%m-%d %H:%M UTC"))
     wall = time.monotonic() - t0
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = os.getloadavg()
@@ -548,10 +608,10 @@ def main(argv=None):
         "mutmut": MUTMUT_VERSION,
         "hypothesis_profile": "mutation",
     }
-    # A run over some files replaces only their rows; the last five runs are kept with their
-    # wall time, CPU time and load.
+    # A run replaces only its files' rows (a full run: all of them); the last five runs are kept
+    # with their wall time, CPU time and load.
     summary = {"target_percent": TARGET, "runs": [], "files": {}}
-    if SUMMARY.exists() and files != FILES:
+    if SUMMARY.exists():
         summary = json.loads(SUMMARY.read_text())
     for f, row in rows.items():
         summary["files"][f] = {**row, "run": run["date"]}
@@ -578,7 +638,7 @@ def main(argv=None):
         text = replace_section(text, "mutation-equivalents", equivalents_md(equivalents, used))
         TESTING_MD.write_text(text)
         README.write_text(replace_inline(README.read_text(), "mutation-summary", readme_line(summary), README))
-        print(f"wrote {SUMMARY.relative_to(REPO)}, the mutation sections of {TESTING_MD.relative_to(REPO)}, README")
+        print(f"wrote {SUMMARY}, the mutation sections of {TESTING_MD}, {README}")
     if below:
         print(f"below the {TARGET:.0f} % target: {', '.join(below)}")
         return 1

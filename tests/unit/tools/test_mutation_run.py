@@ -1,0 +1,209 @@
+"""tools/mutation/run.py's ``--report-only``: it scores only files the workspace holds a finished run
+of, and refuses the others by name, writing nothing (a workspace built with a narrower --mutate
+holds every file's mutants, the others all "not checked": scored, they counted as not killed).
+
+mutmut itself is not run: ``collect`` (which reads mutmut's results) is replaced by results
+written by hand, ``prepare`` and ``run_mutmut`` by recorders; docs/mutation-score.json,
+docs/testing.md and README are copies in tmp_path. Expected texts and rows are written by hand.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root: tools/ is not installed
+
+from tools.mutation import run
+
+TEXT = "plugins/module_utils/_common/text.py"
+ERRORS = "plugins/module_utils/_bootcfg/errors.py"
+TESTING = (
+    "# Testing\n<!-- mutation-score:begin -->\nold table\n<!-- mutation-score:end -->\n"
+    "<!-- mutation-equivalents:begin -->\nold list\n<!-- mutation-equivalents:end -->\n"
+)
+README = "Mutation: <!-- mutation-summary:begin -->old line<!-- mutation-summary:end -->\n"
+OLD_RUN = {"date": "2026-12-01 23:21 UTC", "files": [TEXT, ERRORS], "wall_s": 60, "cpu_s": 50, "jobs": 1}
+
+
+def row(mutants, killed, survived, score, run_date):
+    return {
+        "mutants": mutants,
+        "killed": killed,
+        "timeout": 0,
+        "survived": survived,
+        "no_tests": 0,
+        "not_checked": 0,
+        "other": 0,
+        "equivalent": 0,
+        "score": score,
+        "not_killed": [],
+        "run": run_date,
+    }
+
+
+@pytest.fixture
+def docs(tmp_path, monkeypatch):
+    """The three files the tool writes, as copies; returns their paths."""
+    summary = {
+        "target_percent": 90.0,
+        "runs": [OLD_RUN],
+        "files": {
+            TEXT: row(20, 20, 0, 100.0, "2026-12-01 23:21 UTC"),
+            ERRORS: row(6, 6, 0, 100.0, "2026-12-01 23:21 UTC"),
+        },
+        "totals": {},
+    }
+    paths = {
+        "SUMMARY": tmp_path / "mutation-score.json",
+        "TESTING_MD": tmp_path / "testing.md",
+        "README": tmp_path / "README.md",
+    }
+    paths["SUMMARY"].write_text(json.dumps(summary))
+    paths["TESTING_MD"].write_text(TESTING)
+    paths["README"].write_text(README)
+    for name, path in paths.items():
+        monkeypatch.setattr(run, name, path)
+    return paths
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A workspace holding copies of text.py and errors.py as the run mutated them."""
+    w = tmp_path / "work"
+    for f in (TEXT, ERRORS):
+        dst = w / run.PKG / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run.REPO / f, dst)
+    return w
+
+
+def snapshot(paths):
+    return {name: path.read_text() for name, path in paths.items()}
+
+
+def refused(argv):
+    with pytest.raises(SystemExit) as err:
+        run.main(argv)
+    return str(err.value)
+
+
+def no_collect(*_a):
+    raise AssertionError("a refused --report-only must not read mutmut's results")
+
+
+def test_a_workspace_that_ran_one_file_refuses_the_other_and_writes_nothing(work, docs, monkeypatch):
+    run.record_run(work, [TEXT], "2026-12-02 06:10 UTC")
+    monkeypatch.setattr(run, "collect", no_collect)
+    before = snapshot(docs)
+    message = refused(["--report-only", "--workdir", str(work), "--mutate", TEXT, "--mutate", ERRORS])
+    assert message == (
+        f"--report-only: {work} cannot score 1 of the 2 file(s) asked for:\n"
+        "  plugins/module_utils/_bootcfg/errors.py: no finished run in this workspace\n"
+        "  files with a finished run there: plugins/module_utils/_common/text.py\n"
+        "  score only those (--mutate plugins/module_utils/_common/text.py),\n"
+        "  or run the others (--mutate FILE, --rerun-survivors to go on where a run stopped).\n"
+        f"Nothing was written: {docs['SUMMARY']}, {docs['TESTING_MD']} and {docs['README']} are as they were."
+    )
+    assert snapshot(docs) == before
+    assert not (work / "survivors.md").exists()
+
+
+def test_without_mutate_every_file_is_asked_for_so_a_narrow_workspace_is_refused(work, docs, monkeypatch):
+    run.record_run(work, [TEXT], "2026-12-02 06:10 UTC")
+    monkeypatch.setattr(run, "collect", no_collect)
+    before = snapshot(docs)
+    message = refused(["--report-only", "--workdir", str(work)])
+    first, *rest = message.split("\n")
+    assert (
+        first == f"--report-only: {work} cannot score {len(run.FILES) - 1} of the {len(run.FILES)} file(s) asked for:"
+    )
+    assert f"  {ERRORS}: no finished run in this workspace" in rest
+    assert f"  {TEXT}: no finished run in this workspace" not in rest
+    assert snapshot(docs) == before
+
+
+def test_a_workspace_without_a_record_has_no_finished_run(work, docs, monkeypatch):
+    """An older run.py's workspace (or a run that was stopped): nothing in it can be scored."""
+    monkeypatch.setattr(run, "collect", no_collect)
+    message = refused(["--report-only", "--workdir", str(work), "--mutate", TEXT])
+    assert message.split("\n")[1:4] == [
+        "  plugins/module_utils/_common/text.py: no finished run in this workspace",
+        "  files with a finished run there: none",
+        "  run them (--mutate FILE, --rerun-survivors to go on where a run stopped).",
+    ]
+
+
+def test_a_source_changed_since_its_run_is_refused(work, docs, monkeypatch, tmp_path):
+    run.record_run(work, [TEXT, ERRORS], "2026-12-02 06:10 UTC")
+    monkeypatch.setattr(run, "collect", no_collect)
+    (work / run.PKG / TEXT).write_text((work / run.PKG / TEXT).read_text() + "\n# edited\n")
+    repo = tmp_path / "repo"  # a repository whose errors.py changed after the run
+    for f in (TEXT, ERRORS):
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run.REPO / f, repo / f)
+    (repo / ERRORS).write_text((repo / ERRORS).read_text() + "\n# edited\n")
+    monkeypatch.setattr(run, "REPO", repo)
+    message = refused(["--report-only", "--workdir", str(work), "--mutate", f"{TEXT},{ERRORS}"])
+    assert message.split("\n")[:3] == [
+        f"--report-only: {work} cannot score 2 of the 2 file(s) asked for:",
+        "  plugins/module_utils/_common/text.py: the workspace's copy changed since its run of 2026-12-02 06:10 UTC",
+        "  plugins/module_utils/_bootcfg/errors.py: changed in the repository since its run of 2026-12-02 06:10 UTC",
+    ]
+
+
+def test_a_file_the_workspace_ran_is_scored_and_the_other_rows_and_runs_stay(work, docs, monkeypatch):
+    run.record_run(work, [TEXT], "2026-12-02 06:10 UTC")
+    survivor = {
+        "mutant": "x__mutmut_3",
+        "function": "f",
+        "status": "survived",
+        "removed": ["a = 1"],
+        "added": ["a = 2"],
+    }
+    results = {TEXT: {"counts": {"killed": 17, "timeout": 1, "survived": 2}, "survivors": [survivor, survivor]}}
+    monkeypatch.setattr(run, "collect", lambda workdir, files: {f: results[f] for f in files})
+    assert run.main(["--report-only", "--workdir", str(work), "--mutate", TEXT]) == 0
+    summary = json.loads(docs["SUMMARY"].read_text())
+    assert summary["runs"] == [OLD_RUN]  # scoring again measures no run
+    assert summary["files"][ERRORS] == row(6, 6, 0, 100.0, "2026-12-01 23:21 UTC")
+    text_row = summary["files"][TEXT]
+    assert {k: text_row[k] for k in ("mutants", "killed", "timeout", "survived", "equivalent", "score")} == {
+        "mutants": 20,
+        "killed": 17,
+        "timeout": 1,
+        "survived": 2,
+        "equivalent": 0,
+        "score": 90.0,
+    }
+    assert summary["totals"]["mutants"] == 26 and summary["totals"]["survived"] == 2
+    assert "| module_utils/_common/text.py | 20 | 17 | 1 | 2 | 0 | 0 | 90.0 % |" in docs["TESTING_MD"].read_text()
+    assert (work / "survivors.md").exists()
+
+
+def test_a_finished_run_records_its_files_with_the_source_it_ran(work, docs, monkeypatch):
+    calls = []
+    monkeypatch.setattr(run, "prepare", lambda workdir, fresh: calls.append("prepare"))
+    monkeypatch.setattr(run, "run_mutmut", lambda workdir, jobs, files, names=None: calls.append(("run", files)))
+    results = {TEXT: {"counts": {"killed": 20}, "survivors": []}}
+    monkeypatch.setattr(run, "collect", lambda workdir, files: {f: results[f] for f in files})
+    assert run.main(["--workdir", str(work), "--mutate", TEXT, "--jobs", "1"]) == 0
+    assert calls == ["prepare", ("run", [TEXT])]
+    ran = json.loads((work / "ran.json").read_text())
+    assert list(ran) == [TEXT]
+    assert len(ran[TEXT]["sha256"]) == 64 and ran[TEXT]["run"].endswith(" UTC")
+    assert run.report_only_problems(work, [TEXT]) == []
+    assert json.loads(docs["SUMMARY"].read_text())["runs"][0] == OLD_RUN  # kept, the new run after it
+
+
+def test_a_run_that_stops_records_nothing(work, docs, monkeypatch):
+    def stopped(*_a, **_k):
+        raise SystemExit("mutmut run failed (exit -15)")
+
+    monkeypatch.setattr(run, "prepare", lambda workdir, fresh: None)
+    monkeypatch.setattr(run, "run_mutmut", stopped)
+    with pytest.raises(SystemExit):
+        run.main(["--workdir", str(work), "--mutate", TEXT, "--jobs", "1"])
+    assert not (work / "ran.json").exists()
