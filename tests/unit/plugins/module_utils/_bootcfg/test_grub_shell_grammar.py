@@ -65,6 +65,8 @@ def message(text):
         ("case a in\n", "f0.cfg:1: syntax error: 'esac' expected"),
         ("case a in a b) ;; esac\n", "f0.cfg:1: syntax error in case pattern"),
         ("for 1x in a; do :; done\n", "f0.cfg:1: syntax error: bad for loop variable"),
+        ("for i in a | do :; done\n", "f0.cfg:1: syntax error: expected 'do', found '|'"),
+        ("case a in a) echo )\n;; esac\n", "f0.cfg:1: syntax error in case pattern"),
     ]
     + [(f"\n{word} x\n", f"f0.cfg:2: syntax error: unexpected '{word}'") for word in ("then", "else", "elif", "fi")]
     + [(f"{word}\n", f"f0.cfg:1: syntax error: unexpected '{word}'") for word in ("do", "done", "esac", "}", "in")],
@@ -125,3 +127,14 @@ def test_syntax_errors_name_the_line_and_what_was_found(text, expected):
 )
 def test_conditions_and_subshells_say_where_they_are(text, expected):
     assert message(text) == expected + REFUSING
+
+
+def test_a_bash_fallthrough_in_case_is_read_as_the_end_of_an_item():
+    # ";&" is bash's (dash has no such terminator, so /bin/sh cannot judge this one)
+    assert parser_values(["case a in a) X=1 ;& b) Y=2 ;; esac\nGRUB_CMDLINE_LINUX=c\n"]) == ("c", "<unset>")
+
+
+def test_a_length_or_pattern_of_a_special_parameter_is_unknown():
+    assert message('GRUB_CMDLINE_LINUX="${#-x}"\n') == (
+        "f0.cfg:1: the value of GRUB_CMDLINE_LINUX depends on ${...} pattern or length expansion at f0.cfg:1" + REFUSING
+    )
