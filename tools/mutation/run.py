@@ -284,6 +284,22 @@ def refuse_report_only(work, files):
     raise SystemExit("\n".join(lines))
 
 
+def check_results(work, files):
+    """mutmut rewrites a file's results (``<file>.meta``, JSON) after every mutant, in place: a run
+    stopped by a signal in the middle of that write leaves it cut off, and mutmut then fails on it
+    without naming it. Name such a file and what to do."""
+    for f in files:
+        meta = work / "mutants" / PKG / (f + ".meta")
+        try:
+            json.loads(meta.read_text()) if meta.is_file() else None
+        except ValueError as e:
+            raise SystemExit(
+                f"{meta}: not valid JSON ({e}): a run was stopped while mutmut wrote it. Its results up to "
+                "that point are in the part that is there (exit_code_by_key comes first); repair it, or delete "
+                f"it and {meta.with_suffix('')} to generate the mutants of {f} again (their results are lost)."
+            ) from None
+
+
 def load_equivalents():
     """Entries either name one mutant (``removed`` and ``added`` lines) or a rule (``replace: [old,
     new]``: every single-line mutant of ``function`` (``*``: any) that is its line with ``old``
@@ -551,7 +567,8 @@ def main(argv=None):
         "--rerun-timeouts",
         action="store_true",
         help="run again only the mutants whose last result was a timeout (a loaded machine can make a slow "
-        "test look like a hang; run this when it is quieter)",
+        "test look like a hang: mutmut's timeout is wall time; run this when it is quieter); with "
+        "--rerun-survivors, the mutants of both kinds",
     )
     p.add_argument(
         "--rerun-survivors",
@@ -571,18 +588,18 @@ def main(argv=None):
     load_before = os.getloadavg()
     t0 = time.monotonic()
     if args.report_only:
+        check_results(args.workdir, files)
         refuse_report_only(args.workdir, files)
     else:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
         prepare(args.workdir, args.fresh)
+        check_results(args.workdir, files)
         names = None
-        if args.rerun_timeouts:
-            names = mutants_with_status(args.workdir, files, "timeout")
-            print(f"  {len(names)} mutant(s) that timed out last time", flush=True)
-        if args.rerun_survivors:
-            open_ = ("survived", "no tests", "not checked")
-            names = sorted({n for s in open_ for n in mutants_with_status(args.workdir, files, s)})
-            print(f"  {len(names)} mutant(s) not killed last time", flush=True)
+        if args.rerun_timeouts or args.rerun_survivors:  # both: the mutants of either kind
+            wanted = ("timeout",) if args.rerun_timeouts else ()
+            wanted += ("survived", "no tests", "not checked") if args.rerun_survivors else ()
+            names = sorted({n for s in wanted for n in mutants_with_status(args.workdir, files, s)})
+            print(f"  {len(names)} mutant(s) whose last result was: {', '.join(wanted)}", flush=True)
         if names != []:
             run_mutmut(args.workdir, args.jobs, files, names)
         record_run(args.workdir, files, started.strftime("%Y-%m-%d %H:%M UTC"))

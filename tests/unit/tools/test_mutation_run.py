@@ -207,3 +207,32 @@ def test_a_run_that_stops_records_nothing(work, docs, monkeypatch):
     with pytest.raises(SystemExit):
         run.main(["--workdir", str(work), "--mutate", TEXT, "--jobs", "1"])
     assert not (work / "ran.json").exists()
+
+
+def test_both_rerun_options_run_the_mutants_of_either_kind(work, docs, monkeypatch):
+    by_status = {"timeout": ["m3"], "survived": ["m1", "m4"], "no tests": [], "not checked": ["m2"]}
+    monkeypatch.setattr(run, "mutants_with_status", lambda workdir, files, status: by_status[status])
+    monkeypatch.setattr(run, "prepare", lambda workdir, fresh: None)
+    ran = []
+    monkeypatch.setattr(run, "run_mutmut", lambda workdir, jobs, files, names=None: ran.append(names))
+    monkeypatch.setattr(run, "collect", lambda workdir, files: {TEXT: {"counts": {"killed": 20}, "survivors": []}})
+    argv = ["--workdir", str(work), "--mutate", TEXT, "--jobs", "1", "--no-write"]
+    run.main([*argv, "--rerun-timeouts", "--rerun-survivors"])
+    run.main([*argv, "--rerun-timeouts"])
+    run.main([*argv, "--rerun-survivors"])
+    assert ran == [["m1", "m2", "m3", "m4"], ["m3"], ["m1", "m2", "m4"]]
+
+
+def test_results_cut_off_by_a_stopped_run_are_named(work, docs, monkeypatch):
+    meta = work / "mutants" / run.PKG / (TEXT + ".meta")
+    meta.parent.mkdir(parents=True)
+    meta.write_text('{\n    "exit_code_by_key": {\n        "a": 1,\n        "b"')
+    run.record_run(work, [TEXT], "2026-12-02 06:10 UTC")
+    monkeypatch.setattr(run, "collect", no_collect)
+    before = snapshot(docs)
+    message = refused(["--report-only", "--workdir", str(work), "--mutate", TEXT])
+    assert message.startswith(f"{meta}: not valid JSON (Expecting ':' delimiter: line 4 column 12 (char 55)): ")
+    assert message.endswith(
+        f"delete it and {meta.with_suffix('')} to generate the mutants of {TEXT} again (their results are lost)."
+    )
+    assert snapshot(docs) == before
