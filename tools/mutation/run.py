@@ -144,7 +144,10 @@ def module_glob(f):
     return ".".join(("ansible_collections", "fleetsec", "vmscape", *Path(f).with_suffix("").parts, "*"))
 
 
-def mutmut_config():
+TIMEOUT_MULTIPLIER = 5.0
+
+
+def mutmut_config(timeout_multiplier=TIMEOUT_MULTIPLIER):
     src = [str(PKG / f) for f in FILES]
     selection = ["tests/unit", *(f"--ignore={t}" for t in SLOW_TESTS)]
     return "\n".join(
@@ -158,8 +161,8 @@ def mutmut_config():
             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist"]',
             # A hanging mutant (a parser loop that no longer advances) is stopped after
             # (estimated time of its tests + 2 s) x 5 of wall time; the default x 15 let a few
-            # dozen of them cost minutes each.
-            "timeout_multiplier = 5.0",
+            # dozen of them cost minutes each. --timeout-multiplier for a loaded machine.
+            f"timeout_multiplier = {float(timeout_multiplier)}",
             "timeout_constant = 2.0",
             "use_git_change_detection = false",
             "",
@@ -198,12 +201,18 @@ def sync_tree(src, dst):
             path.unlink()
 
 
-def prepare(work, fresh):
+def _but_timeouts(config):
+    """A workspace's settings without the timeout multiplier: mutmut keeps every verdict when only
+    that changes, except the timeouts (it runs those again)."""
+    return [ln for ln in config.splitlines() if not ln.startswith("timeout_multiplier =")]
+
+
+def prepare(work, fresh, timeout_multiplier=TIMEOUT_MULTIPLIER):
     """The workspace: kept between runs (mutant generation is cached by mtime), except what the
     results depend on: the tests are copied again and the test-to-function map is rebuilt."""
-    config = mutmut_config() + "\n" + pytest_config()
+    config = mutmut_config(timeout_multiplier) + "\n" + pytest_config()
     old = work / "pyproject.toml"
-    if work.exists() and (fresh or not old.is_file() or old.read_text() != config):
+    if work.exists() and (fresh or not old.is_file() or _but_timeouts(old.read_text()) != _but_timeouts(config)):
         # another file list or setting: a file mutmut once copied unmutated would stay so
         shutil.rmtree(work)
     (work / PKG).mkdir(parents=True, exist_ok=True)
@@ -577,6 +586,14 @@ def main(argv=None):
         "adding tests: a killed mutant stays killed while the code is the same; run a file whose code changed "
         "whole, without this option)",
     )
+    p.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        default=TIMEOUT_MULTIPLIER,
+        help="a mutant is stopped as hanging after (estimated time of its tests + 2 s) x this, of wall time "
+        f"(default {TIMEOUT_MULTIPLIER:g}); raise it where other work starves this run of CPU, or slow tests are "
+        "taken for hangs. mutmut then runs again every mutant that timed out (name them: --rerun-timeouts)",
+    )
     args = p.parse_args(argv)
 
     files = [m for arg in args.mutate for m in re.split(r"[,\s]+", arg) if m] or list(FILES)
@@ -592,7 +609,7 @@ def main(argv=None):
         refuse_report_only(args.workdir, files)
     else:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
-        prepare(args.workdir, args.fresh)
+        prepare(args.workdir, args.fresh, args.timeout_multiplier)
         check_results(args.workdir, files)
         names = None
         if args.rerun_timeouts or args.rerun_survivors:  # both: the mutants of either kind

@@ -236,3 +236,11 @@ def test_results_cut_off_by_a_stopped_run_are_named(work, docs, monkeypatch):
         f"delete it and {meta.with_suffix('')} to generate the mutants of {TEXT} again (their results are lost)."
     )
     assert snapshot(docs) == before
+
+
+def test_a_new_timeout_multiplier_keeps_the_workspace_other_settings_do_not():
+    five, fifteen = run.mutmut_config(), run.mutmut_config(15)
+    assert "timeout_multiplier = 5.0" in five.splitlines() and "timeout_multiplier = 15.0" in fifteen.splitlines()
+    assert run._but_timeouts(five) == run._but_timeouts(fifteen)
+    constant = five.replace("timeout_constant = 2.0", "timeout_constant = 3.0")
+    assert run._but_timeouts(constant) != run._but_timeouts(five)
