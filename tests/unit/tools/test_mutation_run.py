@@ -185,12 +185,12 @@ def test_a_file_the_workspace_ran_is_scored_and_the_other_rows_and_runs_stay(wor
 
 def test_a_finished_run_records_its_files_with_the_source_it_ran(work, docs, monkeypatch):
     calls = []
-    monkeypatch.setattr(run, "prepare", lambda workdir, fresh: calls.append("prepare"))
+    monkeypatch.setattr(run, "prepare", lambda workdir, fresh, multiplier: calls.append(("prepare", multiplier)))
     monkeypatch.setattr(run, "run_mutmut", lambda workdir, jobs, files, names=None: calls.append(("run", files)))
     results = {TEXT: {"counts": {"killed": 20}, "survivors": []}}
     monkeypatch.setattr(run, "collect", lambda workdir, files: {f: results[f] for f in files})
     assert run.main(["--workdir", str(work), "--mutate", TEXT, "--jobs", "1"]) == 0
-    assert calls == ["prepare", ("run", [TEXT])]
+    assert calls == [("prepare", 5.0), ("run", [TEXT])]
     ran = json.loads((work / "ran.json").read_text())
     assert list(ran) == [TEXT]
     assert len(ran[TEXT]["sha256"]) == 64 and ran[TEXT]["run"].endswith(" UTC")
@@ -202,7 +202,7 @@ def test_a_run_that_stops_records_nothing(work, docs, monkeypatch):
     def stopped(*_a, **_k):
         raise SystemExit("mutmut run failed (exit -15)")
 
-    monkeypatch.setattr(run, "prepare", lambda workdir, fresh: None)
+    monkeypatch.setattr(run, "prepare", lambda workdir, fresh, multiplier: None)
     monkeypatch.setattr(run, "run_mutmut", stopped)
     with pytest.raises(SystemExit):
         run.main(["--workdir", str(work), "--mutate", TEXT, "--jobs", "1"])
@@ -212,7 +212,7 @@ def test_a_run_that_stops_records_nothing(work, docs, monkeypatch):
 def test_both_rerun_options_run_the_mutants_of_either_kind(work, docs, monkeypatch):
     by_status = {"timeout": ["m3"], "survived": ["m1", "m4"], "no tests": [], "not checked": ["m2"]}
     monkeypatch.setattr(run, "mutants_with_status", lambda workdir, files, status: by_status[status])
-    monkeypatch.setattr(run, "prepare", lambda workdir, fresh: None)
+    monkeypatch.setattr(run, "prepare", lambda workdir, fresh, multiplier: None)
     ran = []
     monkeypatch.setattr(run, "run_mutmut", lambda workdir, jobs, files, names=None: ran.append(names))
     monkeypatch.setattr(run, "collect", lambda workdir, files: {TEXT: {"counts": {"killed": 20}, "survivors": []}})
