@@ -22,7 +22,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_she
 
 LEXED = {
     "unquoted-escapes": "GRUB_CMDLINE_LINUX=a\\ b\\\"c\\\\d\\'e\n",
-    "dq-escapes": 'GRUB_CMDLINE_LINUX="x\\$y \\` \\" \\\\ \\q \\}"\n',
+    "dq-escapes": 'GRUB_CMDLINE_LINUX="x\\$y \\` \\" \\\\ \\q \\} \\X"\n',
     "escapes-in-a-default-in-dq": 'X=v\nunset U\nGRUB_CMDLINE_LINUX="${U:-a\\}b} ${U:-\\$X} ${U:-\\q} ${U:-"$X"}"\n',
     "escaped-tilde": "GRUB_CMDLINE_LINUX=\\~/a\n",
     "dollar-at-the-end": "GRUB_CMDLINE_LINUX=a$",
@@ -36,6 +36,11 @@ LEXED = {
     "heredoc-delimited-by-a-parameter": (
         "cat <<$1 >/dev/null\nGRUB_CMDLINE_LINUX=in-heredoc\n$1\nGRUB_CMDLINE_LINUX=after\n"
     ),
+    "continuation-at-the-end": "GRUB_CMDLINE_LINUX=a\\\n",
+    "escape-at-the-end": "GRUB_CMDLINE_LINUX=a\\b",
+    "parameter-at-the-end": "X=1\nGRUB_CMDLINE_LINUX=a$X",
+    "dollar-quote-and-escape-in-a-default-in-dq": "unset U\nGRUB_CMDLINE_LINUX=\"${U:-$'x'} ${U:-\\X}\"\n",
+    "backquotes-inside-a-word": "X=`:`GRUB_CMDLINE_LINUX=z\n",
     "continuations": 'GRUB_CMDLINE_LINUX=a\\\nb" c\\\nd"\\\n\nGRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX"\n',
 }
 
@@ -92,7 +97,13 @@ def message(text):
             'X=1\n: $((Y+X++))\nGRUB_CMDLINE_LINUX="$X"\n',
             "f0.cfg:3: the value of GRUB_CMDLINE_LINUX depends on $X (arithmetic at f0.cfg:2)" + REFUSING,
         ),
+        (
+            "GRUB_CMDLINE_LINUX=`echo a`\n",
+            "f0.cfg:1: the value of GRUB_CMDLINE_LINUX depends on command substitution at f0.cfg:1" + REFUSING,
+        ),
         ("A=1\nGRUB_CMDLINE_LINUX='abc\n", "f0.cfg:2: unterminated single quote"),
+        ('GRUB_CMDLINE_LINUX="a\\"', "f0.cfg:1: unterminated double quote"),  # the quote is escaped
+        ('X="a\\', "f0.cfg:1: unterminated double quote"),
         ("X='a\nb\nGRUB_CMDLINE_LINUX=\"$X\n", "f0.cfg:1: unterminated single quote"),
         ('\nX="${Y:-a\n', "f0.cfg:3: unterminated ${...}"),
         ("X=${Y\n", "f0.cfg:2: unterminated ${...}"),
