@@ -259,6 +259,14 @@ def record_run(work, files, date):
     path.write_text(json.dumps(dict(sorted(ran.items())), indent=1) + "\n")
 
 
+def forget_runs(work, files):
+    """Before a run changes ``files``' results: until it finishes they are no finished run's."""
+    path = work / RAN
+    if path.is_file():
+        ran = json.loads(path.read_text())
+        path.write_text(json.dumps({f: r for f, r in ran.items() if f not in files}, indent=1) + "\n")
+
+
 def report_only_problems(work, files):
     """Why ``files`` cannot be scored from ``work`` without a run: [(file, reason)], empty if they can."""
     path = work / RAN
@@ -611,6 +619,7 @@ def main(argv=None):
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
         prepare(args.workdir, args.fresh, args.timeout_multiplier)
         check_results(args.workdir, files)
+        forget_runs(args.workdir, files)
         names = None
         if args.rerun_timeouts or args.rerun_survivors:  # both: the mutants of either kind
             wanted = ("timeout",) if args.rerun_timeouts else ()

@@ -198,15 +198,18 @@ def test_a_finished_run_records_its_files_with_the_source_it_ran(work, docs, mon
     assert json.loads(docs["SUMMARY"].read_text())["runs"][0] == OLD_RUN  # kept, the new run after it
 
 
-def test_a_run_that_stops_records_nothing(work, docs, monkeypatch):
+def test_a_run_that_stops_records_nothing_and_forgets_the_earlier_run(work, docs, monkeypatch):
     def stopped(*_a, **_k):
         raise SystemExit("mutmut run failed (exit -15)")
+
+    run.record_run(work, [TEXT, ERRORS], "2026-12-02 06:10 UTC")  # both finished earlier
 
     monkeypatch.setattr(run, "prepare", lambda workdir, fresh, multiplier: None)
     monkeypatch.setattr(run, "run_mutmut", stopped)
     with pytest.raises(SystemExit):
         run.main(["--workdir", str(work), "--mutate", TEXT, "--jobs", "1"])
-    assert not (work / "ran.json").exists()
+    # text.py's results are partly this run's now: only errors.py is still a finished run
+    assert list(json.loads((work / "ran.json").read_text())) == [ERRORS]
 
 
 def test_both_rerun_options_run_the_mutants_of_either_kind(work, docs, monkeypatch):
