@@ -9,10 +9,9 @@ written out by hand.
 """
 
 import pytest
-from test_grub_shell import REFUSING, parser_values, sh_values
+from test_grub_shell import REFUSING, parser_values, refusal, sh_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import grub_shell as _grub_shell
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
 
 
 def heredoc(delimiter):
@@ -55,12 +54,6 @@ def test_a_fresh_word_scanner_cache_reads_the_same(tmp_path, monkeypatch):
     assert sorted(_grub_shell._WORD_SPECIAL) == [" \t\n;&|<>()", "}"]
 
 
-def message(text):
-    with pytest.raises(ShellError) as err:
-        follow([("f0.cfg", text)])
-    return str(err.value)
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -95,7 +88,7 @@ def message(text):
     ],
 )
 def test_refusals(text, expected):
-    assert message(text) == expected + REFUSING
+    assert refusal(text) == expected + REFUSING
 
 
 @pytest.mark.parametrize(
@@ -112,4 +105,4 @@ def test_refusals(text, expected):
     ],
 )
 def test_unterminated_constructs(text, expected):
-    assert message(text) == expected
+    assert refusal(text) == expected

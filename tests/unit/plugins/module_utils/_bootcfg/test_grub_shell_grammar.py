@@ -9,9 +9,7 @@ refusals and syntax errors are written out by hand.
 """
 
 import pytest
-from test_grub_shell import REFUSING, parser_values, sh_values
-
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
+from test_grub_shell import REFUSING, parser_values, refusal, sh_values
 
 FOLLOWED = {
     "group-redirected": "{ GRUB_CMDLINE_LINUX=a; } >/dev/null 2>&1\n",
@@ -46,12 +44,6 @@ def test_compound_forms_give_what_sh_gives(name, tmp_path):
     assert parser_values([FOLLOWED[name]]) == sh_values([FOLLOWED[name]], tmp_path)
 
 
-def message(text):
-    with pytest.raises(ShellError) as err:
-        follow([("f0.cfg", text)])
-    return str(err.value)
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -72,7 +64,7 @@ def message(text):
     + [(f"{word}\n", f"f0.cfg:1: syntax error: unexpected '{word}'") for word in ("do", "done", "esac", "}", "in")],
 )
 def test_syntax_errors_name_the_line_and_what_was_found(text, expected):
-    assert message(text) == expected
+    assert refusal(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -126,7 +118,7 @@ def test_syntax_errors_name_the_line_and_what_was_found(text, expected):
     ],
 )
 def test_conditions_and_subshells_say_where_they_are(text, expected):
-    assert message(text) == expected + REFUSING
+    assert refusal(text) == expected + REFUSING
 
 
 def test_a_bash_fallthrough_in_case_is_read_as_the_end_of_an_item():
@@ -135,6 +127,6 @@ def test_a_bash_fallthrough_in_case_is_read_as_the_end_of_an_item():
 
 
 def test_a_length_or_pattern_of_a_special_parameter_is_unknown():
-    assert message('GRUB_CMDLINE_LINUX="${#-x}"\n') == (
+    assert refusal('GRUB_CMDLINE_LINUX="${#-x}"\n') == (
         "f0.cfg:1: the value of GRUB_CMDLINE_LINUX depends on ${...} pattern or length expansion at f0.cfg:1" + REFUSING
     )

@@ -12,11 +12,10 @@ it was read from, and that byte is the character.
 import pytest
 import test_grub_shell
 import test_grub_shell_grammar
-from test_grub_shell import REFUSING, parser_values, sh_values
+from test_grub_shell import REFUSING, parser_values, refusal, sh_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import (
     WATCHED,
-    ShellError,
     follow,
 )
 
@@ -74,12 +73,6 @@ def test_escaped_characters_name_the_character_not_the_backslash():
     assert (value.text, value.origins) == ("~$", [(0, 20), (0, 23)])
 
 
-def message(text):
-    with pytest.raises(ShellError) as err:
-        follow([("f0.cfg", text)])
-    return str(err.value)
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -117,4 +110,4 @@ def message(text):
     ],
 )
 def test_lexing_refusals_and_errors(text, expected):
-    assert message(text) == expected
+    assert refusal(text) == expected
