@@ -33,11 +33,13 @@ lab-test: venv deps lab-image
 	$(BIN)/pytest -q -m lab tests/integration/lab $(PYTEST_ARGS)
 
 # molecule scenarios against the lab VMs, one fleet at a time: extensions/molecule/default
-# (inventories/lab, every host converges) and extensions/molecule/hostops (inventories/lab-hostops:
-# hosts where remediate.yml must stop cleanly or needs the operator's drain; docs/lab.md).
-# `make test` runs LAB_SCENARIOS (default: default); `make lab-molecule-hostops` runs hostops alone,
-# `make lab-molecule LAB_SCENARIOS="default hostops"` both. hostops is not in `make test` yet: from
-# an empty cache it brought `.ci/run` to 82 of CI's 90 minutes (docs/testing.md, 2026-12-02).
+# (inventories/lab, every host converges; its libvirt host is drained, rebooted and undrained) and
+# extensions/molecule/hostops (inventories/lab-hostops: a host whose update-grub fails or lies, where
+# remediate.yml must stop cleanly and restore everything; docs/lab.md). `make test` runs
+# LAB_SCENARIOS (default: default); `make lab-molecule-hostops` runs hostops alone,
+# `make lab-molecule LAB_SCENARIOS="default hostops"` both. hostops stays out of `make test`: the
+# same faults run on scratch roots in `make faults`, and CI's 90 minutes have no room for a second
+# fleet (docs/testing.md).
 LAB_SCENARIOS ?= default
 
 lab-molecule: venv deps lab-image

@@ -207,6 +207,10 @@ class Daemon:
         out = self.virsh("list", "--name", "--state-running").stdout
         return sorted(n.strip() for n in out.splitlines() if n.strip())
 
+    def pids(self) -> dict[str, str]:
+        """Running domain -> the pid of its QEMU process (the pid file libvirt keeps beside its state)."""
+        return {d: (self.qemu_run_dir / f"{d}.pid").read_text().strip() for d in self.running()}
+
     def defined(self) -> list[str]:
         return sorted(n.strip() for n in self.virsh("list", "--name", "--all").stdout.splitlines() if n.strip())
 

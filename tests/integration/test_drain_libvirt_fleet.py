@@ -16,6 +16,8 @@ state is checked independently of the playbook, with virsh from the test.
                               cannot be emptied -> reboot pending, web-c restored right away
     kvm-d  drain shutdown     web-d powered off through ACPI (the guest's busybox acpid), rebooted,
                               verified, started again (boots)
+    kvm-e  no drain tasks     web-e running: the play refuses to reboot (reboot pending), the guest
+                              untouched (the same QEMU process, never booted again)
 """
 
 from __future__ import annotations
@@ -50,12 +52,13 @@ def lab(tmp_path_factory):
     modules = libvirt_session.acpi_modules(kernel, tmp_path_factory.mktemp("acpi"))
     lab = libvirt_session.Lab(kernel.dir / "vmlinuz", modules)
     try:
-        daemons = {n: lab.daemon(n) for n in ("a", "b", "c", "d", "peer")}
-        for daemon, guests in (("a", ["web-a"]), ("b", ["web-b"]), ("c", ["web-c", "pin-c"]), ("d", ["web-d"])):
+        daemons = {n: lab.daemon(n) for n in ("a", "b", "c", "d", "e", "peer")}
+        placement = (("a", ["web-a"]), ("b", ["web-b"]), ("c", ["web-c", "pin-c"]), ("d", ["web-d"]), ("e", ["web-e"]))
+        for daemon, guests in placement:
             for g in guests:
                 daemons[daemon].guest(g)
-        lab.wait_up(["web-a", "web-b", "web-c", "pin-c", "web-d"])
-        print(f"libvirt lab: 5 daemons, 5 guests up in {time.monotonic() - t0:.1f}s")
+        lab.wait_up(["web-a", "web-b", "web-c", "pin-c", "web-d", "web-e"])
+        print(f"libvirt lab: 6 daemons, 6 guests up in {time.monotonic() - t0:.1f}s")
 
         def host(name, capture, daemon, domain, **extra):
             return {
@@ -90,10 +93,12 @@ def lab(tmp_path_factory):
                 vmscape_libvirt_skip_domains=["pin-c"],
             ),
             host("kvm-d", SKY_OFF, "d", "az4", vmscape_libvirt_drain_method="shutdown"),
+            # the role's defaults: no drain tasks
+            {"name": "kvm-e", "capture": SKY_OFF, "vars": {"vmscape_failure_domain": "az5"}},
         ]
         lf = light_fleet.start(tmp_path_factory.mktemp("fleet"), specs)
         try:
-            for name, daemon in (("kvm-a", "a"), ("kvm-b", "b"), ("kvm-c", "c"), ("kvm-d", "d")):
+            for name, daemon in (("kvm-a", "a"), ("kvm-b", "b"), ("kvm-c", "c"), ("kvm-d", "d"), ("kvm-e", "e")):
                 run_dir = lf.root(name) / "run" / "libvirt"
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "qemu").symlink_to(daemons[daemon].qemu_run_dir)
@@ -108,7 +113,12 @@ def lab(tmp_path_factory):
 def check_run(lab):
     p = lab.fleet.playbook("remediate.yml", "--check", "-e", "vmscape_serial=4", "-e", "vmscape_serial_per_domain=1")
     print(f"remediate.yml --check: {p.seconds:.1f}s")
-    return SimpleNamespace(p=p, rows=lab.fleet.report(), running={n: d.running() for n, d in lab.daemons.items()})
+    return SimpleNamespace(
+        p=p,
+        rows=lab.fleet.report(),
+        running={n: d.running() for n, d in lab.daemons.items()},
+        pids={n: d.pids() for n, d in lab.daemons.items()},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +131,14 @@ def real_run(lab, check_run):
 
 def test_check_mode_changes_no_domain(lab, check_run):
     lf, p, rows = lab.fleet, check_run.p, check_run.rows
-    assert check_run.running == {"a": ["web-a"], "b": ["web-b"], "c": ["pin-c", "web-c"], "d": ["web-d"], "peer": []}
+    assert check_run.running == {
+        "a": ["web-a"],
+        "b": ["web-b"],
+        "c": ["pin-c", "web-c"],
+        "d": ["web-d"],
+        "e": ["web-e"],
+        "peer": [],
+    }
     assert lf.boot_log() == []
     assert "would migrate web-a to qemu+unix:///session?socket=" in p.stdout
     assert "would managedsave web-b" in p.stdout and "would managedsave web-c" in p.stdout
@@ -187,6 +204,22 @@ def test_host_that_cannot_be_emptied_is_not_rebooted_and_gets_its_guests_back(la
     assert row["reboot"] == "pending"
     assert "1 guest(s) (pin-c) still running after the drain tasks drain/libvirt.yml: reboot pending" in row["why"]
     assert "not rebooted, undrained with undrain/libvirt.yml" in row["why"]
+
+
+def test_host_without_drain_tasks_is_refused_and_its_guest_untouched(lab, check_run, real_run):
+    """The role's defaults on a host with a running guest: no drain tasks, so no reboot (pending),
+    the guest left running in the same QEMU process, in check mode and for real."""
+    check_row, row = check_run.rows["kvm-e"], real_run.rows["kvm-e"]
+    assert check_row["reboot"] == "pending", check_row
+    assert "check mode: 1 guest(s) (web-e) running and no drain tasks (vmscape_drain_tasks)" in check_row["why"]
+    assert "kvm-e" not in {b["host"] for b in real_run.boots}
+    assert row["reboot"] == "pending", row
+    refused = "1 guest(s) (web-e) running and no drain tasks (vmscape_drain_tasks) emptied the host: reboot pending"
+    assert refused in row["why"]
+    assert "drained with" not in row["why"] and "undrained" not in row["why"]
+    assert lab.daemons["e"].running() == ["web-e"]
+    assert lab.daemons["e"].pids() == check_run.pids["e"]  # the same QEMU process as before both runs
+    assert lab.lab.guest_up_count("web-e") == 1
 
 
 def test_state_files_are_gone_and_a_second_run_changes_nothing(lab, real_run):

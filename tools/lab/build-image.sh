@@ -18,8 +18,8 @@
 # directories with one run-parts, which bookworm's debianutils 5.7 refuses ("missing operand"),
 # and trixie's debianutils needs trixie's libc. GRUB (i386-pc) on an MBR disk with a serial
 # console, OpenSSH, python3 (+ python3-apt for ansible.builtin.apt), systemd-networkd with DHCP,
-# dbus (so `shutdown -r` works); libvirt (libvirtd, QEMU, virsh) with its units masked and
-# busybox-static for the hostops scenario's hypervisor (docs/lab.md).
+# dbus (so `shutdown -r` works); libvirt (libvirtd, QEMU, virsh) with its units masked, for the
+# lab's hypervisor host libvirt-host (docs/lab.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -126,11 +126,11 @@ in_root apt-get update -q >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" 
 apt_install systemd-sysv udev dbus openssh-server python3 python3-apt iproute2 initramfs-tools sudo kmod procps e2fsprogs \
   grub-pc zstd >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (base) failed"; }
 
-# libvirt + QEMU for the hostops scenario's hypervisor (inventories/lab-hostops/host_vars/libvirt-host.yml):
-# on every host, started only there (its units are masked below; the scenario's prepare step
-# unmasks them). busybox-static builds that host's tiny guest.
-log "apt: libvirt, QEMU, busybox-static"
-apt_install libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 busybox-static \
+# libvirt + QEMU for the lab's hypervisor host (inventories/lab/host_vars/libvirt-host.yml):
+# on every host, started only there (its units are masked below; the default molecule scenario's
+# prepare step unmasks them; its guest is a boot sector assembled on the controller).
+log "apt: libvirt, QEMU"
+apt_install libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 \
   >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install (libvirt) failed"; }
 
 log "configuration"
@@ -222,7 +222,7 @@ mkdir -p "$mnt/etc/systemd/system-generators"
 ln -sfn /dev/null "$mnt/etc/systemd/system-generators/systemd-ssh-generator"
 
 # libvirt stays off on the lab hosts (no daemon at boot, no guest handling at shutdown); the
-# hostops scenario starts it on its libvirt host.
+# default molecule scenario's prepare step starts it on its libvirt host.
 libvirt_units=$(in_root systemctl list-unit-files --no-legend --plain 'libvirt*' 'virt*' | awk '{print $1}')
 [ -n "$libvirt_units" ] || die "no libvirt units found to mask"
 for unit in $libvirt_units; do

@@ -2,7 +2,7 @@
 
 The fleet is described by the Ansible inventory ``inventories/lab`` (hosts.yml: names and SSH
 ports; host_vars/<host>.yml: ``lab_profile``); ``--inventory inventories/lab-hostops`` selects the
-other fleet (hosts the hostops molecule scenario starts on its own). Both share the state, which
+other fleet (the host the hostops molecule scenario starts on its own). Both share the state, which
 lives outside git in ``$VMSCAPE_CACHE/lab``:
 
     base.qcow2 -> base-<hash>.qcow2     built by tools/lab/build-image.sh (make lab-image)

@@ -10,8 +10,16 @@ package set as tools/lab/repos.py recorded what it fetched, never a constant), t
 installed (``installed_kernels``: image in /boot and dpkg says installed) and the number of boots
 since `labctl start` (``boots``: GRUB's "Loading Linux" lines in the VM's serial log, which labctl
 keeps on this machine).
+
+For a libvirt host (``libvirt``: docs/drain.md) also, with virsh over SSH: its guest runs again, in
+a QEMU process started after the host's reboot, without a managed save image or autostart, and
+went on from its saved memory (the serial console shows one boot, GUEST-UP once, and heartbeats
+past the one the prepare step recorded before remediate.yml); the collection's drain state file
+is gone; and the converge run's JSON report row for the host ($LAB_REPORTS: the earliest report
+there, by its meta.started) says it was drained, rebooted and undrained.
 """
 
+import glob
 import json
 import os
 import re
@@ -69,6 +77,8 @@ NEEDS = {
     "test_running_kernel": "kernel",
     "test_kernels_still_installed": "installed_kernels",
     "test_number_of_boots": "boots",
+    "test_guest_was_drained_and_undrained": "libvirt",
+    "test_converge_report_row": "libvirt",
 }
 
 
@@ -117,6 +127,17 @@ def vm(request):
 
     yield name, profile["expect_after"], run
     client.close()
+
+
+def converge_report():
+    """The JSON fleet report of molecule's converge run: the earliest run in $LAB_REPORTS."""
+    reports = []
+    for path in glob.glob(os.path.join(os.environ.get("LAB_REPORTS", "/nonexistent"), "*.json")):
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        reports.append((doc["meta"]["started"], path, doc))
+    assert reports, f"no JSON report in LAB_REPORTS={os.environ.get('LAB_REPORTS')!r}"
+    return min(reports)[2]
 
 
 def _values(cmdline, name):
@@ -181,3 +202,45 @@ def test_generated_grub_cfg_entries(vm):
     assert linux_lines, f"{name}: no linux lines in grub.cfg"
     for line in linux_lines:
         assert _values(line, "vmscape") == expect["configured_vmscape"], f"{name}: {line.strip()}"
+
+
+def test_guest_was_drained_and_undrained(vm):
+    name, expect, run = vm
+    domain = expect["libvirt"]["domain"]
+    virsh = "virsh -q -c qemu:///system "
+    assert run(virsh + f"domstate {domain}").strip() == "running", name
+    info = dict(
+        (key.strip(), value.strip())
+        for key, sep, value in (line.partition(":") for line in run(virsh + f"dominfo {domain}").splitlines())
+        if sep
+    )
+    assert info.get("Managed save") == "no", info
+    assert info.get("Autostart") == "disable", f"{name}: libvirt itself would have resumed it: {info}"
+    assert run("test -e /var/lib/fleetsec-vmscape/libvirt-drain.json && echo yes || echo no").strip() == "no"
+    # a QEMU process started after the host's reboot (the one before it died with the host)
+    pid = run(f"cat /run/libvirt/qemu/{domain}.pid").strip()
+    assert f"guest={domain}," in run(f"ps -o args= -p {pid}"), f"{name}: pid {pid} is not {domain}'s QEMU"
+    uptime = float(run("cut -d' ' -f1 /proc/uptime").strip())
+    started = float(run(f"ps -o etimes= -p {pid}").strip())
+    assert started < uptime, f"{name}: {domain}'s QEMU runs for {started} s, longer than the host ({uptime} s)"
+    # the guest went on from its saved memory: it booted once (before the drain) and counts on
+    before = json.loads(run("cat /var/lib/fleetsec-lab/before.json"))["libvirt"][domain]["console"]
+    assert before["up"] == 1 and before["last_beat"], f"{name}: {domain} had not booted before remediate.yml: {before}"
+    console = f"/var/log/libvirt/qemu/{domain}-console.log"
+    deadline = time.monotonic() + 120
+    while True:
+        text = run(f"cat {console}")
+        beats = [int(n) for n in re.findall(r"^GUEST-BEAT (\d+)\r?$", text, flags=re.M)]
+        if beats and beats[-1] > before["last_beat"]:
+            break
+        assert time.monotonic() < deadline, f"{name}: {domain} gave no heartbeat after {before['last_beat']} in 120 s"
+        time.sleep(10)
+    assert len(re.findall(r"^GUEST-UP\r?$", text, flags=re.M)) == 1, f"{name}: {domain} booted again (not resumed)"
+
+
+def test_converge_report_row(vm):
+    name, expect, _run = vm
+    rows = {row["host"]: row for row in converge_report()["rows"]}
+    row, want = rows[name], expect["libvirt"]
+    assert (row["result"], row["reboot"]) == (want["result"], want["reboot"]), row
+    assert want["why"] in row["why"], f"{name}: {want['why']!r} not in {row['why']!r}"

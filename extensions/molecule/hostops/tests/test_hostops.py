@@ -1,13 +1,12 @@
 """Molecule verify of the hostops scenario: each VM over SSH (paramiko), plus the runs' records.
 
 Independent of the collection: paramiko logs in with the lab key and refuses host keys missing
-from the lab's known_hosts; the boot state is read by the scenario's own files/boot_state.py (plain
-Python: GRUB files, running cmdline and kernel, sysfs, boot id, libvirt domains through virsh and
-the guest's serial console), which the prepare step also ran before remediate.yml
+from the lab's known_hosts; the boot state is read by the lab's tools/lab/boot_state.py (plain
+Python: GRUB files, running cmdline and kernel, sysfs, boot id), which the prepare step also ran before remediate.yml
 (/var/lib/fleetsec-lab/before.json) and converge before and after each run (pre-<host>.json,
 state-<host>.json); boots are counted in the serial log labctl keeps on this machine (GRUB's
 "Loading Linux" lines since `labctl start`). What each host must show is its host_vars' ``lab_expect``
-(inventories/lab-hostops), written from docs/reliability.md and docs/drain.md. Converge kept each
+(inventories/lab-hostops), written from docs/reliability.md. Converge kept each
 run's exit status, output, JSON report and the states under $LAB_HOSTOPS_RUNS.
 """
 
@@ -27,7 +26,7 @@ REPO = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or HERE.parents[3])
 INVENTORY = REPO / "inventories" / "lab-hostops"
 CACHE = Path(os.environ.get("VMSCAPE_CACHE") or Path.home() / ".cache" / "fleetsec-vmscape") / "lab"
 RUNS = Path(os.environ.get("LAB_HOSTOPS_RUNS", "/nonexistent"))
-BOOT_STATE = (HERE.parent / "files" / "boot_state.py").read_text()
+BOOT_STATE = (REPO / "tools" / "lab" / "boot_state.py").read_text()
 STATE_DIR = "/var/lib/fleetsec-vmscape"
 
 
@@ -126,9 +125,6 @@ class VM:
                 self.close()
         pytest.fail(f"{self.name}: not back with a new boot id within {timeout} s ({last})")
 
-    def virsh(self, *args):
-        return self.run("virsh -q -c qemu:///system " + " ".join(args))
-
 
 def _vm(request):
     vm = VM(*request.param)
@@ -139,15 +135,12 @@ def _vm(request):
 
 # the hosts the play must leave as they were (lab_expect.boot_state: unchanged)
 UNCHANGED = [h for h in HOSTS if h[2]["lab_expect"].get("boot_state") == "unchanged"]
-# the libvirt hosts: drained, rebooted once, undrained (lab_expect.boot_state: drained_rebooted)
-DRAINED = [h for h in HOSTS if h[2]["lab_expect"].get("boot_state") == "drained_rebooted"]
 untouched_vm = pytest.fixture(scope="module", params=UNCHANGED, ids=[h[0] for h in UNCHANGED])(_vm)
-drained_vm = pytest.fixture(scope="module", params=DRAINED, ids=[h[0] for h in DRAINED])(_vm)
 
 
-def test_the_fleet_has_both_kinds():
-    """The scenario is about both issues: a host the play must leave alone and a libvirt host."""
-    assert UNCHANGED and DRAINED, [h[0] for h in HOSTS]
+def test_the_fleet_has_a_host_to_leave_alone():
+    """The scenario is about issue 11: every host is one the play must leave as it was."""
+    assert UNCHANGED and len(UNCHANGED) == len(HOSTS), [h[0] for h in HOSTS]
 
 
 def run_record(run):
@@ -227,22 +220,6 @@ def test_state_after_each_run(name, run):
         # against the state before the first run: nothing of any run may remain
         assert now["files"] == before["files"], f"{name} after {run}: boot files changed"
         assert now["listings"] == before["listings"], f"{name} after {run}: files appeared or vanished"
-    if "guest" in expect:
-        domain = next(h for h in HOSTS if h[0] == name)[2]["lab_expect"]["domain"]
-        was, dom = pre["libvirt"][domain], now["libvirt"][domain]
-        assert dom["state"] == "running", f"{name} after {run}: {domain} is {dom['state']}"
-        assert dom["managed_save"] == "no", dom
-        if expect["guest"] == "untouched":
-            assert dom["pid"] == was["pid"], f"{name} after {run}: {domain}'s QEMU process changed"
-            assert dom["console"]["up"] <= 1, f"{name} after {run}: {domain} booted {dom['console']['up']} times"
-        else:
-            assert expect["guest"] == "resumed", expect
-            assert was["console"]["last_beat"] is not None, f"{name}: {domain} had not booted before {run}"
-            # a new QEMU process that went on from the saved memory: it did not boot a second time
-            # and its heartbeat counter did not start again at 1
-            assert dom["pid"] not in (None, was["pid"]), f"{name} after {run}: {was['pid']} -> {dom['pid']}"
-            assert dom["console"]["up"] == 1, f"{name} after {run}: {domain} booted {dom['console']['up']} times"
-            assert (dom["console"]["last_beat"] or 0) >= was["console"]["last_beat"], (was, dom)
 
 
 # ------------------------------------------------------------- a host the play must leave as it was
@@ -274,46 +251,3 @@ def test_reboot_boots_as_before(untouched_vm):
     assert now["files"] == before["files"]
     loads = vm.boots()
     assert len(loads) == 2 and loads[-1] == before["release"], f"{vm.name}: GRUB loaded {loads}"
-
-
-# ------------------------------------------------- a libvirt host: drained, rebooted, undrained
-def test_rebooted_once_with_the_mitigation(drained_vm):
-    vm = drained_vm
-    before, now = vm.before(), vm.state()
-    assert now["boot_id"] != before["boot_id"], f"{vm.name}: not rebooted"
-    loads = vm.boots()
-    assert len(loads) == 2, f"{vm.name}: GRUB loaded {loads} (exactly one reboot expected)"
-    values = [t.split("=", 1)[1] for t in now["cmdline"].split() if t.startswith("vmscape=")]
-    assert values == vm.expect["running_vmscape"], now["cmdline"]
-    assert now["vmscape"] == vm.expect["vmscape"], now
-
-
-def test_guest_runs_again_from_its_saved_state(drained_vm):
-    """virsh over SSH, not the collection: the domain runs, without a managed save image or
-    autostart, in a QEMU process started after the host's reboot, and the guest goes on executing
-    from where it was saved (its heartbeat counter continues, it never booted twice)."""
-    vm = drained_vm
-    domain = vm.expect["domain"]
-    assert vm.virsh("domstate", domain).strip() == "running"
-    info = {}
-    for line in vm.virsh("dominfo", domain).splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            info[key.strip()] = value.strip()
-    assert info.get("Managed save") == "no", info
-    assert info.get("Autostart") == "disable", f"{vm.name}: libvirt itself would have resumed it: {info}"
-    assert vm.run(f"test -e {STATE_DIR}/libvirt-drain.json && echo yes || echo no").strip() == "no"
-    pid = vm.run(f"cat /run/libvirt/qemu/{domain}.pid").strip()
-    assert vm.run(f"ps -o args= -p {pid}").find(f"guest={domain},") >= 0, f"{vm.name}: pid {pid} is not {domain}'s QEMU"
-    booted = float(vm.run("cut -d. -f1 /proc/uptime").strip())
-    started = float(vm.run(f"ps -o etimes= -p {pid}").strip())
-    assert started < booted, f"{vm.name}: {domain}'s QEMU runs for {started} s, longer than the host ({booted} s)"
-    drained = state_after(vm.name, "drained")["libvirt"][domain]["console"]["last_beat"]
-    deadline = time.monotonic() + 120
-    while True:
-        beat = vm.state()["libvirt"][domain]["console"]
-        if beat["last_beat"] > drained:
-            break
-        assert time.monotonic() < deadline, f"{vm.name}: {domain} gave no heartbeat after {drained} in 120 s"
-        time.sleep(10)
-    assert beat["up"] == 1, f"{vm.name}: {domain} booted {beat['up']} times (expected: resumed, never rebooted)"

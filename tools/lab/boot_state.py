@@ -1,7 +1,8 @@
 """What a lab host boots, the files that decide it and its libvirt guests, as JSON on stdout.
 
-Run on the host (hostops scenario) by the prepare step (before remediate.yml), by converge after
-each run, and by the verifier; plain Python, nothing of the collection. ``files``: sha256 of the
+Run on a lab host over SSH by the molecule scenarios: hostops (its prepare step before
+remediate.yml, converge after each run, the verifier) and default (the libvirt host's prepare step
+records its guest before remediate.yml); plain Python, nothing of the collection. ``files``: sha256 of the
 GRUB sources and the generated menu; ``listings``: the names in the directories a regeneration
 writes to (a leftover - grub.cfg.new, a backup, a temporary file - shows up there); the running
 cmdline, kernel release, vmscape sysfs string (null when the kernel has none) and boot id;
