@@ -25,9 +25,17 @@ What it does (docs/testing.md, "Mutation testing"):
    can tell them from the original; each with the reason). Mutants no test reached count as
    surviving.
 4. Writes ``docs/mutation-score.json`` (the committed summary; with ``--mutate`` only those
-   files' rows are replaced), the score and equivalents sections of docs/testing.md, and
+   files' rows are replaced; the other rows and the runs measured before are kept), the score
+   and equivalents sections of docs/testing.md, and
    ``build/mutation/survivors.md`` (every surviving mutant with its diff) for the next round
    of tests.
+
+The workspace records which files a finished run mutated (``ran.json``: each file with the
+date and the SHA-256 of the source it ran on). ``--report-only`` scores a workspace again without
+running anything; it refuses files the workspace holds no finished run of (mutmut generates every
+file's mutants, so a workspace built with a narrower ``--mutate`` has the other files' mutants
+too, all "not checked": scored, they would count as not killed) and files whose source changed
+since their run, naming them, and leaves docs/ alone.
 
 mutmut mutates code inside functions only: module-level tables (the kernel table rows, the
 regexes) are data and are checked by the table tests and the oracle, not by this run.
@@ -35,6 +43,7 @@ regexes) are data and are checked by the table tests and the oracle, not by this
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -125,6 +134,7 @@ SLOW_TESTS = [
     "tests/unit/plugins/plugin_utils/_observe/test_facts_direct.py",
 ]
 
+RAN = "ran.json"  # in the workspace: the files a finished run mutated there (see the docstring)
 KILLED = {"killed", "timeout", "segfault"}
 PROGRESS = re.compile(r"(\d+)/(\d+)\s+🎉 (\d+) 🫥 (\d+)\s+⏰ (\d+)\s+🤔 (\d+)\s+🙁 (\d+)")
 
@@ -134,7 +144,10 @@ def module_glob(f):
     return ".".join(("ansible_collections", "fleetsec", "vmscape", *Path(f).with_suffix("").parts, "*"))
 
 
-def mutmut_config():
+TIMEOUT_MULTIPLIER = 5.0
+
+
+def mutmut_config(timeout_multiplier=TIMEOUT_MULTIPLIER):
     src = [str(PKG / f) for f in FILES]
     selection = ["tests/unit", *(f"--ignore={t}" for t in SLOW_TESTS)]
     return "\n".join(
@@ -148,8 +161,8 @@ def mutmut_config():
             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist"]',
             # A hanging mutant (a parser loop that no longer advances) is stopped after
             # (estimated time of its tests + 2 s) x 5 of wall time; the default x 15 let a few
-            # dozen of them cost minutes each.
-            "timeout_multiplier = 5.0",
+            # dozen of them cost minutes each. --timeout-multiplier for a loaded machine.
+            f"timeout_multiplier = {float(timeout_multiplier)}",
             "timeout_constant = 2.0",
             "use_git_change_detection = false",
             "",
@@ -188,12 +201,18 @@ def sync_tree(src, dst):
             path.unlink()
 
 
-def prepare(work, fresh):
+def _but_timeouts(config):
+    """A workspace's settings without the timeout multiplier: mutmut keeps every verdict when only
+    that changes, except the timeouts (it runs those again)."""
+    return [ln for ln in config.splitlines() if not ln.startswith("timeout_multiplier =")]
+
+
+def prepare(work, fresh, timeout_multiplier=TIMEOUT_MULTIPLIER):
     """The workspace: kept between runs (mutant generation is cached by mtime), except what the
     results depend on: the tests are copied again and the test-to-function map is rebuilt."""
-    config = mutmut_config() + "\n" + pytest_config()
+    config = mutmut_config(timeout_multiplier) + "\n" + pytest_config()
     old = work / "pyproject.toml"
-    if work.exists() and (fresh or not old.is_file() or old.read_text() != config):
+    if work.exists() and (fresh or not old.is_file() or _but_timeouts(old.read_text()) != _but_timeouts(config)):
         # another file list or setting: a file mutmut once copied unmutated would stay so
         shutil.rmtree(work)
     (work / PKG).mkdir(parents=True, exist_ok=True)
@@ -225,6 +244,77 @@ def prepare(work, fresh):
         if not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target)
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def record_run(work, files, date):
+    """After a mutmut run over ``files`` finished: their results in ``work`` are this run's."""
+    path = work / RAN
+    ran = json.loads(path.read_text()) if path.is_file() else {}
+    for f in files:
+        ran[f] = {"run": date, "sha256": _sha256(work / PKG / f)}
+    path.write_text(json.dumps(dict(sorted(ran.items())), indent=1) + "\n")
+
+
+def forget_runs(work, files):
+    """Before a run changes ``files``' results: until it finishes they are no finished run's."""
+    path = work / RAN
+    if path.is_file():
+        ran = json.loads(path.read_text())
+        path.write_text(json.dumps({f: r for f, r in ran.items() if f not in files}, indent=1) + "\n")
+
+
+def report_only_problems(work, files):
+    """Why ``files`` cannot be scored from ``work`` without a run: [(file, reason)], empty if they can."""
+    path = work / RAN
+    ran = json.loads(path.read_text()) if path.is_file() else {}
+    problems = []
+    for f in files:
+        if f not in ran:
+            problems.append((f, "no finished run in this workspace"))
+        elif _sha256(work / PKG / f) != ran[f]["sha256"]:
+            problems.append((f, f"the workspace's copy changed since its run of {ran[f]['run']}"))
+        elif _sha256(REPO / f) != ran[f]["sha256"]:
+            problems.append((f, f"changed in the repository since its run of {ran[f]['run']}"))
+    return problems
+
+
+def refuse_report_only(work, files):
+    problems = report_only_problems(work, files)
+    if not problems:
+        return
+    path = work / RAN
+    ran = sorted(json.loads(path.read_text())) if path.is_file() else []
+    ok = [f for f in files if f not in dict(problems)]
+    lines = [f"--report-only: {work} cannot score {len(problems)} of the {len(files)} file(s) asked for:"]
+    lines += [f"  {f}: {why}" for f, why in problems]
+    lines.append(f"  files with a finished run there: {', '.join(ran) if ran else 'none'}")
+    if ok:
+        lines.append("  score only those (--mutate " + " --mutate ".join(ok) + "),")
+        lines.append("  or run the others (--mutate FILE, --rerun-survivors to go on where a run stopped).")
+    else:
+        lines.append("  run them (--mutate FILE, --rerun-survivors to go on where a run stopped).")
+    lines.append(f"Nothing was written: {SUMMARY}, {TESTING_MD} and {README} are as they were.")
+    raise SystemExit("\n".join(lines))
+
+
+def check_results(work, files):
+    """mutmut rewrites a file's results (``<file>.meta``, JSON) after every mutant, in place: a run
+    stopped by a signal in the middle of that write leaves it cut off, and mutmut then fails on it
+    without naming it. Name such a file and what to do."""
+    for f in files:
+        meta = work / "mutants" / PKG / (f + ".meta")
+        try:
+            json.loads(meta.read_text()) if meta.is_file() else None
+        except ValueError as e:
+            raise SystemExit(
+                f"{meta}: not valid JSON ({e}): a run was stopped while mutmut wrote it. Its results up to "
+                "that point are in the part that is there (exit_code_by_key comes first); repair it, or delete "
+                f"it and {meta.with_suffix('')} to generate the mutants of {f} again (their results are lost)."
+            ) from None
 
 
 def load_equivalents():
@@ -494,7 +584,8 @@ def main(argv=None):
         "--rerun-timeouts",
         action="store_true",
         help="run again only the mutants whose last result was a timeout (a loaded machine can make a slow "
-        "test look like a hang; run this when it is quieter)",
+        "test look like a hang: mutmut's timeout is wall time; run this when it is quieter); with "
+        "--rerun-survivors, the mutants of both kinds",
     )
     p.add_argument(
         "--rerun-survivors",
@@ -502,6 +593,14 @@ def main(argv=None):
         help="run again only the mutants that survived, reached no test or were not checked last time (after "
         "adding tests: a killed mutant stays killed while the code is the same; run a file whose code changed "
         "whole, without this option)",
+    )
+    p.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        default=TIMEOUT_MULTIPLIER,
+        help="a mutant is stopped as hanging after (estimated time of its tests + 2 s) x this, of wall time "
+        f"(default {TIMEOUT_MULTIPLIER:g}); raise it where other work starves this run of CPU, or slow tests are "
+        "taken for hangs. mutmut then runs again every mutant that timed out (name them: --rerun-timeouts)",
     )
     args = p.parse_args(argv)
 
@@ -513,19 +612,23 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
     t0 = time.monotonic()
-    if not args.report_only:
+    if args.report_only:
+        check_results(args.workdir, files)
+        refuse_report_only(args.workdir, files)
+    else:
         print(f"mutation: {len(files)} file(s), {args.jobs} job(s), workspace {args.workdir}", flush=True)
-        prepare(args.workdir, args.fresh)
+        prepare(args.workdir, args.fresh, args.timeout_multiplier)
+        check_results(args.workdir, files)
+        forget_runs(args.workdir, files)
         names = None
-        if args.rerun_timeouts:
-            names = mutants_with_status(args.workdir, files, "timeout")
-            print(f"  {len(names)} mutant(s) that timed out last time", flush=True)
-        if args.rerun_survivors:
-            open_ = ("survived", "no tests", "not checked")
-            names = sorted({n for s in open_ for n in mutants_with_status(args.workdir, files, s)})
-            print(f"  {len(names)} mutant(s) not killed last time", flush=True)
+        if args.rerun_timeouts or args.rerun_survivors:  # both: the mutants of either kind
+            wanted = ("timeout",) if args.rerun_timeouts else ()
+            wanted += ("survived", "no tests", "not checked") if args.rerun_survivors else ()
+            names = sorted({n for s in wanted for n in mutants_with_status(args.workdir, files, s)})
+            print(f"  {len(names)} mutant(s) whose last result was: {', '.join(wanted)}", flush=True)
         if names != []:
             run_mutmut(args.workdir, args.jobs, files, names)
+        record_run(args.workdir, files, started.strftime("%Y-%m-%d %H:%M UTC"))
     wall = time.monotonic() - t0
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = os.getloadavg()
@@ -548,10 +651,10 @@ def main(argv=None):
         "mutmut": MUTMUT_VERSION,
         "hypothesis_profile": "mutation",
     }
-    # A run over some files replaces only their rows; the last five runs are kept with their
-    # wall time, CPU time and load.
+    # A run replaces only its files' rows (a full run: all of them); the last five runs are kept
+    # with their wall time, CPU time and load.
     summary = {"target_percent": TARGET, "runs": [], "files": {}}
-    if SUMMARY.exists() and files != FILES:
+    if SUMMARY.exists():
         summary = json.loads(SUMMARY.read_text())
     for f, row in rows.items():
         summary["files"][f] = {**row, "run": run["date"]}
@@ -578,7 +681,7 @@ def main(argv=None):
         text = replace_section(text, "mutation-equivalents", equivalents_md(equivalents, used))
         TESTING_MD.write_text(text)
         README.write_text(replace_inline(README.read_text(), "mutation-summary", readme_line(summary), README))
-        print(f"wrote {SUMMARY.relative_to(REPO)}, the mutation sections of {TESTING_MD.relative_to(REPO)}, README")
+        print(f"wrote {SUMMARY}, the mutation sections of {TESTING_MD}, {README}")
     if below:
         print(f"below the {TARGET:.0f} % target: {', '.join(below)}")
         return 1

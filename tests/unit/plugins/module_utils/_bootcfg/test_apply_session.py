@@ -14,12 +14,12 @@ that runs the script directly and looks at the intent file meanwhile. Commands o
 import datetime
 import json
 import os
-import subprocess
 import time
 import types
 from pathlib import Path
 
 import pytest
+from grub_root import defaults, grub_cfg, grub_root, run_session, update_grub, write
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import intent as _intent
@@ -35,92 +35,24 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply im
     run_id,
     warn_not_regenerated,
 )
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as grub_backend
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.change import Change
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.plan import Command, FileChange
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.restore import Restore
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
-DEFAULTS = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="console=ttyS0"\n'
-CHANGED = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="console=ttyS0 vmscape=ibpb"\n'
+DEFAULTS = defaults("console=ttyS0")
+CHANGED = defaults("console=ttyS0 vmscape=ibpb")
 JOURNAL = "var/lib/fleetsec-vmscape/kernel_cmdline-journal.json"
-UPDATE_GRUB = (
-    "#!/bin/sh\n"
-    "set -e\n"
-    ". '{root}/etc/default/grub'\n"
-    "cat > '{root}/boot/grub/grub.cfg' <<EOF\n"
-    "### BEGIN /etc/grub.d/10_linux ###\n"
-    "menuentry 'Debian GNU/Linux' {{\n"
-    "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro ${{GRUB_CMDLINE_LINUX}}\n"
-    "}}\n"
-    "### END /etc/grub.d/10_linux ###\n"
-    "EOF\n"
-)
-
-
-def cfg(args):
-    return (
-        "### BEGIN /etc/grub.d/10_linux ###\n"
-        "menuentry 'Debian GNU/Linux' {\n"
-        f"\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro {args}\n"
-        "}\n"
-        "### END /etc/grub.d/10_linux ###\n"
-    )
-
-
-def write(root, rel, text, mode=0o644):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-    return path
 
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
-    r = tmp_path / "root"
-    write(r, "etc/default/grub", DEFAULTS)
-    write(r, "usr/sbin/update-grub", UPDATE_GRUB.format(root=r), 0o755)
-    write(r, "boot/vmlinuz-6.1.0-28-amd64", "MZ kernel image\n")
-    write(r, "boot/grub/grub.cfg", cfg("console=ttyS0"))
-    monkeypatch.setattr(grub_backend, "chroot_problem", lambda r: None)
-    return r
-
-
-class Stand_in:
-    """``chroot <root> update-grub`` run as ``/bin/sh <root>/usr/sbin/update-grub``; keeps the intent
-    file as it was while the command ran."""
-
-    def __init__(self, root):
-        self.root = str(root)
-        self.calls, self.intents = [], []
-
-    def __call__(self, argv):
-        self.calls.append(list(argv))
-        path = os.path.join(self.root, "var/lib/fleetsec-vmscape/kernel_cmdline-intent.json")
-        self.intents.append(json.loads(Path(path).read_text()) if os.path.exists(path) else None)
-        p = subprocess.run(
-            ["/bin/sh", os.path.join(self.root, "usr/sbin/update-grub")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return _command_runner.Result(argv, p.returncode, p.stdout, p.stderr, False, 0.01, 0)
+    return grub_root(tmp_path / "root", monkeypatch, DEFAULTS, grub_cfg("console=ttyS0"))
 
 
 def apply(root, op, monkeypatch, check_mode=False, regenerate=True):
-    runner = Stand_in(root)
-    monkeypatch.setattr(Session, "runner", lambda self: runner)
-    warnings, result = [], new_result()
-    try:
-        with Session(str(root), "test", check_mode=check_mode, warn=warnings.append, regenerate=regenerate) as s:
-            s.apply(op, result)
-    finally:
-        apply.last = (result, warnings, runner)
-    return result, warnings, runner
+    return run_session(root, op, monkeypatch, check_mode=check_mode, regenerate=regenerate)
 
 
 SET = build_request({"vmscape": "ibpb"}, [])
@@ -439,14 +371,14 @@ def test_a_run_reports_the_files_the_diff_and_the_commands(root, monkeypatch):
         f"--- {r}/etc/default/grub (before)\n+++ {r}/etc/default/grub (after)\n@@ -1,2 +1,2 @@\n GRUB_DEFAULT=0\n"
         '-GRUB_CMDLINE_LINUX="console=ttyS0"\n+GRUB_CMDLINE_LINUX="console=ttyS0 vmscape=ibpb"\n'
     )
-    assert (root / "boot/grub/grub.cfg").read_text() == cfg("console=ttyS0 vmscape=ibpb")
+    assert (root / "boot/grub/grub.cfg").read_text() == grub_cfg("console=ttyS0 vmscape=ibpb")
 
 
 def test_a_failed_regeneration_gives_its_output_and_puts_everything_back(root, monkeypatch):
     write(root, "usr/sbin/update-grub", "#!/bin/sh\necho 'grub-mkconfig: boom' >&2\nexit 3\n", 0o755)
     with pytest.raises(BootConfigError) as err:
         apply(root, Change(SET), monkeypatch)
-    result, warnings, _r = apply.last
+    result, warnings, _r = run_session.last
     assert result["output"] == "grub-mkconfig: boom\n"
     assert str(err.value).startswith(f"chroot {root} update-grub failed (rc=3): grub-mkconfig: boom")
     assert (root / "etc/default/grub").read_text() == DEFAULTS and warnings == []
@@ -454,7 +386,7 @@ def test_a_failed_regeneration_gives_its_output_and_puts_everything_back(root, m
 
 def test_warnings_of_the_check_after_regeneration_are_passed_on_failing_or_not(root, monkeypatch):
     # a grub.cfg without a 10_linux section (an admin's own entry): its entries are not checked (a warning)
-    custom = UPDATE_GRUB.format(root=root).replace("/etc/grub.d/10_linux", "/etc/grub.d/40_custom")
+    custom = update_grub(root, section="40_custom")
     write(root, "usr/sbin/update-grub", custom, 0o755)
     change, warnings, _r = apply(root, Change(SET), monkeypatch)
     assert change["changed"] is True
@@ -465,7 +397,7 @@ def test_warnings_of_the_check_after_regeneration_are_passed_on_failing_or_not(r
     write(root, "usr/sbin/update-grub", f"#!/bin/sh\nprintf 'if true; then\\n' > '{root}/boot/grub/grub.cfg'\n", 0o755)
     with pytest.raises(BootConfigError):
         apply(root, Change(build_request({"vmscape": "off"}, [])), monkeypatch)
-    result, warnings, _r = apply.last
+    result, warnings, _r = run_session.last
     assert (
         f"{root}/boot/grub/grub.cfg has no 10_linux section (BLS or custom); its entries were not checked" in warnings
     )

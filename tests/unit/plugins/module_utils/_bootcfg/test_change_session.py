@@ -12,49 +12,34 @@ test says so.
 import json
 
 import pytest
+from grub_root import defaults, grub_cfg, run_session, write
+from grub_root import grub_root as make_root
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import journal
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import Session, new_result
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as grub_backend
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.change import Change
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
 
 SET = build_request({"vmscape": "ibpb"}, [])
 JOURNAL = "var/lib/fleetsec-vmscape/kernel_cmdline-journal.json"
-GRUB_CFG = (
-    "### BEGIN /etc/grub.d/10_linux ###\n"
-    "menuentry 'Debian GNU/Linux' --class debian {\n"
-    "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro console=ttyS0\n"
-    "}\n"
-    "### END /etc/grub.d/10_linux ###\n"
-)
-
-
-def write(root, rel, text, mode=0o644):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-    return path
 
 
 @pytest.fixture
 def grub_root(tmp_path, monkeypatch):
-    root = tmp_path / "root"
-    write(root, "etc/default/grub", 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="console=ttyS0"\n')
-    write(root, "boot/grub/grub.cfg", GRUB_CFG)
-    write(root, "usr/sbin/update-grub", "#!/bin/sh\nexit 1\n", 0o755)  # never run here
-    monkeypatch.setattr(grub_backend, "chroot_problem", lambda r: None)
-    return root
+    # update-grub only has to exist for the plan to name it: never run here
+    return make_root(
+        tmp_path / "root",
+        monkeypatch,
+        defaults("console=ttyS0"),
+        grub_cfg("console=ttyS0", menu_options=" --class debian"),
+        "#!/bin/sh\nexit 1\n",
+        kernel=False,
+    )
 
 
 def apply(root, check_mode=False, regenerate=True, backup=True, backend="auto"):
-    warnings, result = [], new_result()
-    with Session(
-        str(root), "test", check_mode=check_mode, warn=warnings.append, regenerate=regenerate, backup=backup
-    ) as s:
-        s.apply(Change(SET, backend) if backend != "auto" else Change(SET), result)
+    change = Change(SET, backend) if backend != "auto" else Change(SET)
+    result, warnings, _runner = run_session(root, change, check_mode=check_mode, regenerate=regenerate, backup=backup)
     return result, warnings
 
 

@@ -38,6 +38,16 @@ def sh_values(files, tmp_path):
     return tuple(out.read_bytes().decode().split("\0"))
 
 
+REFUSING = "; refusing to guess what grub-mkconfig would see"
+
+
+def refusal(text):
+    """The message ``follow`` refuses a one-file snippet (named f0.cfg) with."""
+    with pytest.raises(ShellError) as err:
+        follow([("f0.cfg", text)])
+    return str(err.value)
+
+
 def parser_values(files):
     st = follow([(f"f{i}.cfg", t) for i, t in enumerate(files)])
     out = []

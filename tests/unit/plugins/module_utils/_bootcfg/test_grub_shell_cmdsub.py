@@ -6,7 +6,7 @@ Lexer._skip_parens and parts of _scan_brace_param had no test that could fail).
 """
 
 import pytest
-from test_grub_shell import parser_values, sh_values
+from test_grub_shell import REFUSING, parser_values, sh_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_defaults_edit import plan_defaults
@@ -15,7 +15,7 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens i
 
 SET = build_request({"vmscape": "ibpb"}, [])
 REMOVE = build_request({}, ["vmscape"])
-REFUSING = "; refusing to guess what grub-mkconfig would see"
+
 AFTER = 'GRUB_CMDLINE_LINUX="ro $Y"\nGRUB_CMDLINE_LINUX_DEFAULT=q\n'
 SNIPPETS = {
     "single-quoted-paren": "X=\"$(printf '%s' 'a)b')\"\nY=1\n",

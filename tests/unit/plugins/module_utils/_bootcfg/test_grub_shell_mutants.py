@@ -4,24 +4,14 @@ known values are also compared with what the real shell prints (test_grub_shell.
 """
 
 import pytest
-from test_grub_shell import UNSET, parser_values, sh_values
+from test_grub_shell import REFUSING, UNSET, parser_values, refusal, sh_values
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import (
     Assignment,
-    ShellError,
     Source,
     Token,
     Value,
-    follow,
 )
-
-REFUSING = "; refusing to guess what grub-mkconfig would see"
-
-
-def refusal(text):
-    with pytest.raises(ShellError) as err:
-        follow([("f0.cfg", text)])
-    return str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,7 @@ snippet the way grub-mkconfig does); refusals are written out by hand.
 """
 
 import pytest
-from test_grub_shell import parser_values, sh_values
-
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.grub_shell import ShellError, follow
-
-REFUSING = "; refusing to guess what grub-mkconfig would see"
+from test_grub_shell import REFUSING, parser_values, refusal, sh_values
 
 
 @pytest.mark.parametrize(
@@ -29,12 +25,6 @@ REFUSING = "; refusing to guess what grub-mkconfig would see"
 )
 def test_defaults_and_alternatives_give_what_sh_gives(tmp_path, text):
     assert parser_values([text]) == sh_values([text], tmp_path)
-
-
-def refusal(text):
-    with pytest.raises(ShellError) as err:
-        follow([("f0.cfg", text)])
-    return str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,25 @@ one that runs the script directly, and chroot is declared possible.
 
 import hashlib
 import os
-import subprocess
 import types
 
 import pytest
+from grub_root import (
+    LINUX,
+    LINUX_AND_DEFAULT,
+    StandInRunner,
+    defaults,
+    grub_cfg,
+    grub_root,
+    run_session,
+    update_grub,
+    write,
+)
 from skip_policy import needs_root
 
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import atomic_write as _atomic_write
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg import restore as _restore
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import Session, execute, new_result
+from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.apply import execute
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.backends import grub as grub_backend
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.change import Change
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.errors import BootConfigError
@@ -31,79 +41,25 @@ from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.restore 
     restored_request,
 )
 from ansible_collections.fleetsec.vmscape.plugins.module_utils._bootcfg.tokens import build_request
-from ansible_collections.fleetsec.vmscape.plugins.module_utils._common import command_runner as _command_runner
 
-DEFAULTS = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="console=ttyS0"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n'
-CHANGED = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="console=ttyS0 vmscape=ibpb"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n'
-UPDATE_GRUB = (
-    "#!/bin/sh\n"
-    "set -e\n"
-    ". '{root}/etc/default/grub'\n"
-    "cat > '{root}/boot/grub/grub.cfg' <<EOF\n"
-    "### BEGIN /etc/grub.d/10_linux ###\n"
-    "menuentry 'Debian GNU/Linux' {{\n"
-    "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro ${{GRUB_CMDLINE_LINUX}} ${{GRUB_CMDLINE_LINUX_DEFAULT}}\n"
-    "}}\n"
-    "menuentry 'Debian GNU/Linux (recovery mode)' {{\n"
-    "\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro single ${{GRUB_CMDLINE_LINUX}}\n"
-    "}}\n"
-    "### END /etc/grub.d/10_linux ###\n"
-    "EOF\n"
-)
+DEFAULTS = defaults("console=ttyS0", "quiet")
+CHANGED = defaults("console=ttyS0 vmscape=ibpb", "quiet")
 
 
 def cfg_text(linux, default):
     """grub.cfg as the stand-in writes it, written out by hand."""
-    return (
-        "### BEGIN /etc/grub.d/10_linux ###\n"
-        "menuentry 'Debian GNU/Linux' {\n"
-        f"\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro {linux} {default}\n"
-        "}\n"
-        "menuentry 'Debian GNU/Linux (recovery mode)' {\n"
-        f"\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 ro single {linux}\n"
-        "}\n"
-        "### END /etc/grub.d/10_linux ###\n"
-    )
+    return grub_cfg(f"{linux} {default}", recovery=linux)
 
 
 def sha(text):
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
-def write(root, rel, text, mode=0o644):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-    return path
-
-
-class Stand_in_runner:
-    """Runs ``chroot <root> update-grub`` as ``/bin/sh <root>/usr/sbin/update-grub`` (see above)."""
-
-    def __init__(self, root):
-        self.root = str(root)
-        self.calls = []
-
-    def __call__(self, argv):
-        self.calls.append(list(argv))
-        assert argv == ["chroot", self.root, "update-grub"]
-        script = os.path.join(self.root, "usr/sbin/update-grub")
-        if not os.path.exists(script):
-            return _command_runner.Result(argv, 127, "", "update-grub: not found", False, 0.0, 0)
-        p = subprocess.run(["/bin/sh", script], capture_output=True, text=True, timeout=60, check=False)
-        return _command_runner.Result(argv, p.returncode, p.stdout, p.stderr, False, 0.01, 0)
-
-
 @pytest.fixture
 def root(tmp_path, monkeypatch):
     r = tmp_path / "root"
-    write(r, "etc/default/grub", DEFAULTS)
-    write(r, "usr/sbin/update-grub", UPDATE_GRUB.format(root=r), 0o755)
-    write(r, "boot/vmlinuz-6.1.0-28-amd64", "MZ kernel image\n")
-    write(r, "boot/grub/grub.cfg", cfg_text("console=ttyS0", "quiet"))
-    monkeypatch.setattr(grub_backend, "chroot_problem", lambda r: None)
-    return r
+    stand_in = update_grub(r, LINUX_AND_DEFAULT, recovery=LINUX)  # one normal and one recovery entry
+    return grub_root(r, monkeypatch, DEFAULTS, cfg_text("console=ttyS0", "quiet"), stand_in)
 
 
 class Recording:
@@ -330,7 +286,7 @@ def test_a_deleted_file_comes_back_with_the_backups_mode_and_owner_in_a_new_dire
     e = entry([{**rec(root, "unused", "X=1\n", "X=0\n"), "path": "/etc/default/grub.d/vmscape.cfg"}])
     e["files"][0].update(backup="/vmscape.cfg.bak~", backup_sha256=sha("X=0\n"))
     rp = plan_restore(str(root), e, Recording(), lambda: None, force=True)
-    execute(rp.plan, Stand_in_runner(root), regenerate=False)
+    execute(rp.plan, StandInRunner(root), regenerate=False)
     st = os.stat(root / "etc/default/grub.d/vmscape.cfg")
     assert (root / "etc/default/grub.d/vmscape.cfg").read_text() == "X=0\n"
     assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o600", 4321, 4322)
@@ -345,7 +301,7 @@ def test_a_file_that_exists_keeps_its_own_owner_and_mode(root):
     os.chown(root / "etc/default/grub.4711.bak~", 4321, 4322)
     os.chmod(root / "etc/default/grub.4711.bak~", 0o600)
     rp = plan_restore(str(root), e, Recording(), lambda: None)
-    execute(rp.plan, Stand_in_runner(root), regenerate=False)
+    execute(rp.plan, StandInRunner(root), regenerate=False)
     st = os.stat(root / "etc/default/grub")
     assert (root / "etc/default/grub").read_text() == DEFAULTS
     assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o640", 1111, 1112)
@@ -401,11 +357,7 @@ def test_without_a_context_on_the_backup_no_xattr_is_set(root, monkeypatch):
 
 # --------------------------------------------------------------------------- through Session.apply
 def apply(root, op, monkeypatch, check_mode=False, regenerate=True):
-    runner = Stand_in_runner(root)
-    monkeypatch.setattr(Session, "runner", lambda self: runner)
-    warnings, result = [], new_result()
-    with Session(str(root), "test", check_mode=check_mode, warn=warnings.append, regenerate=regenerate) as s:
-        s.apply(op, result)
+    result, warnings, runner = run_session(root, op, monkeypatch, check_mode=check_mode, regenerate=regenerate)
     return result, warnings, runner.calls
 
 
@@ -445,7 +397,11 @@ def test_a_restore_whose_regeneration_still_carries_the_parameter_is_undone(root
     write(
         root,
         "usr/sbin/update-grub",
-        UPDATE_GRUB.format(root=root).replace("${GRUB_CMDLINE_LINUX}", "${GRUB_CMDLINE_LINUX} vmscape=ibpb"),
+        update_grub(
+            root,
+            "${GRUB_CMDLINE_LINUX} vmscape=ibpb ${GRUB_CMDLINE_LINUX_DEFAULT}",
+            recovery="${GRUB_CMDLINE_LINUX} vmscape=ibpb",
+        ),
         0o755,
     )
     with pytest.raises(BootConfigError) as err:
